@@ -1,0 +1,1 @@
+"""Dagster definitions: assets, sensors, checks and jobs over the landing zone and the warehouse."""

@@ -1,0 +1,31 @@
+"""Event schemas (Avro ``.avsc`` files in ``avro/``) and their codec.
+
+The ``.avsc`` files are the single source of truth: the codec, the Arrow schemas of the landing
+files and the warehouse's raw tables are all derived from them.
+"""
+
+from schemas.catalog import EventSchema, SchemaCatalog, default_catalog
+from schemas.codec import (
+    BadMagicError,
+    Codec,
+    CodecError,
+    SchemaViolationError,
+    TruncatedPayloadError,
+    UnknownSchemaError,
+)
+from schemas.envelope import event_id_for, new_event, stable_id
+
+__all__ = [
+    "BadMagicError",
+    "Codec",
+    "CodecError",
+    "EventSchema",
+    "SchemaCatalog",
+    "SchemaViolationError",
+    "TruncatedPayloadError",
+    "UnknownSchemaError",
+    "default_catalog",
+    "event_id_for",
+    "new_event",
+    "stable_id",
+]

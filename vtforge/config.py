@@ -1,0 +1,426 @@
+"""The typed vtforge config: our levers under ``[forge.*]`` in a real ``vtcode.toml``.
+
+Precedence, lowest first (vtcode's order, then ours):
+defaults (``constants``) < workspace ``vtcode.toml`` < ``--config`` / ``VTCODE_CONFIG_PATH``
+< ``VTFORGE_<TABLE>__<KEY>`` environment variables.
+
+vtcode ignores tables it does not know, so everything of ours lives under ``[forge]``; vtcode's
+own tables (``[agent]``, ``[telemetry]``, ``[sandbox]`` …) are left alone and never validated here.
+Every leaf remembers where its value came from, so ``vtforge config show`` can say so and an
+invalid value fails with the key, the file and the line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vtforge import constants as C
+
+
+class ConfigError(ValueError):
+    """A config value or file that cannot be used; the message names key, file and line."""
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class SelfplayConfig(_Table):
+    """Stage 3: rollouts per issue and the temperature schedule."""
+
+    bugfixer_rollouts: int = Field(C.BUGFIXER_ROLLOUTS, ge=1)
+    testwriter_rollouts: int = Field(C.TESTWRITER_ROLLOUTS, ge=1)
+    first_temperature: float = Field(C.FIRST_TEMPERATURE, ge=0.0, le=2.0)
+    temperature: float = Field(C.TEMPERATURE, ge=0.0, le=2.0)
+    max_retries: int = Field(C.MAX_RETRIES, ge=0)
+    synthesis_top_n: int = Field(C.SYNTHESIS_TOP_N, ge=1)
+    inject_counterexamples: bool = C.INJECT_COUNTEREXAMPLES
+    max_localized_files: int = Field(C.MAX_LOCALIZED_FILES, ge=1, le=5)
+    engine: Literal["openai", "vllm", "transformers", "replay"] = C.SELFPLAY_ENGINE
+    engine_base_url: str | None = None
+    engine_api_key_env: str = "OPENAI_API_KEY"
+    engine_model: str | None = None
+
+
+class SelectionConfig(_Table):
+    """Execution-based selection: weights of the three scores, and majority vote."""
+
+    test_pass_rate_weight: float = Field(C.WEIGHT_TEST_PASS_RATE, ge=0.0)
+    regression_safety_weight: float = Field(C.WEIGHT_REGRESSION_SAFETY, ge=0.0)
+    diff_minimality_weight: float = Field(C.WEIGHT_DIFF_MINIMALITY, ge=0.0)
+    majority_vote: bool = C.MAJORITY_VOTE
+
+
+class RewardConfig(_Table):
+    """The RL reward is the execution outcome and nothing else: 1 if the task resolves, else 0.
+
+    There are deliberately no shaping levers (no partial credit, no format bonus).
+    """
+
+    kind: Literal["execution_outcome"] = C.REWARD_KIND
+
+
+class GatesConfig(_Table):
+    """Promotion gates checked before a policy moves on."""
+
+    localization_accuracy: float = Field(C.GATE_LOCALIZATION_ACCURACY, ge=0.0, le=1.0)
+    patch_acceptance: float = Field(C.GATE_PATCH_ACCEPTANCE, ge=0.0, le=1.0)
+    fail_before_fix_rate: float = Field(C.GATE_FAIL_BEFORE_FIX_RATE, ge=0.0, le=1.0)
+
+
+class CurriculumConfig(_Table):
+    """Difficulty buckets from measured pass rates, when hard tasks return, and replay."""
+
+    easy_min_success: float = Field(C.EASY_MIN_SUCCESS, ge=0.0, le=1.0)
+    medium_min_success: float = Field(C.MEDIUM_MIN_SUCCESS, ge=0.0, le=1.0)
+    start_bucket: Literal["easy", "medium", "hard"] = C.START_BUCKET
+    hard_return_stable_steps: int = Field(C.HARD_RETURN_STABLE_STEPS, ge=1)
+    hard_return_min_success: float = Field(C.HARD_RETURN_MIN_SUCCESS, ge=0.0, le=1.0)
+    stability_tolerance: float = Field(C.STABILITY_TOLERANCE, ge=0.0, le=1.0)
+    easy_keep_fraction: float = Field(C.EASY_KEEP_FRACTION, ge=0.0, le=1.0)
+    replay_window_versions: int = Field(C.REPLAY_WINDOW_VERSIONS, ge=1)
+    replay_top_k_per_task: int = Field(C.REPLAY_TOP_K_PER_TASK, ge=1)
+    replay_max_rows: int = Field(C.REPLAY_MAX_ROWS, ge=1)
+    replay_mix_fraction: float = Field(C.REPLAY_MIX_FRACTION, ge=0.0, le=1.0)
+    gates: GatesConfig = GatesConfig()
+
+
+class ContextConfig(_Table):
+    """Token budgets: 64K for training examples, 128K for inference prompts."""
+
+    train_tokens: int = Field(C.TRAIN_TOKENS, ge=256)
+    inference_tokens: int = Field(C.INFERENCE_TOKENS, ge=256)
+    truncation: Literal["drop_oldest_context", "skip"] = C.TRUNCATION
+
+
+class SandboxConfig(_Table):
+    """Where untrusted patches and tests run, and their quotas."""
+
+    backend: Literal["local", "docker", "kubernetes"] = C.SANDBOX_BACKEND
+    cpus: float = Field(C.SANDBOX_CPUS, gt=0.0)
+    memory_mb: int = Field(C.SANDBOX_MEMORY_MB, ge=16)
+    pids: int = Field(C.SANDBOX_PIDS, ge=8)
+    timeout_s: float = Field(C.SANDBOX_TIMEOUT_S, gt=0.0)
+    file_size_mb: int = Field(C.SANDBOX_FILE_SIZE_MB, ge=1)
+    concurrency: int = Field(C.SANDBOX_CONCURRENCY, ge=1)
+    network: bool = C.SANDBOX_NETWORK
+    image: str = C.SANDBOX_IMAGE
+    docker_host: str | None = None  # unix:///… of a Docker-API engine; None = DOCKER_HOST / default
+    kubernetes_namespace: str = C.KUBERNETES_NAMESPACE
+
+
+class KafkaConfig(_Table):
+    """Client settings for ``sink = "kafka"`` (SASL/TLS for an existing cluster)."""
+
+    acks: Literal["all", "1", "0"] = "all"
+    linger_ms: int = Field(20, ge=0)
+    batch_size: int = Field(256 * 1024, ge=1)
+    compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = "gzip"
+    partitions: int = Field(3, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    consumer_group: str = "vtforge-ingest"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password_env: str | None = None  # name of the variable holding the password
+    ssl_cafile: str | None = None
+
+
+class EventsConfig(_Table):
+    """Where events go: the embedded landing zone, or Kafka."""
+
+    sink: Literal["landing", "kafka"] = C.EVENT_SINK
+    bootstrap_servers: str = C.KAFKA_BOOTSTRAP
+    topic_prefix: str = C.TOPIC_PREFIX
+    dead_letter_topic: str = C.DEAD_LETTER_TOPIC
+    schema_registry_url: str | None = None  # set => Confluent wire format instead of single-object
+    flush_max_events: int = Field(C.FLUSH_MAX_EVENTS, ge=1)
+    flush_max_bytes: int = Field(C.FLUSH_MAX_BYTES, ge=1024)
+    flush_interval_s: float = Field(C.FLUSH_INTERVAL_S, gt=0.0)
+    parquet_compression: Literal["zstd", "snappy", "gzip", "none"] = C.PARQUET_COMPRESSION
+    kafka: KafkaConfig = KafkaConfig()
+
+    def topic(self, event_type: str) -> str:
+        return f"{self.topic_prefix}{event_type}"
+
+
+class WarehouseConfig(_Table):
+    """Runtime data: landing files, DuckDB, Dagster home and caches live under ``data_dir``."""
+
+    data_dir: str = C.DATA_DIR
+    duckdb_path: str = C.DUCKDB_FILE  # relative paths are inside data_dir
+
+
+class DatasetsConfig(_Table):
+    """Curation levers for the training datasets."""
+
+    synthetic_upsample: int = Field(C.SYNTHETIC_UPSAMPLE, ge=1)
+
+
+class ForgeConfig(_Table):
+    """Everything under ``[forge]``."""
+
+    selfplay: SelfplayConfig = SelfplayConfig()
+    selection: SelectionConfig = SelectionConfig()
+    reward: RewardConfig = RewardConfig()
+    curriculum: CurriculumConfig = CurriculumConfig()
+    context: ContextConfig = ContextConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    events: EventsConfig = EventsConfig()
+    warehouse: WarehouseConfig = WarehouseConfig()
+    datasets: DatasetsConfig = DatasetsConfig()
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where one value came from: a file and line, an environment variable, or the default."""
+
+    kind: Literal["default", "file", "env"]
+    path: Path | None = None
+    line: int | None = None
+    env: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "file" and self.path is not None:
+            shown = _display_path(self.path)
+            return f"{shown}:{self.line}" if self.line else shown
+        if self.kind == "env":
+            return f"env {self.env}"
+        return "default"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective config plus where it was read from."""
+
+    forge: ForgeConfig
+    root: Path  # the workspace: relative paths resolve against it
+    files: tuple[Path, ...] = ()
+    origins: dict[str, Origin] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return (self.root / self.forge.warehouse.data_dir).resolve()
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.data_dir / self.forge.warehouse.duckdb_path
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / C.LANDING_DIR
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / C.QUARANTINE_DIR
+
+    @property
+    def write_target(self) -> Path:
+        """The file ``config set`` writes: the last file read, else the workspace vtcode.toml."""
+        return self.files[-1] if self.files else self.root / C.CONFIG_FILE_NAME
+
+    def origin(self, dotted: str) -> Origin:
+        return self.origins.get(dotted, Origin("default"))
+
+
+def find_workspace_config(start: Path | None = None) -> Path | None:
+    """The nearest ``vtcode.toml`` in ``start`` or one of its parents (vtcode's workspace file)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / C.CONFIG_FILE_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(
+    explicit: str | os.PathLike[str] | None = None,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Config:
+    """Read the effective config with vtcode's precedence plus ``VTFORGE_*`` overrides."""
+    env = dict(os.environ if env is None else env)
+    workspace = find_workspace_config(cwd)
+    files: list[Path] = [workspace] if workspace else []
+    explicit = explicit or env.get(C.CONFIG_PATH_ENV)
+    if explicit:
+        path = Path(explicit).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        if path not in files:
+            files.append(path)
+    root = files[0].parent if files else (cwd or Path.cwd()).resolve()
+
+    merged: dict[str, Any] = {}
+    origins: dict[str, Origin] = {}
+    sources: dict[Path, str] = {}
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        sources[path] = text
+        try:
+            document = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        forge = document.get("forge", {})
+        if not isinstance(forge, dict):
+            raise ConfigError(f"forge must be a table ({path.name}:{_line_of(text, 'forge')})")
+        for dotted, value in _leaves(forge):
+            _set_dotted(merged, dotted, value)
+            origins[dotted] = Origin("file", path, _line_of(text, f"forge.{dotted}"))
+    for dotted, value, name in _env_overrides(env):
+        _set_dotted(merged, dotted, value)
+        origins[dotted] = Origin("env", env=name)
+
+    try:
+        forge = ForgeConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, merged, origins)) from None
+    return Config(forge=forge, root=root, files=tuple(files), origins=origins)
+
+
+def effective_items(config: Config) -> list[tuple[str, Any, Origin]]:
+    """Every leaf of the effective config, dotted, with its origin (for ``config show``)."""
+    dumped = config.forge.model_dump(mode="json")
+    return [(f"forge.{key}", value, config.origin(key)) for key, value in _leaves(dumped)]
+
+
+def set_value(config: Config, dotted: str, raw_value: str) -> Path:
+    """Write ``forge.KEY = VALUE`` into the config file, preserving comments and vtcode's tables.
+
+    The new document is validated before it replaces the old one, atomically.
+    """
+    import tomlkit
+
+    key = dotted.removeprefix("forge.")
+    target = config.write_target
+    text = target.read_text(encoding="utf-8") if target.exists() else ""
+    document = tomlkit.parse(text)
+    value = parse_scalar(raw_value)
+    table: Any = document
+    parts = ["forge", *key.split(".")]
+    for part in parts[:-1]:
+        if part not in table:
+            table[part] = tomlkit.table()
+        table = table[part]
+    table[parts[-1]] = value
+    new_text = tomlkit.dumps(document)
+
+    probe = tomllib.loads(new_text).get("forge", {})
+    merged: dict[str, Any] = {}
+    for leaf, leaf_value in _leaves(probe):
+        _set_dotted(merged, leaf, leaf_value)
+    try:
+        ForgeConfig.model_validate(merged)
+    except ValidationError as exc:
+        origins = {k: Origin("file", target, _line_of(new_text, f"forge.{k}")) for k, _ in _leaves(probe)}
+        raise ConfigError(_explain(exc, merged, origins)) from None
+
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(new_text, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def parse_scalar(raw: str) -> Any:
+    """A command-line or environment value read as a TOML value, else kept as a plain string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _display_path(path: Path) -> str:
+    """Relative to the current directory when inside it (``vtcode.toml:14``), else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _leaves(table: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.extend(_leaves(value, f"{dotted}."))
+        else:
+            out.append((dotted, value))
+    return out
+
+
+def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        nxt = target.get(part)
+        if not isinstance(nxt, dict):
+            nxt = target[part] = {}
+        target = nxt
+    target[parts[-1]] = value
+
+
+def _env_overrides(env: dict[str, str]) -> list[tuple[str, Any, str]]:
+    out: list[tuple[str, Any, str]] = []
+    if C.ENV_DATA_DIR in env:
+        out.append(("warehouse.data_dir", env[C.ENV_DATA_DIR], C.ENV_DATA_DIR))
+    for name, raw in sorted(env.items()):
+        if not name.startswith(C.ENV_PREFIX) or "__" not in name:
+            continue
+        dotted = name[len(C.ENV_PREFIX) :].lower().replace("__", ".")
+        out.append((dotted, parse_scalar(raw), name))
+    return out
+
+
+def _line_of(text: str, dotted: str) -> int | None:
+    """1-based line where ``dotted`` is assigned or its table opens; None when not found."""
+    table: list[str] = []
+    want = dotted.split(".")
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("["):
+            table = [p.strip().strip('"') for p in line.strip("[]").split(".")]
+            if table == want:
+                return number
+            continue
+        if "=" in line:
+            key = [p.strip().strip('"') for p in line.split("=", 1)[0].split(".")]
+            if table + key == want:
+                return number
+    return None
+
+
+_MESSAGES = {
+    "greater_than_equal": "must be >= {ge}",
+    "greater_than": "must be > {gt}",
+    "less_than_equal": "must be <= {le}",
+    "less_than": "must be < {lt}",
+    "literal_error": "must be one of {expected}",
+    "extra_forbidden": "is not a known setting",
+}
+
+
+def _explain(exc: ValidationError, merged: dict[str, Any], origins: dict[str, Origin]) -> str:
+    """One line per bad value: ``forge.KEY must be >= 1, got -3 (vtcode.toml:14)``."""
+    lines = []
+    for error in exc.errors():
+        dotted = ".".join(str(p) for p in error["loc"])
+        template = _MESSAGES.get(error["type"])
+        ctx = error.get("ctx", {}) or {}
+        message = template.format(**ctx) if template else error["msg"][0].lower() + error["msg"][1:]
+        got = error.get("input")
+        where = origins.get(dotted, Origin("default"))
+        suffix = f" ({where})" if where.kind != "default" else ""
+        if error["type"] == "extra_forbidden":
+            lines.append(f"forge.{dotted} {message}{suffix}")
+        else:
+            lines.append(f"forge.{dotted} {message}, got {got!r}{suffix}")
+    return "\n".join(lines)
