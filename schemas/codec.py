@@ -20,7 +20,6 @@ import struct
 from typing import Any, Protocol
 
 from fastavro import schemaless_reader, schemaless_writer
-from fastavro.validation import ValidationError, validate
 
 from schemas.catalog import EventSchema, SchemaCatalog, UnknownEventType, default_catalog
 
@@ -147,20 +146,82 @@ class Codec:
 
 
 def explain_violation(event: dict[str, Any], schema: EventSchema, exc: Exception) -> str:
-    """One line naming the offending field, from fastavro's validator when it can tell."""
-    try:
-        validate(event, schema.parsed, raise_errors=True, strict=True)
-    except ValidationError as verr:
-        details = "; ".join(_short(e) for e in verr.errors[:3])
-        return f"{schema.name}: {details}"
-    except Exception as other:  # validator itself tripped: fall back to the writer's error
-        return f"{schema.name}: {other}"
-    return f"{schema.name}: {exc}"
+    """One line naming the offending field (``rollout.v2: field envelope.producer is missing``)."""
+    problem = find_violation(event, schema.parsed, "")
+    return f"{schema.name}: {problem or exc}"
 
 
-def _short(error: Any) -> str:
-    text = str(error)
-    # fastavro: "vtforge.events.Rollout.sample_index is <-1.5> of type <class 'float'> must be int"
-    for prefix in ("vtforge.events.", "vtforge."):
-        text = text.replace(prefix, "")
-    return text
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "bytes": (bytes,),
+    "boolean": (bool,),
+    "int": (int,),
+    "long": (int,),
+    "float": (int, float),
+    "double": (int, float),
+}
+
+
+def find_violation(value: Any, avro_type: Any, path: str) -> str | None:
+    """The first place where ``value`` breaks ``avro_type``, as ``field PATH …``; None if it fits.
+
+    Used only to explain a failed encode (the fast path is fastavro's writer itself).
+    """
+    where = f"field {path}" if path else "the event"
+    if isinstance(avro_type, list):
+        if value is None and "null" in avro_type:
+            return None
+        problems = [find_violation(value, b, path) for b in avro_type if b != "null"]
+        return None if any(p is None for p in problems) else (problems[0] if problems else None)
+    if isinstance(avro_type, str):
+        if avro_type == "null":
+            return None if value is None else f"{where} must be null, got {value!r}"
+        expected = _PY_TYPES.get(avro_type)
+        bad_bool = isinstance(value, bool) and avro_type in ("int", "long", "float", "double")
+        if expected and (not isinstance(value, expected) or bad_bool):
+            return f"{where} must be {avro_type}, got {type(value).__name__} {_clip(value)}"
+        return None
+    kind = avro_type.get("type")
+    if avro_type.get("logicalType", "").startswith("timestamp"):
+        from datetime import datetime
+
+        ok = isinstance(value, (int, datetime)) and not isinstance(value, bool)
+        return None if ok else f"{where} must be a timestamp, got {type(value).__name__} {_clip(value)}"
+    if kind == "record":
+        if not isinstance(value, dict):
+            return f"{where} must be a record, got {type(value).__name__}"
+        for field in avro_type["fields"]:
+            sub = f"{path}.{field['name']}" if path else field["name"]
+            if field["name"] not in value:
+                if "default" not in field:
+                    return f"field {sub} is missing"
+                continue
+            problem = find_violation(value[field["name"]], field["type"], sub)
+            if problem:
+                return problem
+        return None
+    if kind == "array":
+        if not isinstance(value, (list, tuple)):
+            return f"{where} must be an array, got {type(value).__name__}"
+        for i, item in enumerate(value):
+            problem = find_violation(item, avro_type["items"], f"{path}[{i}]")
+            if problem:
+                return problem
+        return None
+    if kind == "map":
+        if not isinstance(value, dict):
+            return f"{where} must be a map, got {type(value).__name__}"
+        for key, item in value.items():
+            problem = find_violation(item, avro_type["values"], f"{path}.{key}")
+            if problem:
+                return problem
+        return None
+    if kind == "enum":
+        symbols = avro_type["symbols"]
+        return None if value in symbols else f"{where} must be one of {symbols}, got {_clip(value)}"
+    return find_violation(value, kind, path) if isinstance(kind, (str, list)) else None
+
+
+def _clip(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -13,7 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty workspace with its own vtcode.toml and data dir; the cwd while the test runs."""
-    (tmp_path / "vtcode.toml").write_text('[agent]\nprovider = "openai"\n\n[forge.warehouse]\ndata_dir = ".forge"\n')
+    (tmp_path / "vtcode.toml").write_text(
+        '[agent]\nprovider = "openai"\n\n[forge.warehouse]\ndata_dir = ".forge"\n'
+    )
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
         if name.startswith("VTFORGE_") or name == "VTCODE_CONFIG_PATH":

@@ -130,6 +130,12 @@ class KafkaConfig(_Table):
     sasl_username: str | None = None
     sasl_password_env: str | None = None  # name of the variable holding the password
     ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    delivery_timeout_ms: int = Field(C.KAFKA_DELIVERY_TIMEOUT_MS, ge=1000)  # producer gives up after this
+    max_block_ms: int = Field(C.KAFKA_MAX_BLOCK_MS, ge=100)  # emit blocks at most this for metadata/buffer
+    broker_version: str = C.KAFKA_BROKER_VERSION  # Apache Kafka jars for `vtforge kafka start`
+    broker_heap_mb: int = Field(C.KAFKA_BROKER_HEAP_MB, ge=128)
 
 
 class EventsConfig(_Table):
@@ -155,12 +161,42 @@ class WarehouseConfig(_Table):
 
     data_dir: str = C.DATA_DIR
     duckdb_path: str = C.DUCKDB_FILE  # relative paths are inside data_dir
+    freshness_max_age_hours: float = Field(C.RAW_FRESHNESS_HOURS, gt=0.0)
 
 
 class DatasetsConfig(_Table):
     """Curation levers for the training datasets."""
 
     synthetic_upsample: int = Field(C.SYNTHETIC_UPSAMPLE, ge=1)
+
+
+class TrainConfig(_Table):
+    """SFT and GRPO levers; the curriculum, context budget and reward have their own tables."""
+
+    seed: int = C.TRAIN_SEED
+    sft_learning_rate: float = Field(C.SFT_LEARNING_RATE, gt=0.0)
+    grpo_learning_rate: float = Field(C.GRPO_LEARNING_RATE, gt=0.0)
+    tiny_learning_rate: float = Field(C.TINY_LEARNING_RATE, gt=0.0)
+    sft_batch_size: int = Field(C.SFT_BATCH_SIZE, ge=1)
+    gradient_accumulation_steps: int = Field(C.GRADIENT_ACCUMULATION_STEPS, ge=1)
+    grpo_prompts_per_step: int = Field(C.GRPO_PROMPTS_PER_STEP, ge=1)
+    num_generations: int = Field(C.NUM_GENERATIONS, ge=2)
+    max_completion_tokens: int = Field(C.MAX_COMPLETION_TOKENS, ge=1)
+    grpo_temperature: float = Field(C.GRPO_TEMPERATURE, gt=0.0, le=2.0)
+    kl_beta: float = Field(C.KL_BETA, ge=0.0)
+    packing: bool = C.PACKING
+    save_steps: int = Field(C.SAVE_STEPS, ge=1)
+    save_total_limit: int = Field(C.SAVE_TOTAL_LIMIT, ge=1)
+    use_vllm: bool = C.USE_VLLM
+
+
+class VtcodeConfig(_Table):
+    """Live vtcode sessions: the binary ``exec`` runs, tail polling, the hook/notify deadline."""
+
+    binary: str = C.VTCODE_BINARY
+    poll_interval_s: float = Field(C.VTCODE_POLL_INTERVAL_S, gt=0.0)
+    hook_timeout_s: float = Field(C.VTCODE_HOOK_TIMEOUT_S, gt=0.0)
+    max_message_chars: int = Field(C.VTCODE_MAX_MESSAGE_CHARS, ge=256)
 
 
 class ForgeConfig(_Table):
@@ -175,6 +211,8 @@ class ForgeConfig(_Table):
     events: EventsConfig = EventsConfig()
     warehouse: WarehouseConfig = WarehouseConfig()
     datasets: DatasetsConfig = DatasetsConfig()
+    train: TrainConfig = TrainConfig()
+    vtcode: VtcodeConfig = VtcodeConfig()
 
 
 @dataclass(frozen=True)
@@ -220,11 +258,6 @@ class Config:
     def quarantine_dir(self) -> Path:
         return self.data_dir / C.QUARANTINE_DIR
 
-    @property
-    def write_target(self) -> Path:
-        """The file ``config set`` writes: the last file read, else the workspace vtcode.toml."""
-        return self.files[-1] if self.files else self.root / C.CONFIG_FILE_NAME
-
     def origin(self, dotted: str) -> Origin:
         return self.origins.get(dotted, Origin("default"))
 
@@ -239,13 +272,13 @@ def find_workspace_config(start: Path | None = None) -> Path | None:
     return None
 
 
-def load_config(
+def config_files(
     explicit: str | os.PathLike[str] | None = None,
     *,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
-) -> Config:
-    """Read the effective config with vtcode's precedence plus ``VTFORGE_*`` overrides."""
+) -> list[Path]:
+    """The files read, lowest precedence first: the workspace vtcode.toml, then the explicit one."""
     env = dict(os.environ if env is None else env)
     workspace = find_workspace_config(cwd)
     files: list[Path] = [workspace] if workspace else []
@@ -256,6 +289,18 @@ def load_config(
             raise ConfigError(f"config file not found: {path}")
         if path not in files:
             files.append(path)
+    return files
+
+
+def load_config(
+    explicit: str | os.PathLike[str] | None = None,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Config:
+    """Read the effective config with vtcode's precedence plus ``VTFORGE_*`` overrides."""
+    env = dict(os.environ if env is None else env)
+    files = config_files(explicit, cwd=cwd, env=env)
     root = files[0].parent if files else (cwd or Path.cwd()).resolve()
 
     merged: dict[str, Any] = {}
@@ -285,21 +330,27 @@ def load_config(
     return Config(forge=forge, root=root, files=tuple(files), origins=origins)
 
 
+def write_target(explicit: str | os.PathLike[str] | None = None, *, cwd: Path | None = None) -> Path:
+    """The file ``config set`` writes: the explicit file, else the workspace vtcode.toml (created)."""
+    files = config_files(explicit, cwd=cwd)
+    return files[-1] if files else (cwd or Path.cwd()).resolve() / C.CONFIG_FILE_NAME
+
+
 def effective_items(config: Config) -> list[tuple[str, Any, Origin]]:
     """Every leaf of the effective config, dotted, with its origin (for ``config show``)."""
     dumped = config.forge.model_dump(mode="json")
     return [(f"forge.{key}", value, config.origin(key)) for key, value in _leaves(dumped)]
 
 
-def set_value(config: Config, dotted: str, raw_value: str) -> Path:
-    """Write ``forge.KEY = VALUE`` into the config file, preserving comments and vtcode's tables.
+def set_value(target: Path, dotted: str, raw_value: str) -> Path:
+    """Write ``forge.KEY = VALUE`` into ``target``, preserving comments and vtcode's tables.
 
-    The new document is validated before it replaces the old one, atomically.
+    The file's new ``[forge]`` tables are validated before it replaces the old one, atomically;
+    the current file need not be valid (this is how a bad value gets fixed).
     """
     import tomlkit
 
     key = dotted.removeprefix("forge.")
-    target = config.write_target
     text = target.read_text(encoding="utf-8") if target.exists() else ""
     document = tomlkit.parse(text)
     value = parse_scalar(raw_value)

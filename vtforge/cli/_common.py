@@ -37,7 +37,7 @@ def config_from(path: Path | None) -> Config:
 def run_app(app: typer.Typer) -> int:
     """Run the Typer app, turning expected failures into one clear line on stderr."""
     try:
-        app(standalone_mode=False)
+        result = app(standalone_mode=False)
     except CliError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return exc.code
@@ -54,4 +54,4 @@ def run_app(app: typer.Typer) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return result if isinstance(result, int) else 0

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from vtforge.cli._common import CliError, ConfigOption, config_from, console
-from vtforge.config import ConfigError, effective_items, set_value
+from vtforge.config import ConfigError, effective_items, set_value, write_target
 
 
 def register(app: typer.Typer) -> None:
@@ -37,9 +37,8 @@ def register(app: typer.Typer) -> None:
     @group.command("set")
     def set_(key: str, value: str, config: ConfigOption = None) -> None:
         """Write forge.KEY = VALUE, keeping comments and VT Code's own sections."""
-        cfg = config_from(config)
         try:
-            target = set_value(cfg, key, value)
+            target = set_value(write_target(config), key, value)
         except ConfigError as exc:
             raise CliError(str(exc), code=2) from None
         console.print(f"set {key} = {value} in {target}")

@@ -1,0 +1,104 @@
+"""``vtforge events validate|load|tail``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import duckdb
+import typer
+
+from schemas.jsonform import to_jsonable
+from vtforge.cli._common import CliError, ConfigOption, config_from, console, err_console
+from vtforge.transport import sink_from_config
+from vtforge.transport.files import read_event_file
+from vtforge.transport.landing import landing_files
+from vtforge.transport.quarantine import quarantine
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Check, load and watch events.", no_args_is_help=True)
+    app.add_typer(group, name="events")
+
+    @group.command("validate")
+    def validate(file: Path, config: ConfigOption = None) -> None:
+        """Check every record of FILE (.jsonl or .avro) against its schema; exit 1 if any is bad."""
+        config_from(config)
+        good = bad = 0
+        for checked in _records(file):
+            if checked.rejected:
+                bad += 1
+                err_console.print(checked.rejected.error, highlight=False, soft_wrap=True)
+            else:
+                good += 1
+        console.print(f"{file}: {good} valid, {bad} invalid")
+        if bad or not good:
+            raise typer.Exit(1)
+
+    @group.command("load")
+    def load(file: Path, config: ConfigOption = None) -> None:
+        """Emit every valid record of FILE through the configured sink; quarantine the rest."""
+        cfg = config_from(config)
+        rejected = []
+        loaded = 0
+        with sink_from_config(cfg, producer="vtforge.events-load") as sink:
+            for checked in _records(file):
+                if checked.event is not None:
+                    sink.emit(checked.event)
+                    loaded += 1
+                elif checked.rejected is not None:
+                    rejected.append(checked.rejected)
+                    err_console.print(checked.rejected.error, highlight=False, soft_wrap=True)
+        where = quarantine(cfg.quarantine_dir, "events-load", rejected)
+        console.print(
+            f"{file}: loaded {loaded}, quarantined {len(rejected)}" + (f" ({where})" if where else "")
+        )
+        if rejected:
+            raise typer.Exit(1)
+
+    @group.command("tail")
+    def tail(
+        config: ConfigOption = None,
+        n: int = typer.Option(10, "-n", help="How many of the latest events to show."),
+        event_type: str | None = typer.Option(None, "--type", help="Only this event type."),
+        follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
+        interval: float = typer.Option(1.0, help="Seconds between polls with --follow."),
+    ) -> None:
+        """Print the latest events in the landing zone as JSON lines."""
+        cfg = config_from(config)
+        seen: set[Path] = set()
+        first = True
+        while True:
+            files = [
+                f
+                for f in landing_files(cfg.landing_dir, [event_type] if event_type else None)
+                if f not in seen
+            ]
+            if files:
+                for line in _latest(files, n if first else None):
+                    typer.echo(line)
+                seen.update(files)
+            first = False
+            if not follow:
+                return
+            time.sleep(interval)
+
+
+def _records(file: Path):  # type: ignore[no-untyped-def]
+    try:
+        yield from read_event_file(file)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _latest(files: list[Path], n: int | None) -> list[str]:
+    """The last ``n`` events (all when None) of these files, oldest first, as JSON lines."""
+    paths = ", ".join(f"'{p}'" for p in files)
+    limit = f"LIMIT {int(n)}" if n else ""
+    query = (
+        f"SELECT * FROM (SELECT to_json(t) AS j, t.envelope.occurred_at AS ts "
+        f"FROM read_parquet([{paths}], union_by_name = true) t ORDER BY ts DESC {limit}) ORDER BY ts"
+    )
+    rows = duckdb.connect().execute(query).fetchall()
+    return [json.dumps(to_jsonable(json.loads(j))) for j, _ in rows]
