@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from schemas.codec import Codec
     from vtforge.config import Config
 
 
@@ -58,6 +59,21 @@ class EventSink(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def codec_for(config: Config) -> Codec:
+    """The wire codec: single-object encoding, or the Confluent format when a registry is set."""
+    from schemas.codec import Codec
+
+    events = config.forge.events
+    if not events.schema_registry_url:
+        return Codec()
+    from schemas.registry import SchemaRegistryClient
+
+    registry = SchemaRegistryClient(
+        events.schema_registry_url, subject_for=lambda event_type: f"{events.topic(event_type)}-value"
+    )
+    return Codec(registry=registry)
 
 
 def sink_from_config(config: Config, *, producer: str = "vtforge") -> EventSink:
