@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import time
 
-import duckdb
 import typer
 from rich.progress import Progress
 from rich.table import Table
 
 from vtforge.cli._common import ConfigOption, config_from, console
 from vtforge.config import Config
-from vtforge.synthetic import generate_events
-from vtforge.transport import sink_from_config
-from vtforge.transport.landing import landing_files
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +28,9 @@ def register(app: typer.Typer) -> None:
 
 def emit_synthetic(cfg: Config, tasks: int, seed: int) -> int:
     """The labelled synthetic stream, through the configured sink (acknowledged on close)."""
+    from vtforge.synthetic import generate_events
+    from vtforge.transport import sink_from_config
+
     started = time.perf_counter()
     count = 0
     with Progress(console=console, transient=True) as progress:
@@ -48,6 +47,10 @@ def emit_synthetic(cfg: Config, tasks: int, seed: int) -> int:
 
 def print_summary(cfg: Config) -> None:
     """Counts per event type and the headline self-play numbers, straight from the landing files."""
+    import duckdb
+
+    from vtforge.transport.landing import landing_files
+
     files = landing_files(cfg.landing_dir)
     if not files:
         console.print("no landing files yet")

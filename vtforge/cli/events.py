@@ -6,15 +6,9 @@ import json
 import time
 from pathlib import Path
 
-import duckdb
 import typer
 
-from schemas.jsonform import to_jsonable
 from vtforge.cli._common import CliError, ConfigOption, config_from, console, err_console
-from vtforge.transport import sink_from_config
-from vtforge.transport.files import read_event_file
-from vtforge.transport.landing import landing_files
-from vtforge.transport.quarantine import quarantine
 
 
 def register(app: typer.Typer) -> None:
@@ -39,6 +33,9 @@ def register(app: typer.Typer) -> None:
     @group.command("load")
     def load(file: Path, config: ConfigOption = None) -> None:
         """Emit every valid record of FILE through the configured sink; quarantine the rest."""
+        from vtforge.transport import sink_from_config
+        from vtforge.transport.quarantine import quarantine
+
         cfg = config_from(config)
         rejected = []
         loaded = 0
@@ -66,6 +63,8 @@ def register(app: typer.Typer) -> None:
         interval: float = typer.Option(1.0, help="Seconds between polls with --follow."),
     ) -> None:
         """Print the latest events in the landing zone as JSON lines."""
+        from vtforge.transport.landing import landing_files
+
         cfg = config_from(config)
         seen: set[Path] = set()
         first = True
@@ -86,6 +85,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _records(file: Path):  # type: ignore[no-untyped-def]
+    from vtforge.transport.files import read_event_file
+
     try:
         yield from read_event_file(file)
     except FileNotFoundError as exc:
@@ -94,6 +95,10 @@ def _records(file: Path):  # type: ignore[no-untyped-def]
 
 def _latest(files: list[Path], n: int | None) -> list[str]:
     """The last ``n`` events (all when None) of these files, oldest first, as JSON lines."""
+    import duckdb
+
+    from schemas.jsonform import to_jsonable
+
     paths = ", ".join(f"'{p}'" for p in files)
     limit = f"LIMIT {int(n)}" if n else ""
     query = (

@@ -1,0 +1,135 @@
+"""Fixtures for the live-session tests: a VT Code workspace, the tailer, readers of the landing zone."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vtforge.config import Config, load_config
+from vtforge.transport import sink_from_config
+from vtforge.transport.sink import EventSink
+from vtforge.vtcode.deliver import spool_for
+from vtforge.vtcode.queries import query
+from vtforge.vtcode.tailer import WorkspaceTailer
+
+with contextlib.suppress(ImportError):  # the Kafka engineer's session broker (reused when already up)
+    from tests.kafka.conftest import kafka_broker  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[2]
+WORKSPACE_TOML = """[agent]
+provider = "openai"
+default_model = "gpt-5.4"
+temperature = 0.7
+
+[forge.warehouse]
+data_dir = ".forge"
+
+[forge.events]
+flush_interval_s = 60.0
+"""
+
+
+@pytest.fixture
+def ws(workspace: Path) -> Path:
+    """A VT Code workspace (the cwd) whose model settings the mapping reads."""
+    (workspace / "vtcode.toml").write_text(WORKSPACE_TOML)
+    return workspace
+
+
+@pytest.fixture
+def cfg(ws: Path) -> Config:
+    return load_config(cwd=ws)
+
+
+@pytest.fixture
+def sink(cfg: Config) -> Iterator[EventSink]:
+    with sink_from_config(cfg, producer="vtforge.vtcode") as s:
+        yield s
+
+
+def make_tailer(cfg: Config, sink: EventSink) -> WorkspaceTailer:
+    return WorkspaceTailer(
+        cfg.root,
+        sink,
+        cursor_root=cfg.data_dir / "vtcode" / "cursors",
+        spool=spool_for(cfg),
+        quarantine_dir=cfg.quarantine_dir,
+    )
+
+
+@pytest.fixture
+def tailer(cfg: Config, sink: EventSink) -> WorkspaceTailer:
+    return make_tailer(cfg, sink)
+
+
+def steps(cfg: Config, where: str = "true") -> list[dict[str, Any]]:
+    """Deduplicated agent_step rows from the landing files, in session order."""
+    cols = [
+        "event_id",
+        "session",
+        "turn",
+        "step_index",
+        "kind",
+        "tool_name",
+        "status",
+        "exit_code",
+        "files_changed",
+        "lines_added",
+        "lines_removed",
+        "raw",
+        "source_schema_version",
+        "source",
+        "duration_ms",
+        "arguments",
+        "output",
+    ]
+    rows = query(
+        cfg.landing_dir,
+        "agent_step",
+        "SELECT envelope.event_id, envelope.session_id, turn, step_index, kind, tool_name, status, "
+        "exit_code, files_changed, lines_added, lines_removed, raw, source_schema_version, "
+        "envelope.attributes['source'], duration_ms, arguments, output "
+        f"FROM {{t}} WHERE {where} ORDER BY 2, 3, 4",
+    )
+    return [dict(zip(cols, row, strict=True)) for row in rows]
+
+
+def raw_count(cfg: Config, event_type: str) -> tuple[int, int]:
+    """(rows landed, distinct event ids) — equal when nothing was emitted twice."""
+    import duckdb
+
+    folder = cfg.landing_dir / event_type
+    if not folder.exists():
+        return 0, 0
+    with duckdb.connect() as con:
+        total, distinct = con.execute(
+            f"SELECT count(*), count(DISTINCT envelope.event_id) FROM read_parquet('{folder}/**/*.parquet')"
+        ).fetchone()
+    return int(total), int(distinct)
+
+
+def vtforge(
+    *args: str,
+    cwd: Path,
+    input_text: str | None = None,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``vtforge`` command line in a separate process."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "vtforge", *args],
+        cwd=cwd,
+        input=input_text,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
