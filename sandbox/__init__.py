@@ -1,1 +1,36 @@
-"""Isolated execution of untrusted patches and tests (bubblewrap, Docker API, Kubernetes) and SWE-bench grading."""
+"""Isolated execution of untrusted patches and tests (bubblewrap, Docker API, Kubernetes), SWE-bench grading.
+
+The public API lives in ``sandbox.api`` (see its docstring); grading in ``sandbox.grading``.
+"""
+
+from sandbox.api import (
+    RUN_STATUSES,
+    TEST_STATUSES,
+    Limits,
+    PreparedRepo,
+    RepoSpec,
+    RunRequest,
+    RunResult,
+    Sandbox,
+    SandboxUnavailable,
+    TestOutcome,
+    open_sandbox,
+)
+from sandbox.grading import grade, is_resolved, tests_status
+
+__all__ = [
+    "RUN_STATUSES",
+    "TEST_STATUSES",
+    "Limits",
+    "PreparedRepo",
+    "RepoSpec",
+    "RunRequest",
+    "RunResult",
+    "Sandbox",
+    "SandboxUnavailable",
+    "TestOutcome",
+    "grade",
+    "is_resolved",
+    "open_sandbox",
+    "tests_status",
+]

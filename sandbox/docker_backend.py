@@ -1,0 +1,278 @@
+"""The ``docker`` backend: the ``docker`` SDK against any Docker-API engine.
+
+Docker Engine for users; podman's compatible service in tests and CI (started on demand when
+``forge.sandbox.docker_host`` is unset and no ``DOCKER_HOST`` is given). Each run is one
+container of the base image: network none, memory (no swap), cpus and pids limits, read-only
+root, all capabilities dropped, no-new-privileges, user 65534, and only the run folder (at /tmp),
+the candidate's workspace and the task's environment (read-only) mounted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, RunResult, Sandbox, SandboxUnavailable
+from sandbox.common import (
+    IN_BASE,
+    IN_ENV,
+    IN_ROOT,
+    IN_TOOLS,
+    IN_WORKSPACE,
+    SANDBOX_UID,
+    Outcome,
+    RunDir,
+    base_env,
+    build_result,
+    effective_limits,
+    infra_result,
+    prepare_cached,
+    sandbox_owner,
+    setup_python,
+    tail,
+)
+from sandbox.inside import INSIDE_DIR
+from sandbox.workspace import make_copy
+
+LABEL = "vtforge.sandbox"
+
+
+class DockerSandbox(Sandbox):
+    name = "docker"
+
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        work_dir: Path,
+        image: str | None = None,
+        docker_host: str | None = None,
+        build_image: bool = True,
+    ) -> None:
+        super().__init__(limits, work_dir=work_dir, image=image)
+        try:
+            import docker  # noqa: F401 - the optional extra "sandbox"
+        except ImportError as exc:
+            raise SandboxUnavailable("the docker SDK is missing: pip install 'vtforge[sandbox]'") from exc
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.work_dir = self.work_dir.resolve()
+        self.base_url = docker_host or os.environ.get("DOCKER_HOST")
+        if not self.base_url:
+            from sandbox.podman_service import ensure_podman_service
+
+            self.base_url = ensure_podman_service()
+        self._local = threading.local()
+        self.owner = sandbox_owner()
+        client = self._client()
+        try:
+            client.ping()
+        except Exception as exc:
+            raise SandboxUnavailable(f"no Docker-API engine answers at {self.base_url}: {exc}") from exc
+        self.image = image or "localhost/vtforge-sandbox:bookworm"
+        self.image_digest = self._digest(build_image)
+
+    def _client(self) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            import docker
+
+            client = docker.DockerClient(base_url=self.base_url, timeout=120)
+            self._local.client = client
+        return client
+
+    def _digest(self, build: bool) -> str:
+        import docker
+
+        try:
+            return self._client().images.get(self.image).id
+        except docker.errors.ImageNotFound:
+            if not build:
+                raise SandboxUnavailable(f"image {self.image} is not in the engine") from None
+        from sandbox.image import ensure_image
+
+        ensure_image(self.image)
+        try:
+            return self._client().images.get(self.image).id
+        except docker.errors.ImageNotFound:
+            raise SandboxUnavailable(f"image {self.image} could not be built") from None
+
+    # --- containers ----------------------------------------------------------------------------
+
+    def _container_args(
+        self,
+        run: RunDir,
+        workspace: Path,
+        env_dir: Path,
+        *,
+        limits: Limits,
+        network: bool,
+        env_writable: bool,
+        env: dict[str, str],
+        base: Path | None = None,
+    ) -> dict[str, Any]:
+        mem = f"{limits.memory_mb}m"
+        return {
+            "user": f"{SANDBOX_UID}:{SANDBOX_UID}" if self.owner is not None else None,
+            "working_dir": IN_WORKSPACE,
+            "environment": env,
+            "network_mode": "host" if network else "none",
+            "mem_limit": mem,
+            "memswap_limit": mem,
+            "pids_limit": limits.pids,
+            "nano_cpus": int(limits.cpus * 1e9),
+            "read_only": True,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "volumes": {
+                str(run.path): {"bind": IN_ROOT, "mode": "rw"},
+                str(workspace): {"bind": IN_WORKSPACE, "mode": "rw"},
+                str(env_dir): {"bind": IN_ENV, "mode": "rw" if env_writable else "ro"},
+                str(INSIDE_DIR): {"bind": IN_TOOLS, "mode": "ro"},
+                **({str(base): {"bind": IN_BASE, "mode": "ro"}} if base is not None else {}),
+            },
+            "labels": {LABEL: "1"},
+            "detach": True,
+        }
+
+    @staticmethod
+    def _rlimits(limits: Limits) -> list[str]:
+        """File size and core limits set inside (engines differ on API ulimits; podman+runc refuses them)."""
+        fsize = limits.file_size_mb * 1024 * 1024
+        return ["prlimit", f"--fsize={fsize}", "--core=0", "--"]
+
+    def _execute(
+        self, command: list[str], args: dict[str, Any], timeout_s: float, limits: Limits | None = None
+    ) -> Outcome:
+        import docker
+        import requests
+
+        command = self._rlimits(limits or self.limits) + command
+        client = self._client()
+        started = time.monotonic()
+        try:
+            container = client.containers.create(self.image, command=command, **args)
+        except docker.errors.DockerException as exc:
+            return Outcome(exit_code=None, start_error=f"container create failed: {exc}")
+        timed_out = False
+        try:
+            try:
+                container.start()
+            except docker.errors.DockerException as exc:
+                return Outcome(exit_code=None, start_error=f"container start failed: {exc}")
+            try:
+                status = container.wait(timeout=timeout_s)
+                exit_code = int(status.get("StatusCode", -1))
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                timed_out = True
+                with contextlib.suppress(docker.errors.DockerException):
+                    container.kill()
+                exit_code = int(container.wait(timeout=60).get("StatusCode", -1))
+            duration = time.monotonic() - started
+            container.reload()
+            state = container.attrs.get("State", {})
+            stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+            stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+            # Inside a container with a memory limit, the kernel's OOM killer is the one outside
+            # sender of SIGKILL; engines flag OOMKilled only when it hit the container's first process.
+            oom = bool(state.get("OOMKilled")) or (not timed_out and exit_code == 128 + 9)
+            return Outcome(
+                exit_code=exit_code,
+                timed_out=timed_out,
+                oom=oom,
+                stdout=tail(stdout),
+                stderr=tail(stderr),
+                duration_s=duration,
+            )
+        finally:
+            with contextlib.suppress(docker.errors.DockerException):
+                container.remove(force=True)
+
+    # --- the interface -------------------------------------------------------------------------
+
+    def _python(self, spec: RepoSpec) -> str:
+        return spec.python or "python3"
+
+    def prepare(self, repo: RepoSpec) -> PreparedRepo:
+        return prepare_cached(
+            repo,
+            self.work_dir,
+            backend=self.name,
+            image=self.image,
+            image_digest=self.image_digest,
+            timeout_s=self.limits.timeout_s,
+            run_setup=self._setup,
+        )
+
+    def _setup(self, source: Path, env_dir: Path, spec: RepoSpec, timeout_s: float) -> tuple[bool, str]:
+        run = RunDir.create(self.work_dir / "setup")
+        run.chown()
+        try:
+            script = " && ".join(f"( {c} )" for c in spec.setup_commands)
+            args = self._container_args(
+                run,
+                source,
+                env_dir,
+                limits=self.limits,
+                network=spec.setup_network,
+                env_writable=True,
+                env=base_env({"PYTHON": setup_python(spec, "python3")}),
+            )
+            outcome = self._execute(["sh", "-c", script], args, timeout_s)
+            log = outcome.stdout + outcome.stderr
+            if outcome.timed_out:
+                return False, f"set-up timed out after {timeout_s:g}s\n{log}"
+            return outcome.exit_code == 0 and not outcome.start_error, log or (outcome.start_error or "")
+        finally:
+            run.remove()
+
+    def run(self, prepared: PreparedRepo, request: RunRequest) -> RunResult:
+        limits = effective_limits(self.limits, request)
+        if not prepared.ok:
+            return infra_result(
+                self.name, request, limits, prepared, f"set-up failed: {prepared.setup_log[-500:]}"
+            )
+        started = time.monotonic()
+        run = RunDir.create(self.work_dir)
+        copy = None
+        try:
+            try:
+                copy = make_copy(prepared.source_dir, run.path, owner=self.owner)
+                command = run.write_spec(request, self._python(prepared.spec))
+                run.chown()
+            except OSError as exc:
+                return infra_result(self.name, request, limits, prepared, f"workspace: {exc}")
+            args = self._container_args(
+                run,
+                copy.path,
+                prepared.env_dir,
+                limits=limits,
+                network=limits.network,
+                env_writable=False,
+                env=base_env(request.env),
+                base=prepared.source_dir,
+            )
+            outcome = self._execute(command, args, limits.timeout_s, limits)
+            outcome.duration_s = time.monotonic() - started
+            return build_result(
+                backend=self.name,
+                request=request,
+                limits=limits,
+                run_dir=run,
+                outcome=outcome,
+                prepared=prepared,
+                command=command,
+            )
+        finally:
+            if copy is not None:
+                copy.release()
+            run.remove()
+
+    def close(self) -> None:
+        client = getattr(self._local, "client", None)
+        if client is not None:
+            client.close()
+            self._local.client = None

@@ -1,0 +1,90 @@
+"""pytest plugin: one JSON line per test with its exact node id and outcome.
+
+Loaded with ``-p vtforge_report --vtforge-report=FILE``. Lines are appended and flushed as tests
+finish, so a run killed half-way still reports what completed. junit XML would lose node ids
+(parametrised ids, nested classes); this keeps them exactly as pytest prints them.
+"""
+
+import json
+import os
+
+
+def pytest_addoption(parser):
+    parser.addoption("--vtforge-report", default=None, help="append per-test JSON lines to this file")
+    parser.addoption("--vtforge-select", default=None, help="JSON list of node ids: run only these")
+
+
+def _wanted(nodeid, exact, prefixes):
+    if nodeid in exact or nodeid.split("[", 1)[0] in exact:
+        return True
+    return any(nodeid.startswith(p) for p in prefixes)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Keep only the selected ids; an id that does not exist is simply not run (never a usage error)."""
+    path = config.getoption("--vtforge-select")
+    if not path:
+        return
+    with open(path, encoding="utf-8") as handle:
+        ids = json.load(handle)
+    exact = {i for i in ids if "::" in i}
+    prefixes = tuple(i.rstrip("/") for i in ids if "::" not in i) + tuple(
+        i[:-3] for i in ids if i.endswith("...")
+    )
+    keep, drop = [], []
+    for item in items:
+        (keep if _wanted(item.nodeid, exact, prefixes) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_configure(config):
+    path = config.getoption("--vtforge-report")
+    if path:
+        config.pluginmanager.register(_Reporter(path), "vtforge_reporter")
+
+
+class _Reporter:
+    def __init__(self, path):
+        self._file = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives for the session
+        self._seen = {}
+
+    def _emit(self, nodeid, status, duration, message=None):
+        record = {"name": nodeid, "status": status, "duration_s": round(duration or 0.0, 6)}
+        if message:
+            record["message"] = message[-2000:]
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def pytest_runtest_logreport(self, report):
+        nodeid = report.nodeid
+        xfail = hasattr(report, "wasxfail")
+        status = None
+        if report.when == "setup":
+            if report.failed:
+                status = "ERROR"
+            elif report.skipped:
+                status = "XFAIL" if xfail else "SKIPPED"
+        elif report.when == "call":
+            if report.passed:
+                status = "PASSED"  # an unexpected pass (XPASS, non-strict) counts as a pass
+            elif report.failed:
+                status = "FAILED"
+            elif report.skipped:
+                status = "XFAIL" if xfail else "SKIPPED"
+        elif report.when == "teardown" and report.failed and self._seen.get(nodeid) in (None, "PASSED"):
+            status = "ERROR"
+        if status is None:
+            return
+        self._seen[nodeid] = status
+        message = str(report.longrepr) if report.failed and report.longrepr is not None else None
+        self._emit(nodeid, status, report.duration, message)
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self._emit(report.nodeid or "<collection>", "ERROR", 0.0, str(report.longrepr))
+
+    def pytest_unconfigure(self, config):
+        self._file.close()

@@ -1,0 +1,334 @@
+"""The ``local`` backend: bubblewrap on the host, the embedded default.
+
+Isolation: a read-only view of the host root with /root, /home, the host's /tmp and our own work
+folders hidden; a private writable /tmp (the run folder); own network, pid, ipc and uts
+namespaces; ``--die-with-parent`` and ``--new-session``. As root, the command then drops to uid
+65534 (``setpriv``, no capabilities, no-new-privs). Quotas: a per-run cgroup (pids and memory,
+when we may create one) plus rlimits (address space, CPU time, file size, processes, no core
+files) set by ``prlimit``; a wall-clock timer kills the whole tree.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from contextlib import suppress
+from functools import lru_cache
+from pathlib import Path
+
+from sandbox import cgroups
+from sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, RunResult, Sandbox, SandboxUnavailable
+from sandbox.common import (
+    IN_BASE,
+    IN_ENV,
+    IN_ROOT,
+    IN_TOOLS,
+    IN_WORKSPACE,
+    Outcome,
+    RunDir,
+    base_env,
+    build_result,
+    effective_limits,
+    infra_result,
+    prepare_cached,
+    read_tail,
+    sandbox_owner,
+    setup_python,
+)
+from sandbox.inside import INSIDE_DIR
+from sandbox.workspace import make_copy
+
+HIDDEN = ("/root", "/home", "/var/tmp", "/mnt", "/media", "/srv")
+
+
+@lru_cache(maxsize=16)
+def python_prefixes(python: str) -> tuple[str, ...]:
+    """Folders an interpreter needs (venv, its base install), resolved on the host."""
+    exe = shutil.which(python) or python
+    code = "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix]))"
+    done = subprocess.run([exe, "-c", code], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise SandboxUnavailable(f"python {python!r} does not run: {done.stderr.strip()[-300:]}")
+    found = {str(Path(p).resolve()) for p in json.loads(done.stdout)}
+    found.add(str(Path(exe).resolve().parent.parent))
+    return tuple(sorted(found))
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+class LocalSandbox(Sandbox):
+    name = "local"
+
+    def __init__(self, limits: Limits, *, work_dir: Path, image: str | None = None) -> None:
+        super().__init__(limits, work_dir=work_dir, image=image)
+        if shutil.which("bwrap") is None:
+            raise SandboxUnavailable("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.work_dir = self.work_dir.resolve()
+        self.use_cgroups = cgroups.available()
+        self.owner = sandbox_owner()
+
+    # --- command line --------------------------------------------------------------------------
+
+    def _hidden(self) -> list[str]:
+        hidden = [h for h in HIDDEN if os.path.isdir(h)]
+        for extra in (str(Path.home().resolve()), str(self.work_dir)):
+            if not _under(extra, "/tmp") and not any(_under(extra, h) for h in hidden) and extra != "/":
+                hidden.append(extra)
+        return hidden
+
+    def bwrap_argv(
+        self,
+        run: RunDir,
+        workspace: Path,
+        env_dir: Path,
+        *,
+        python: str,
+        network: bool,
+        env_writable: bool,
+        inner: list[str],
+        base: Path | None = None,
+    ) -> list[str]:
+        hidden = self._hidden()
+        argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+        for path in hidden:
+            argv += ["--tmpfs", path]
+        argv += [
+            "--bind",
+            str(run.path),
+            IN_ROOT,
+            "--bind",
+            str(workspace),
+            IN_WORKSPACE,
+            "--bind" if env_writable else "--ro-bind",
+            str(env_dir),
+            IN_ENV,
+            "--ro-bind",
+            str(INSIDE_DIR),
+            IN_TOOLS,
+        ]
+        if base is not None:
+            argv += ["--ro-bind", str(base), IN_BASE]
+        chmods: set[str] = set()
+        for prefix in self._prefixes(python, env_dir):
+            root = next((h for h in hidden if _under(prefix, h)), None)
+            if root is None:
+                continue
+            argv += ["--ro-bind", prefix, prefix]
+            parent = Path(prefix).parent
+            while _under(str(parent), root) and str(parent) != root:
+                chmods.add(str(parent))
+                parent = parent.parent
+        for path in sorted(chmods):
+            argv += ["--chmod", "0755", path]
+        argv += [
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--die-with-parent",
+            "--new-session",
+            "--chdir",
+            IN_WORKSPACE,
+        ]
+        if not network:
+            argv.append("--unshare-net")
+        if self.owner is not None:
+            uid, gid = self.owner
+            argv += [
+                "setpriv",
+                f"--reuid={uid}",
+                f"--regid={gid}",
+                "--clear-groups",
+                "--no-new-privs",
+                "--bounding-set=-all",
+                "--inh-caps=-all",
+                "--",
+            ]
+        return argv + inner
+
+    @staticmethod
+    def _prefixes(python: str, env_dir: Path) -> tuple[str, ...]:
+        """Host folders the interpreter needs; one inside $VTFORGE_ENV is probed at its host path."""
+        if _under(python, IN_ENV):
+            host = env_dir / python[len(IN_ENV) :].lstrip("/")
+            if not host.exists():
+                return ()  # not made yet (the set-up creates it)
+            return tuple(p for p in python_prefixes(str(host)) if not _under(p, str(env_dir.resolve())))
+        return python_prefixes(python)
+
+    def _prlimit(self, limits: Limits, *, nproc: bool) -> list[str]:
+        """rlimits for the whole tree. ``RLIMIT_NPROC`` counts every process of the sandbox user
+        on the host, so it is used only when no per-run pids cgroup can do the job."""
+        mem = limits.memory_mb * 1024 * 1024
+        cpu = math.ceil(limits.timeout_s) + 1
+        argv = ["prlimit", f"--as={mem}", f"--cpu={cpu}", f"--fsize={limits.file_size_mb * 1024 * 1024}"]
+        if nproc:
+            argv.append(f"--nproc={limits.pids}")
+        return [*argv, "--core=0", "--"]
+
+    # --- execution -----------------------------------------------------------------------------
+
+    def _execute(
+        self, argv: list[str], env: dict[str, str], limits: Limits, run: RunDir, timeout_s: float
+    ) -> Outcome:
+        group = None
+        prefix: list[str] = []
+        if self.use_cgroups:
+            try:
+                group = cgroups.RunCgroup(
+                    f"run-{uuid.uuid4().hex[:12]}",
+                    memory_bytes=limits.memory_mb * 1024 * 1024,
+                    pids=limits.pids,
+                )
+                moves = "; ".join(f"echo $$ > {shlex.quote(p)}" for p in group.procs_files)
+                prefix = ["sh", "-c", f'{moves}; exec "$@"', "sh"]
+            except OSError:
+                group = None
+        full = prefix + self._prlimit(limits, nproc=group is None) + argv
+        stdout_path, stderr_path = run.host / "stdout.txt", run.host / "stderr.txt"
+        started = time.monotonic()
+        timed_out = threading.Event()
+        try:
+            with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+                proc = subprocess.Popen(
+                    full,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    env=env,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+        except OSError as exc:
+            if group:
+                group.remove()
+            return Outcome(exit_code=None, start_error=f"cannot start bwrap: {exc}")
+
+        def on_timeout() -> None:
+            timed_out.set()
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            if group:
+                group.kill_all()
+
+        timer = threading.Timer(timeout_s, on_timeout)
+        timer.daemon = True
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        duration = time.monotonic() - started
+        oom = False
+        peak = usage.ru_maxrss / 1024.0
+        cpu = usage.ru_utime + usage.ru_stime
+        if group:
+            group.kill_all()  # anything that escaped the pid namespace's end
+            oom = group.oom_hit()
+            peak = group.peak_mb() or peak
+            cpu = group.cpu_s()
+            group.remove()
+        return Outcome(
+            exit_code=proc.returncode,
+            timed_out=timed_out.is_set(),
+            oom=oom,
+            stdout=read_tail(stdout_path),
+            stderr=read_tail(stderr_path),
+            duration_s=duration,
+            cpu_s=cpu,
+            max_rss_mb=peak,
+        )
+
+    def _python(self, spec: RepoSpec) -> str:
+        return spec.python or sys.executable
+
+    def prepare(self, repo: RepoSpec) -> PreparedRepo:
+        return prepare_cached(
+            repo,
+            self.work_dir,
+            backend=self.name,
+            image=f"host:{self._python(repo)}",
+            image_digest=None,
+            timeout_s=self.limits.timeout_s,
+            run_setup=self._setup,
+        )
+
+    def _setup(self, source: Path, env_dir: Path, spec: RepoSpec, timeout_s: float) -> tuple[bool, str]:
+        run = RunDir.create(self.work_dir / "setup")
+        run.chown()
+        try:
+            script = " && ".join(f"( {c} )" for c in spec.setup_commands)
+            argv = self.bwrap_argv(
+                run,
+                source,
+                env_dir,
+                python=setup_python(spec, sys.executable),
+                network=spec.setup_network,
+                env_writable=True,
+                inner=["sh", "-c", script],
+            )
+            outcome = self._execute(
+                argv, base_env({"PYTHON": setup_python(spec, sys.executable)}), self.limits, run, timeout_s
+            )
+            log = outcome.stdout + outcome.stderr
+            if outcome.timed_out:
+                return False, f"set-up timed out after {timeout_s:g}s\n{log}"
+            return outcome.exit_code == 0 and not outcome.start_error, log or (outcome.start_error or "")
+        finally:
+            run.remove()
+
+    def run(self, prepared: PreparedRepo, request: RunRequest) -> RunResult:
+        limits = effective_limits(self.limits, request)
+        if not prepared.ok:
+            return infra_result(
+                self.name, request, limits, prepared, f"set-up failed: {prepared.setup_log[-500:]}"
+            )
+        started = time.monotonic()
+        run = RunDir.create(self.work_dir)
+        copy = None
+        try:
+            try:
+                copy = make_copy(prepared.source_dir, run.path, owner=self.owner)
+                python = self._python(prepared.spec)
+                inner = run.write_spec(request, python)
+                run.chown()
+                argv = self.bwrap_argv(
+                    run,
+                    copy.path,
+                    prepared.env_dir,
+                    python=python,
+                    network=limits.network,
+                    env_writable=False,
+                    inner=inner,
+                    base=prepared.source_dir,
+                )
+            except (OSError, subprocess.SubprocessError, SandboxUnavailable) as exc:
+                return infra_result(self.name, request, limits, prepared, f"workspace: {exc}")
+            outcome = self._execute(argv, base_env(request.env), limits, run, limits.timeout_s)
+            outcome.duration_s = time.monotonic() - started
+            return build_result(
+                backend=self.name,
+                request=request,
+                limits=limits,
+                run_dir=run,
+                outcome=outcome,
+                prepared=prepared,
+                command=inner,
+            )
+        finally:
+            if copy is not None:
+                copy.release()
+            run.remove()

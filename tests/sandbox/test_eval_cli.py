@@ -1,0 +1,155 @@
+"""``vtforge eval`` end to end on a real repository: gold resolves, an empty patch does not."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.sandbox.toyrepo import ToyRepo
+from tests.support import require_service
+
+pytestmark = pytest.mark.slow
+
+
+def vtforge(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from vtforge.cli import main; main()", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def landed(workspace: Path, event_type: str) -> list[dict]:
+    files = sorted((workspace / ".forge" / "landing" / event_type).rglob("*.parquet"))
+    return [row for f in files for row in pq.read_table(f).to_pylist()]
+
+
+# writes its own always-passing version of the test file the test patch creates, and no fix
+TAMPER = (
+    "diff --git a/tests/test_add.py b/tests/test_add.py\nnew file mode 100644\n--- /dev/null\n"
+    "+++ b/tests/test_add.py\n@@ -0,0 +1,2 @@\n+def test_add():\n+    assert True\n"
+)
+
+
+def predictions(toy: ToyRepo, instance_id: str) -> list[dict]:
+    wrong = toy.gold_patch + (
+        "diff --git a/tests/test_basic.py b/tests/test_basic.py\n"
+        "--- a/tests/test_basic.py\n+++ b/tests/test_basic.py\n"
+        "@@ -5,3 +5,3 @@ from toycalc import clamp, mul\n"
+        " def test_mul():\n-    assert mul(3, 4) == 12\n+    assert mul(3, 4) == 13\n \n"
+    )
+    return [
+        {"instance_id": instance_id, "model_name_or_path": "gold", "model_patch": toy.gold_patch},
+        {"instance_id": instance_id, "model_name_or_path": "org/empty", "model_patch": ""},
+        {"instance_id": instance_id, "model_name_or_path": "none", "model_patch": None},
+        {"instance_id": instance_id, "model_name_or_path": "breaks-p2p", "model_patch": wrong},
+        {"instance_id": instance_id, "model_name_or_path": "garbage", "model_patch": "not a diff\n"},
+        {"instance_id": instance_id, "model_name_or_path": "tamper", "model_patch": TAMPER},
+    ]
+
+
+def test_eval_grades_like_swe_bench(workspace: Path, toy: ToyRepo) -> None:
+    require_service(shutil.which("bwrap") is not None, "bubblewrap")
+    instance = toy.instance()
+    inst = write_jsonl(workspace / "instances.jsonl", [instance])
+    preds = write_jsonl(workspace / "preds.jsonl", predictions(toy, instance["instance_id"]))
+    done = vtforge(
+        "eval",
+        "--instances",
+        str(inst),
+        "--predictions",
+        str(preds),
+        "--backend",
+        "local",
+        "--workers",
+        "2",
+        "--report-dir",
+        "reports",
+        cwd=workspace,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+
+    def report(model: str) -> dict:
+        path = workspace / "reports" / model / instance["instance_id"] / "report.json"
+        return json.loads(path.read_text())[instance["instance_id"]]
+
+    gold = report("gold")
+    assert gold["resolved"] is True and gold["patch_successfully_applied"] is True
+    assert gold["tests_status"]["FAIL_TO_PASS"]["success"] == toy.fail_to_pass
+    assert gold["tests_status"]["PASS_TO_PASS"]["failure"] == []
+    empty = report("org__empty")
+    assert (empty["resolved"], empty["patch_exists"], empty["patch_is_None"]) == (False, False, False)
+    assert report("none")["patch_is_None"] is True
+    broken = report("breaks-p2p")
+    assert broken["resolved"] is False
+    assert broken["tests_status"]["PASS_TO_PASS"]["failure"] == ["tests/test_basic.py::test_mul"]
+    assert broken["tests_status"]["FAIL_TO_PASS"]["failure"] == []
+    garbage = report("garbage")
+    assert garbage["patch_successfully_applied"] is False and garbage["status"] == "patch_apply_failed"
+
+    summary = json.loads((workspace / "reports" / "gold" / "summary.json").read_text())
+    assert summary["resolved_ids"] == [instance["instance_id"]] and summary["resolved_instances"] == 1
+    empty_summary = json.loads((workspace / "reports" / "org__empty" / "summary.json").read_text())
+    assert (empty_summary["empty_patch_instances"], empty_summary["unresolved_instances"]) == (1, 0)
+    broken_summary = json.loads((workspace / "reports" / "breaks-p2p" / "summary.json").read_text())
+    assert broken_summary["unresolved_ids"] == [instance["instance_id"]]
+    garbage_summary = json.loads((workspace / "reports" / "garbage" / "summary.json").read_text())
+    assert garbage_summary["error_instances"] == 1 and garbage_summary["completed_instances"] == 0
+
+    tamper = report("tamper")  # its test file was reset before the real test patch went in
+    assert tamper["patch_successfully_applied"] is True and tamper["resolved"] is False
+    assert tamper["tests_status"]["FAIL_TO_PASS"]["failure"] == toy.fail_to_pass
+
+    evaluations = {e["model"]: e for e in landed(workspace, "evaluation_result")}
+    assert set(evaluations) == {"gold", "org/empty", "none", "breaks-p2p", "garbage", "tamper"}
+    assert evaluations["gold"]["resolved"] is True and evaluations["org/empty"]["resolved"] is False
+    rewards = landed(workspace, "reward_assigned")
+    assert sorted(r["reward"] for r in rewards) == [0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    executions = landed(workspace, "execution_result")
+    assert len(executions) == 4  # gold, breaks-p2p, garbage, tamper ran; empty and None did not
+    assert {e["status"] for e in executions} == {"completed", "patch_apply_failed"}
+    assert all(e["envelope"]["stage"] == "eval" for e in executions)
+
+
+@pytest.mark.docker
+def test_eval_on_the_docker_backend(workspace: Path, toy: ToyRepo, docker_box) -> None:
+    instance = toy.instance("toy__toycalc-docker")
+    inst = write_jsonl(workspace / "instances.jsonl", [instance])
+    preds = write_jsonl(workspace / "preds.jsonl", predictions(toy, instance["instance_id"])[:2])
+    (workspace / "vtcode.toml").write_text(
+        f'[forge.sandbox]\nbackend = "docker"\ndocker_host = "{docker_box.base_url}"\nmemory_mb = 512\n'
+    )
+    done = vtforge(
+        "eval", "--instances", str(inst), "--predictions", str(preds), "--report-dir", "r", cwd=workspace
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    gold = json.loads((workspace / "r" / "gold" / instance["instance_id"] / "report.json").read_text())
+    assert gold[instance["instance_id"]]["resolved"] is True
+    empty = json.loads((workspace / "r" / "org__empty" / instance["instance_id"] / "report.json").read_text())
+    assert empty[instance["instance_id"]]["resolved"] is False
+    assert "docker" in done.stdout
+
+
+def test_eval_errors_are_one_line(workspace: Path) -> None:
+    done = vtforge("eval", "--instances", "missing.jsonl", "--predictions", "p.jsonl", cwd=workspace)
+    assert done.returncode == 1
+    assert "--instances: file not found" in done.stderr
+    inst = write_jsonl(workspace / "i.jsonl", [{"instance_id": "a"}])
+    preds = write_jsonl(workspace / "p.jsonl", [{"instance_id": "b", "model_patch": "x"}])
+    done = vtforge(
+        "eval", "--instances", str(inst), "--predictions", str(preds), "--backend", "local", cwd=workspace
+    )
+    assert done.returncode == 1 and "unknown instances: b" in done.stderr

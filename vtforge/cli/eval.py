@@ -1,0 +1,119 @@
+"""``vtforge eval``: grade SWE-bench predictions in the sandbox, like SWE-bench's harness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from vtforge.cli._common import CliError, ConfigOption, config_from, console
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval")
+    def eval_(
+        instances: Annotated[
+            Path, typer.Option("--instances", help="SWE-bench instances (.jsonl/.json) with repo_dir.")
+        ],
+        predictions: Annotated[
+            Path,
+            typer.Option("--predictions", help="Predictions: instance_id, model_name_or_path, model_patch."),
+        ],
+        backend: Annotated[
+            str | None,
+            typer.Option("--backend", help="local | docker | kubernetes (else forge.sandbox.backend)."),
+        ] = None,
+        workers: Annotated[
+            int | None,
+            typer.Option("--workers", min=1, help="Parallel runs (else forge.sandbox.concurrency)."),
+        ] = None,
+        report_dir: Annotated[Path, typer.Option("--report-dir", help="Where report.json files go.")] = Path(
+            "evaluation"
+        ),
+        flaky_reruns: Annotated[
+            int, typer.Option("--flaky-reruns", min=0, help="Reruns of failing tests.")
+        ] = 1,
+        config: ConfigOption = None,
+    ) -> None:
+        """Run each prediction's patch + the test patch; write report.json per instance and a summary."""
+        from sandbox.api import SandboxUnavailable, open_sandbox
+        from sandbox.evaluate import evaluate, read_records
+        from vtforge.transport import sink_from_config
+
+        cfg = config_from(config)
+        for label, path in (("--instances", instances), ("--predictions", predictions)):
+            if not path.is_file():
+                raise CliError(f"{label}: file not found: {path}")
+        try:
+            instance_rows = read_records(instances)
+            prediction_rows = read_records(predictions)
+        except (ValueError, OSError) as exc:
+            raise CliError(str(exc)) from None
+        for number, row in enumerate(instance_rows, start=1):
+            if "instance_id" not in row:
+                raise CliError(f"{instances}: record {number} has no instance_id")
+        name = backend or cfg.forge.sandbox.backend
+        if name not in ("local", "docker", "kubernetes"):
+            raise CliError(f"--backend must be local, docker or kubernetes, got {name!r}", code=2)
+        try:
+            box = open_sandbox(cfg, backend=name)
+        except SandboxUnavailable as exc:
+            raise CliError(f"sandbox backend {name}: {exc}") from None
+        report_dir.mkdir(parents=True, exist_ok=True)
+        columns = (
+            TextColumn("[bold]eval"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+        )
+        with (
+            box,
+            sink_from_config(cfg, producer="vtforge.sandbox.eval") as sink,
+            Progress(*columns, console=console, transient=False) as progress,
+        ):
+            task = progress.add_task("", total=len(prediction_rows))
+
+            def done(outcome) -> None:
+                r = outcome.report[outcome.instance_id]
+                mark = "resolved" if r["resolved"] else ("infra" if r["infra_failure"] else "unresolved")
+                progress.update(task, advance=1, description=f"{outcome.instance_id}: {mark}")
+
+            try:
+                summaries = evaluate(
+                    box,
+                    instance_rows,
+                    prediction_rows,
+                    report_dir,
+                    workers=workers or cfg.forge.sandbox.concurrency,
+                    emit=sink.emit,
+                    on_done=done,
+                    flaky_reruns=flaky_reruns,
+                )
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
+        table = Table(title=f"evaluation ({name} backend) -> {report_dir}")
+        for column in (
+            "model",
+            "submitted",
+            "resolved",
+            "unresolved",
+            "empty patch",
+            "error",
+            "infra failure",
+        ):
+            table.add_column(column)
+        for model, s in sorted(summaries.items()):
+            table.add_row(
+                model,
+                str(len(s.submitted_ids)),
+                str(len(s.resolved_ids)),
+                str(len(s.unresolved_ids)),
+                str(len(s.empty_patch_ids)),
+                str(len(s.error_ids)),
+                str(len(s.infra_failure_ids)),
+            )
+        console.print(table)
