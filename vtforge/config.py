@@ -45,7 +45,12 @@ class SelfplayConfig(_Table):
     engine: Literal["openai", "vllm", "transformers", "replay"] = C.SELFPLAY_ENGINE
     engine_base_url: str | None = None
     engine_api_key_env: str = "OPENAI_API_KEY"
-    engine_model: str | None = None
+    engine_model: str | None = None  # served model name (openai) or a local model directory
+    engine_concurrency: int = Field(C.ENGINE_CONCURRENCY, ge=1)
+    engine_retries: int = Field(C.ENGINE_RETRIES, ge=0)
+    engine_timeout_s: float = Field(C.ENGINE_TIMEOUT_S, gt=0.0)
+    max_new_tokens: int = Field(C.SELFPLAY_MAX_NEW_TOKENS, ge=1)
+    replay_file: str | None = None  # JSONL of recorded completions (engine = "replay")
 
 
 class SelectionConfig(_Table):
@@ -134,6 +139,8 @@ class KafkaConfig(_Table):
     ssl_keyfile: str | None = None
     delivery_timeout_ms: int = Field(C.KAFKA_DELIVERY_TIMEOUT_MS, ge=1000)  # producer gives up after this
     max_block_ms: int = Field(C.KAFKA_MAX_BLOCK_MS, ge=100)  # emit blocks at most this for metadata/buffer
+    session_timeout_ms: int = Field(C.KAFKA_SESSION_TIMEOUT_MS, ge=6000)  # dead ingestor → partitions move
+    ingest_workers: int = Field(1, ge=0, le=64)  # processes decoding + writing batches (0 = inline)
     broker_version: str = C.KAFKA_BROKER_VERSION  # Apache Kafka jars for `vtforge kafka start`
     broker_heap_mb: int = Field(C.KAFKA_BROKER_HEAP_MB, ge=128)
 

@@ -13,6 +13,7 @@ ENV_PREFIX = "VTFORGE_"  # VTFORGE_<TABLE>__<KEY>=value overrides forge.<table>.
 ENV_DATA_DIR = "VTFORGE_DATA_DIR"  # shortcut for forge.warehouse.data_dir
 DATA_DIR = ".forge"
 DUCKDB_FILE = "warehouse.duckdb"
+RAW_FRESHNESS_HOURS = 24.0  # the raw-events freshness check warns when the newest event is older
 LANDING_DIR = "landing"
 QUARANTINE_DIR = "quarantine"
 
@@ -26,6 +27,10 @@ SYNTHESIS_TOP_N = 5
 INJECT_COUNTEREXAMPLES = True
 MAX_LOCALIZED_FILES = 5
 SELFPLAY_ENGINE = "replay"
+ENGINE_CONCURRENCY = 8  # requests in flight to an OpenAI-compatible endpoint
+ENGINE_RETRIES = 3  # per request, on connection errors, 429 and 5xx
+ENGINE_TIMEOUT_S = 600.0
+SELFPLAY_MAX_NEW_TOKENS = 4096
 
 # --- forge.selection (execution-based selection weights) -------------------------------------
 WEIGHT_TEST_PASS_RATE = 1.0
@@ -72,6 +77,11 @@ KUBERNETES_NAMESPACE = "vtforge"
 # --- forge.events ------------------------------------------------------------------------------
 EVENT_SINK = "landing"
 KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+KAFKA_DELIVERY_TIMEOUT_MS = 120_000
+KAFKA_MAX_BLOCK_MS = 60_000
+KAFKA_SESSION_TIMEOUT_MS = 10_000
+KAFKA_BROKER_VERSION = "4.4.0"  # org.apache.kafka:kafka_2.13 from Maven Central
+KAFKA_BROKER_HEAP_MB = 512
 TOPIC_PREFIX = "vtforge."
 DEAD_LETTER_TOPIC = "vtforge.dead-letter"
 FLUSH_MAX_EVENTS = 5_000
@@ -81,6 +91,29 @@ PARQUET_COMPRESSION = "zstd"
 
 # --- forge.datasets ----------------------------------------------------------------------------
 SYNTHETIC_UPSAMPLE = 4  # synthetic traces are upsampled 4x in SFT data (Kimi-Dev)
+
+# --- forge.train (SFT and GRPO; learning rates are for real models) ---------------------------
+TRAIN_SEED = 0
+SFT_LEARNING_RATE = 1e-5
+GRPO_LEARNING_RATE = 1e-6
+TINY_LEARNING_RATE = 1e-3  # the randomly initialised tiny model used without --model
+SFT_BATCH_SIZE = 4
+GRADIENT_ACCUMULATION_STEPS = 1
+GRPO_PROMPTS_PER_STEP = 2  # prompts per optimiser step; each is sampled num_generations times
+NUM_GENERATIONS = 8  # n samples per prompt (a GRPO group)
+MAX_COMPLETION_TOKENS = 1024
+GRPO_TEMPERATURE = 1.0
+KL_BETA = 0.0  # no KL penalty by default (outcome reward only); > 0 adds a reference model
+PACKING = True
+SAVE_STEPS = 50
+SAVE_TOTAL_LIMIT = 2
+USE_VLLM = False  # GPU: generate with vLLM (colocated) instead of transformers
+
+# --- forge.vtcode (live vtcode sessions: tail, exec, hook, notify) -----------------------------
+VTCODE_BINARY = "vtcode"
+VTCODE_POLL_INTERVAL_S = 0.5  # how often `vtforge vtcode tail` looks for new lines
+VTCODE_HOOK_TIMEOUT_S = 2.0  # hook/notify --inline give the sink this long, then spool and return
+VTCODE_MAX_MESSAGE_CHARS = 32_768  # one rollout message is clipped beyond this
 
 STAGES = ("agentless", "agentic", "selfplay", "rl", "eval")
 SANDBOX_BACKENDS = ("local", "docker", "kubernetes")

@@ -1,0 +1,108 @@
+"""Warehouse assets: raw ingest, one asset per SQL model, quarantine and the Parquet exports."""
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    MaterializeResult,
+    asset,
+    multi_asset,
+)
+
+from pipelines.resources import WRITER_POOL, WarehouseResource
+from schemas import default_catalog
+from warehouse.exports import export_datasets
+from warehouse.ingest import ingest_all, raw_table
+from warehouse.models import DATASETS, MODELS, RAW, Model, build
+from warehouse.quarantine_table import build_quarantine
+
+EVENT_TYPES = default_catalog().event_types
+RAW_KEYS = ["events", *(raw_table(t) for t in EVENT_TYPES)]
+
+
+@multi_asset(
+    name="raw_ingest",
+    specs=[
+        AssetSpec("events", group_name=RAW, description="Every envelope, deduplicated on event_id."),
+        *(
+            AssetSpec(raw_table(t), group_name=RAW, description=f"Every {t} event, deduplicated on event_id.")
+            for t in EVENT_TYPES
+        ),
+    ],
+    pool=WRITER_POOL,
+)
+def raw_ingest(context: AssetExecutionContext, warehouse: WarehouseResource):
+    """Landing Parquet files not read before → ``events`` and ``raw_<event_type>`` (incremental)."""
+    with warehouse.connect() as (con, config):
+        stats = {s.event_type: s for s in ingest_all(con, config.landing_dir)}
+        total = con.execute("SELECT count(*) FROM events").fetchone()[0]
+        counts = {t: con.execute(f'SELECT count(*) FROM "{raw_table(t)}"').fetchone()[0] for t in EVENT_TYPES}
+    new = sum(s.rows_new for s in stats.values())
+    context.log.info(f"ingested {new} new events from {sum(s.files for s in stats.values())} files")
+    yield MaterializeResult(
+        asset_key="events",
+        metadata={
+            "dagster/row_count": total,
+            "new_rows": new,
+            "new_files": sum(s.files for s in stats.values()),
+            "duplicates_dropped": sum(s.duplicates for s in stats.values()),
+        },
+    )
+    for event_type in EVENT_TYPES:
+        s = stats[event_type]
+        yield MaterializeResult(
+            asset_key=raw_table(event_type),
+            metadata={"dagster/row_count": counts[event_type], "new_rows": s.rows_new, "new_files": s.files},
+        )
+
+
+@asset(group_name=RAW, pool=WRITER_POOL, description="Every rejected record, with its reason and location.")
+def quarantine(warehouse: WarehouseResource) -> MaterializeResult:
+    with warehouse.connect() as (con, config):
+        rows = build_quarantine(con, config.quarantine_dir)
+    return MaterializeResult(metadata={"dagster/row_count": rows})
+
+
+def _gated(deps: tuple[str, ...]) -> list[str]:
+    """A model that reads raw tables also waits on ``events``, whose blocking checks gate the raw layer."""
+    return (
+        [*deps, "events"] if any(d.startswith("raw_") for d in deps) and "events" not in deps else list(deps)
+    )
+
+
+def model_asset(model: Model) -> AssetsDefinition:
+    """An asset that rebuilds one SQL model (its SQL is shown in the UI)."""
+
+    @asset(
+        name=model.name,
+        group_name=model.group,
+        deps=[AssetKey(d) for d in _gated(model.deps)],
+        description=model.description,
+        pool=WRITER_POOL,
+        kinds={"duckdb", "sql"},
+        metadata={"sql": model.sql},
+    )
+    def _build(warehouse: WarehouseResource) -> MaterializeResult:
+        with warehouse.connect() as (con, _config):
+            rows = build(con, model.name)
+        return MaterializeResult(metadata={"dagster/row_count": rows})
+
+    return _build
+
+
+@asset(
+    group_name=DATASETS,
+    deps=["sft_examples", "rl_prompts"],
+    pool=WRITER_POOL,
+    description="Parquet files in the layouts TRL and verl read, under <data>/exports.",
+)
+def dataset_exports(warehouse: WarehouseResource) -> MaterializeResult:
+    with warehouse.connect() as (con, config):
+        folder = config.data_dir / "exports"
+        written = export_datasets(con, folder)
+    return MaterializeResult(metadata={"folder": str(folder), **{k: v for k, v in written.items()}})
+
+
+MODEL_ASSETS = [model_asset(m) for m in MODELS]
+ALL_ASSETS = [raw_ingest, quarantine, *MODEL_ASSETS, dataset_exports]

@@ -1,0 +1,55 @@
+"""Asset checks. Blocking where a downstream dataset would be wrong: duplicate or unknown-version
+events (raw layer) and orphan executions or rewards (curated layer). Freshness only warns."""
+
+from datetime import timedelta
+
+from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
+
+from pipelines.resources import WRITER_POOL, WarehouseResource
+from warehouse import checks as wc
+
+
+def _result(outcome: wc.CheckOutcome, severity: AssetCheckSeverity) -> AssetCheckResult:
+    return AssetCheckResult(
+        passed=outcome.passed, severity=severity, description=outcome.description, metadata=outcome.metadata
+    )
+
+
+@asset_check(asset="events", blocking=True, pool=WRITER_POOL, description=wc.unique_event_ids.__doc__)
+def unique_event_ids(warehouse: WarehouseResource) -> AssetCheckResult:
+    with warehouse.connect() as (con, _):
+        return _result(wc.unique_event_ids(con), AssetCheckSeverity.ERROR)
+
+
+@asset_check(asset="events", blocking=True, pool=WRITER_POOL, description=wc.known_schema_versions.__doc__)
+def known_schema_versions(warehouse: WarehouseResource) -> AssetCheckResult:
+    with warehouse.connect() as (con, _):
+        return _result(wc.known_schema_versions(con), AssetCheckSeverity.ERROR)
+
+
+@asset_check(asset="events", blocking=False, pool=WRITER_POOL, description=wc.raw_events_fresh.__doc__)
+def raw_events_fresh(warehouse: WarehouseResource) -> AssetCheckResult:
+    with warehouse.connect() as (con, config):
+        limit = timedelta(hours=config.forge.warehouse.freshness_max_age_hours)
+        return _result(wc.raw_events_fresh(con, limit), AssetCheckSeverity.WARN)
+
+
+@asset_check(asset="executions", blocking=True, pool=WRITER_POOL, description=wc.no_orphan_executions.__doc__)
+def no_orphan_executions(warehouse: WarehouseResource) -> AssetCheckResult:
+    with warehouse.connect() as (con, _):
+        return _result(wc.no_orphan_executions(con), AssetCheckSeverity.ERROR)
+
+
+@asset_check(asset="rewards", blocking=True, pool=WRITER_POOL, description=wc.no_orphan_rewards.__doc__)
+def no_orphan_rewards(warehouse: WarehouseResource) -> AssetCheckResult:
+    with warehouse.connect() as (con, _):
+        return _result(wc.no_orphan_rewards(con), AssetCheckSeverity.ERROR)
+
+
+ALL_CHECKS = [
+    unique_event_ids,
+    known_schema_versions,
+    raw_events_fresh,
+    no_orphan_executions,
+    no_orphan_rewards,
+]

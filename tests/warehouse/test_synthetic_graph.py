@@ -1,0 +1,129 @@
+"""The whole graph on the synthetic stream, through the CLI: materialize, sql, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from tests.warehouse.conftest import config_here, emit
+from vtforge.cli import app
+from vtforge.synthetic import generate_events
+from warehouse.reader import open_reader
+
+pytestmark = pytest.mark.slow
+VERSIONS = ("v0", "v1", "v2")
+N_TASKS = 12
+
+
+@pytest.fixture(scope="module")
+def materialised(module_workspace: Path) -> Path:
+    emitted = emit(config_here(), generate_events(N_TASKS, 3, policy_versions=VERSIONS))
+    result = CliRunner().invoke(app, ["materialize"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "no orphan rewards" in result.output
+    (module_workspace / "emitted.txt").write_text(str(emitted))
+    return module_workspace
+
+
+@pytest.fixture
+def con(materialised: Path):
+    reader = open_reader(config_here())
+    yield reader
+    reader.close()
+
+
+def one(con, sql: str):
+    return con.execute(sql).fetchone()[0]
+
+
+def test_every_table_is_filled(con, materialised: Path) -> None:
+    assert one(con, "SELECT count(*) FROM events") == int((materialised / "emitted.txt").read_text())
+    assert one(con, "SELECT count(*) FROM tasks") == N_TASKS
+    assert one(con, "SELECT count(*) FROM rl_prompts") == N_TASKS
+    for table in (
+        "rollouts",
+        "localizations",
+        "patches",
+        "tests",
+        "executions",
+        "rewards",
+        "selections",
+        "training_steps",
+        "sft_examples",
+        "replay_buffer",
+        "telemetry_localization",
+        "telemetry_patches",
+        "telemetry_rewards",
+        "curriculum_gates",
+    ):
+        assert one(con, f"SELECT count(*) FROM {table}") > 0, table
+    assert [
+        r[0]
+        for r in con.execute("SELECT policy_version FROM policy_versions ORDER BY version_index").fetchall()
+    ] == list(VERSIONS)
+
+
+def test_datasets_follow_the_levers(con) -> None:
+    # synthetic rollouts are repeated synthetic_upsample (3 in this workspace) times
+    assert con.execute(
+        "SELECT DISTINCT count(*), list_sort(list(upsample_index)) FROM sft_examples GROUP BY rollout_id"
+    ).fetchall() == [(3, [0, 1, 2])]
+    assert one(con, "SELECT bool_and(synthetic AND source = 'selfplay') FROM sft_examples")
+    assert one(
+        con,
+        "SELECT bool_and(messages[len(messages)].role = 'assistant' "
+        "AND starts_with(messages[len(messages)].content, '<think>')) FROM sft_examples",
+    )
+    # buckets from the measured baseline success rate: easy >= 0.7, medium > 0.1, else hard
+    assert one(
+        con,
+        """SELECT bool_and(difficulty_bucket = CASE WHEN baseline_success_rate >= 0.7 THEN 'easy'
+                       WHEN baseline_success_rate > 0.1 THEN 'medium' ELSE 'hard' END) FROM rl_prompts""",
+    )
+    # replay: successes only, top 4 per task, from the latest 3 versions
+    reward, top_rank, stalest, per_task, roles = con.execute(
+        "SELECT min(reward), max(rank), max(staleness), "
+        "(SELECT max(c) FROM (SELECT count(*) AS c FROM replay_buffer GROUP BY task_id)), "
+        "(SELECT list(DISTINCT r.role) FROM replay_buffer b JOIN rollouts r USING (rollout_id)) "
+        "FROM replay_buffer"
+    ).fetchone()
+    assert reward == 1.0 and top_rank <= 4 and stalest <= 2 and per_task <= 4 and roles == ["bugfixer"]
+
+
+def test_materialize_select_runs_only_the_selection(materialised: Path) -> None:
+    result = CliRunner().invoke(app, ["materialize", "--select", "tasks"])
+    assert result.exit_code == 0, result.output
+    assert "tasks" in result.output and "sft_examples" not in result.output
+    bad = CliRunner().invoke(app, ["materialize", "--select", "no_such_asset"])
+    assert bad.exit_code != 0
+
+
+def test_sql_writes_csv_json_and_parquet(materialised: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    csv = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM tasks", "--format", "csv"])
+    assert csv.exit_code == 0 and csv.output.splitlines() == ["n", str(N_TASKS)]
+    js = runner.invoke(app, ["sql", "SELECT gate, passed FROM curriculum_gates LIMIT 1", "-f", "json"])
+    assert js.exit_code == 0 and set(json.loads(js.output.splitlines()[0])) == {"gate", "passed"}
+    target = tmp_path / "prompts.parquet"
+    pq_run = runner.invoke(app, ["sql", "SELECT task_id, messages FROM rl_prompts", "-o", str(target)])
+    assert pq_run.exit_code == 0
+    assert pq.read_table(target).num_rows == N_TASKS
+    wrong = runner.invoke(app, ["sql", "SELEC 1"])
+    assert wrong.exit_code != 0
+
+
+def test_report_writes_html_and_pngs(materialised: Path) -> None:
+    result = CliRunner().invoke(app, ["report"])
+    assert result.exit_code == 0, result.output
+    folder = materialised / ".forge" / "report"
+    pngs = sorted(p.name for p in folder.glob("*.png"))
+    assert {"localization_recall.png", "patch_acceptance.png", "reward_mean.png", "training_loss.png"} <= set(
+        pngs
+    )
+    page = (folder / "index.html").read_text()
+    assert all(name in page for name in pngs) and "Curriculum gates" in page
+    assert all((folder / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)

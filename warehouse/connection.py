@@ -1,0 +1,121 @@
+"""Opening the warehouse: one writer per DuckDB file, and readers that never block it.
+
+DuckDB lets one process open a database file for writing, and a process that holds it read-only
+also keeps writers out. So:
+
+* **writers** take an exclusive ``flock`` on ``<db>.lock`` before opening the file, and checkpoint
+  and close it before letting go. A second writer (a Dagster run, ``vtforge materialize``) waits
+  for the lock instead of failing on DuckDB's own file lock;
+* **readers** (``vtforge sql``, ``vtforge report``, the trainers) take the same lock *shared* just
+  long enough to copy the closed, checkpointed file to a snapshot, then query the snapshot. The
+  pipeline never waits for a reader, however long an interactive session stays open; a reader
+  that finds a writer busy reads the newest earlier snapshot rather than waiting. Snapshots are
+  reused while the warehouse file is unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+LOCK_SUFFIX = ".lock"
+SNAPSHOT_DIR = "snapshots"
+KEEP_SNAPSHOTS = 3
+
+
+class WarehouseBusy(TimeoutError):
+    """The warehouse lock could not be taken in time."""
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, shared: bool, timeout_s: float) -> Iterator[None]:
+    """``flock`` on ``path`` (created if missing), polling until ``timeout_s``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, mode)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    kind = "read" if shared else "write"
+                    raise WarehouseBusy(
+                        f"{path}: could not take the {kind} lock in {timeout_s:.0f}s"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def lock_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + LOCK_SUFFIX)
+
+
+@contextlib.contextmanager
+def writer(db_path: Path, *, timeout_s: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The single writing connection; the file is checkpointed and closed before the lock is freed."""
+    db_path = Path(db_path)
+    with file_lock(lock_path(db_path), shared=False, timeout_s=timeout_s):
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(db_path))
+        try:
+            yield con
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+
+
+def snapshot(db_path: Path, *, timeout_s: float = 120.0, patience_s: float = 2.0) -> Path | None:
+    """A read-only copy of the warehouse as of the last finished write (None: no warehouse yet).
+
+    While a writer holds the lock for more than ``patience_s``, the newest existing snapshot is
+    returned instead (consistent, a little older); with none yet, wait up to ``timeout_s``.
+    """
+    db_path = Path(db_path)
+    try:
+        return _copy_snapshot(db_path, timeout_s=patience_s)
+    except WarehouseBusy:
+        existing = latest_snapshot(db_path)
+        if existing is not None:
+            return existing
+        return _copy_snapshot(db_path, timeout_s=timeout_s)
+
+
+def latest_snapshot(db_path: Path) -> Path | None:
+    folder = Path(db_path).parent / SNAPSHOT_DIR
+    found = sorted(folder.glob(f"{Path(db_path).stem}-*.duckdb"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def _copy_snapshot(db_path: Path, *, timeout_s: float) -> Path | None:
+    folder = db_path.parent / SNAPSHOT_DIR
+    with file_lock(lock_path(db_path), shared=True, timeout_s=timeout_s):
+        if not db_path.exists():
+            return None
+        stat = db_path.stat()
+        target = folder / f"{db_path.stem}-{stat.st_mtime_ns}-{stat.st_size}.duckdb"
+        if not target.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            shutil.copyfile(db_path, tmp)
+            os.replace(tmp, target)
+    _prune(folder, keep=target)
+    return target
+
+
+def _prune(folder: Path, keep: Path) -> None:
+    """Drop old snapshots (a reader that still has one open keeps its inode until it closes)."""
+    old = sorted((p for p in folder.glob("*.duckdb") if p != keep), key=lambda p: p.stat().st_mtime)
+    for stale in old[: max(0, len(old) - (KEEP_SNAPSHOTS - 1))]:
+        stale.unlink(missing_ok=True)

@@ -1,0 +1,182 @@
+"""The SQL models: which tables exist, what each reads, and how one is (re)built.
+
+Each model is one ``SELECT`` in ``warehouse/sql/<name>.sql``; building it is
+``CREATE OR REPLACE TABLE <name> AS <select>`` in one transaction, so a reader never sees half a
+table. The levers the SQL needs (upsample factor, curriculum thresholds, gates …) come from the
+config as DuckDB variables (``getvariable('…')``); the same levers, the same tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING
+
+import duckdb
+
+if TYPE_CHECKING:
+    from vtforge.config import Config
+
+RAW = "raw"
+CURATED = "curated"
+DATASETS = "datasets"
+TELEMETRY = "telemetry"
+
+
+class ModelError(RuntimeError):
+    """A model's SQL failed; the message names the model and its file."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """A table built from one SQL file; ``deps`` are the tables its SQL reads."""
+
+    name: str
+    group: str
+    deps: tuple[str, ...]
+    description: str
+
+    @property
+    def sql(self) -> str:
+        return sql_text(self.name)
+
+
+def sql_text(name: str) -> str:
+    return resources.files("warehouse").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+
+
+def _m(name: str, group: str, deps: str, description: str) -> Model:
+    return Model(name, group, tuple(deps.split()), description)
+
+
+MODELS: tuple[Model, ...] = (
+    _m("tasks", CURATED, "raw_task_registered", "One row per task, with the files its gold patch touches."),
+    _m("rollouts", CURATED, "raw_rollout", "One row per model sample (localizer, BugFixer, TestWriter, …)."),
+    _m("training_steps", CURATED, "raw_training_step", "One row per optimiser step."),
+    _m("policy_versions", CURATED, "rollouts training_steps", "Policy versions in order of appearance."),
+    _m("localizations", CURATED, "raw_localization_predicted rollouts tasks", "Predicted files per rollout."),
+    _m("patches", CURATED, "raw_patch_proposed rollouts", "One row per proposed patch."),
+    _m("tests", CURATED, "raw_test_proposed rollouts", "One row per generated test."),
+    _m("executions", CURATED, "raw_execution_result patches tests", "One row per sandboxed run."),
+    _m("rewards", CURATED, "raw_reward_assigned rollouts patches tests", "One row per reward."),
+    _m("selections", CURATED, "raw_selection_decided", "One row per execution-based selection."),
+    _m("agent_steps", CURATED, "raw_agent_step rollouts", "One row per step of a live vtcode session."),
+    _m("evaluations", CURATED, "raw_evaluation_result tasks", "One row per graded prediction."),
+    _m(
+        "test_outcomes",
+        CURATED,
+        "executions tests patches rewards tasks",
+        "Per generated test: fails before the fix? passes after? flaky?",
+    ),
+    _m(
+        "rollout_outcomes",
+        CURATED,
+        "rollouts raw_patch_proposed raw_test_proposed rewards test_outcomes localizations",
+        "Per rollout: its reward in [0, 1] and whether it succeeded.",
+    ),
+    _m("chat_transcripts", CURATED, "rollouts", "Every rollout as chat messages with <think> reasoning."),
+    _m(
+        "sft_examples",
+        DATASETS,
+        "rollouts chat_transcripts rollout_outcomes tasks",
+        "Chat-format SFT examples from successful and gold rollouts; synthetic ones upsampled.",
+    ),
+    _m(
+        "rl_prompts",
+        DATASETS,
+        "tasks rollouts policy_versions rollout_outcomes localizations chat_transcripts",
+        "One BugFixer RL prompt per task with its difficulty bucket.",
+    ),
+    _m(
+        "replay_buffer",
+        DATASETS,
+        "rollouts rollout_outcomes policy_versions chat_transcripts",
+        "Top-k successful BugFixer trajectories per task from the latest policy versions.",
+    ),
+    _m(
+        "false_positives",
+        DATASETS,
+        "executions tests tasks patches",
+        "Patches that pass generated tests but fail the task's own tests, with the counterexample.",
+    ),
+    _m(
+        "telemetry_localization",
+        TELEMETRY,
+        "localizations policy_versions",
+        "Localization recall@k per stage and policy version.",
+    ),
+    _m(
+        "telemetry_patches",
+        TELEMETRY,
+        "raw_patch_proposed rollouts rewards policy_versions",
+        "Patch apply and resolve rates per stage and policy version.",
+    ),
+    _m(
+        "telemetry_tests",
+        TELEMETRY,
+        "test_outcomes policy_versions",
+        "Generated-test quality and flake rate per stage and policy version.",
+    ),
+    _m(
+        "telemetry_rewards",
+        TELEMETRY,
+        "rollout_outcomes policy_versions",
+        "Reward mean/std and solved-all/none/some group shares per stage, version and role.",
+    ),
+    _m(
+        "curriculum_gates",
+        TELEMETRY,
+        "telemetry_localization telemetry_patches telemetry_tests",
+        "Each promotion gate: threshold, value, passed.",
+    ),
+)
+
+MODELS_BY_NAME = {m.name: m for m in MODELS}
+
+
+def variables(config: Config) -> dict[str, float | int]:
+    """The config levers the SQL reads with ``getvariable``."""
+    forge = config.forge
+    gates = forge.curriculum.gates
+    return {
+        "synthetic_upsample": forge.datasets.synthetic_upsample,
+        "easy_min_success": forge.curriculum.easy_min_success,
+        "medium_min_success": forge.curriculum.medium_min_success,
+        "replay_window_versions": forge.curriculum.replay_window_versions,
+        "replay_top_k_per_task": forge.curriculum.replay_top_k_per_task,
+        "replay_max_rows": forge.curriculum.replay_max_rows,
+        "max_localized_files": forge.selfplay.max_localized_files,
+        "gate_localization_accuracy": gates.localization_accuracy,
+        "gate_patch_acceptance": gates.patch_acceptance,
+        "gate_fail_before_fix_rate": gates.fail_before_fix_rate,
+    }
+
+
+def prepare(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """Set the lever variables and the helper macros on a connection."""
+    for name, value in variables(config).items():
+        literal = repr(float(value)) if isinstance(value, float) else str(int(value))
+        con.execute(f"SET VARIABLE {name} = {literal}")
+    con.execute(sql_text("_macros"))
+
+
+def build(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    """Rebuild one model's table atomically; returns its row count."""
+    model = MODELS_BY_NAME[name]
+    con.execute("BEGIN")
+    try:
+        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {model.sql}')
+        con.execute("COMMIT")
+    except duckdb.Error as exc:
+        con.execute("ROLLBACK")
+        raise ModelError(f"model {name} (warehouse/sql/{name}.sql): {exc}") from exc
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+
+
+def build_order(names: list[str] | None = None) -> list[Model]:
+    """Models in dependency order (the registry is written in one), optionally a subset."""
+    wanted = set(names) if names is not None else None
+    return [m for m in MODELS if wanted is None or m.name in wanted]

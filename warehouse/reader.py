@@ -1,0 +1,86 @@
+"""A read-only view of everything: the warehouse snapshot plus the landing zone.
+
+``open_reader(config)`` returns an in-memory DuckDB connection where
+
+* the warehouse (a snapshot, see ``warehouse.connection``) is attached read-only as ``warehouse``
+  and each of its tables has a view of the same name, so ``SELECT * FROM sft_examples`` just works;
+* schema ``landing`` has one view per event type over
+  ``<landing>/<event_type>/**/*.parquet`` (Hive partitioning, so ``date`` is a column) and
+  ``landing.events``, every envelope — readable before anything was materialised;
+* when the warehouse has no table of that name, the landing views are also reachable unqualified
+  (``events``, ``rollout``, …).
+
+Nothing here takes the writer's lock for longer than a file copy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from schemas import default_catalog
+from warehouse.connection import snapshot
+
+if TYPE_CHECKING:
+    from vtforge.config import Config
+
+
+def _quote(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def landing_event_types(landing: Path) -> list[str]:
+    """Event types that have at least one visible landing file."""
+    if not landing.exists():
+        return []
+    known = set(default_catalog().event_types)
+    return sorted(
+        p.name
+        for p in landing.iterdir()
+        if p.is_dir()
+        and p.name in known
+        and any(f for f in p.rglob("*.parquet") if not f.name.startswith("."))
+    )
+
+
+def create_landing_views(con: duckdb.DuckDBPyConnection, landing: Path, schema: str = "landing") -> list[str]:
+    """One view per event type with files, and ``<schema>.events``; returns the event types."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    types = landing_event_types(landing)
+    for event_type in types:
+        glob = _quote(landing / event_type / "**" / "*.parquet")
+        con.execute(
+            f'CREATE OR REPLACE VIEW {schema}."{event_type}" AS SELECT * FROM read_parquet({glob}, '
+            "hive_partitioning = true, union_by_name = true)"
+        )
+    if types:
+        union = " UNION ALL BY NAME ".join(f'SELECT envelope.*, date FROM {schema}."{t}"' for t in types)
+        con.execute(f"CREATE OR REPLACE VIEW {schema}.events AS {union}")
+    return types
+
+
+def open_reader(config: Config, *, timeout_s: float = 120.0) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection over the warehouse snapshot and the landing views (see module doc)."""
+    con = duckdb.connect(":memory:")
+    snap = snapshot(config.duckdb_path, timeout_s=timeout_s)
+    types = create_landing_views(con, config.landing_dir)
+    in_warehouse: set[str] = set()
+    if snap is not None:
+        con.execute(f"ATTACH {_quote(snap)} AS warehouse (READ_ONLY)")
+        in_warehouse = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'warehouse' "
+                "AND schema_name = 'main' AND NOT starts_with(table_name, '_')"
+            ).fetchall()
+        }
+    # unqualified names: the warehouse's tables, then the landing views it does not have (yet);
+    # views in the in-memory database keep it the place where a session's own objects go
+    for name in sorted(in_warehouse):
+        con.execute(f'CREATE VIEW main."{name}" AS SELECT * FROM warehouse.main."{name}"')
+    for name in [*types, "events"] if types else []:
+        if name not in in_warehouse:
+            con.execute(f'CREATE OR REPLACE VIEW main."{name}" AS SELECT * FROM landing."{name}"')
+    return con

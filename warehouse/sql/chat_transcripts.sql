@@ -1,0 +1,29 @@
+-- Every rollout as a chat: the messages up to its last assistant turn, with the reasoning kept
+-- inside that turn as <think>…</think> (unless the model already wrote it there).
+WITH shaped AS (
+    SELECT
+        r.rollout_id,
+        r.reasoning,
+        list_transform(r.messages, lambda m: {'role': m.role, 'content': m.content}) AS msgs,
+        len(r.messages)
+            - list_position(list_reverse(list_transform(r.messages, lambda m: m.role)), 'assistant') + 1
+            AS last_assistant
+    FROM rollouts r
+    WHERE list_contains(list_transform(r.messages, lambda m: m.role), 'assistant')
+),
+parts AS (
+    SELECT
+        rollout_id,
+        msgs[1:last_assistant - 1] AS context,
+        CASE WHEN coalesce(reasoning, '') <> '' AND NOT starts_with(ltrim(msgs[last_assistant].content), '<think>')
+             THEN '<think>' || reasoning || '</think>' || chr(10) || msgs[last_assistant].content
+             ELSE msgs[last_assistant].content END AS completion
+    FROM shaped
+)
+SELECT
+    rollout_id,
+    list_append(context, {'role': 'assistant', 'content': completion}) AS messages,
+    context AS prompt_messages,
+    array_to_string(list_transform(context, lambda m: m.content), chr(10) || chr(10)) AS prompt,
+    completion
+FROM parts

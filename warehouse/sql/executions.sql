@@ -1,0 +1,32 @@
+-- One row per sandboxed run. patch_id NULL = the unpatched repository; test_id NULL = the task's
+-- own tests (or every test the run collected). Orphans are kept here and caught by a check.
+SELECT
+    e.execution_id,
+    coalesce(e.task_id, p.task_id, t.task_id) AS task_id,
+    e.patch_id,
+    e.test_id,
+    coalesce(p.rollout_id, t.rollout_id) AS rollout_id,
+    coalesce(p.policy_version, t.policy_version) AS policy_version,
+    e.backend,
+    e.image,
+    e.status,
+    e.exit_code,
+    e.tests,
+    len(e.tests) AS n_tests,
+    len(list_filter(e.tests, lambda x: x.status = 'PASSED')) AS n_passed,
+    len(list_filter(e.tests, lambda x: is_failure(x.status))) AS n_failed,
+    len(list_filter(e.tests, lambda x: x.flaky OR x.reruns > 0)) AS n_flaky,
+    e.duration_s,
+    e.setup_s,
+    e.cpu_s,
+    e.max_rss_mb,
+    e.flaky_reruns,
+    e.infra_failure OR e.status = 'infra_failure' AS infra_failure,
+    e.error,
+    e.stage,
+    e.synthetic,
+    e.occurred_at
+FROM raw_execution_result e
+LEFT JOIN patches p ON p.patch_id = e.patch_id
+LEFT JOIN tests t ON t.test_id = e.test_id
+QUALIFY row_number() OVER (PARTITION BY e.execution_id ORDER BY e.occurred_at DESC, e.event_id) = 1

@@ -1,0 +1,54 @@
+-- Patches that passed every generated test they were run against but failed the task's own tests
+-- (FAIL_TO_PASS / PASS_TO_PASS): the counterexample is the first own test they fail.
+WITH results AS (
+    SELECT e.patch_id, e.task_id, e.test_id AS run_test_id, unnest(e.tests) AS r
+    FROM executions e
+    WHERE e.patch_id IS NOT NULL AND NOT e.infra_failure
+),
+generated AS (
+    SELECT test_id, task_id, unnest(test_names) AS name FROM tests
+),
+own AS (
+    SELECT task_id, unnest(list_concat(fail_to_pass, pass_to_pass)) AS name, fail_to_pass FROM tasks
+),
+classified AS (
+    SELECT
+        res.patch_id, res.task_id, res.r.name AS name, res.r.status AS status,
+        coalesce(g.test_id, res.run_test_id) AS generated_test_id,
+        o.name IS NOT NULL AND g.test_id IS NULL AND res.run_test_id IS NULL AS is_own,
+        coalesce(list_contains(o.fail_to_pass, res.r.name), false) AS is_fail_to_pass
+    FROM results res
+    LEFT JOIN generated g ON g.task_id = res.task_id AND g.name = res.r.name
+    LEFT JOIN own o ON o.task_id = res.task_id AND o.name = res.r.name
+),
+per_patch AS (
+    SELECT
+        patch_id,
+        any_value(task_id) AS task_id,
+        count(*) FILTER (WHERE generated_test_id IS NOT NULL) AS generated_results,
+        bool_and(status = 'PASSED') FILTER (WHERE generated_test_id IS NOT NULL) AS generated_all_passed,
+        list_sort(list_distinct(list(generated_test_id) FILTER (WHERE generated_test_id IS NOT NULL)))
+            AS passed_generated_tests,
+        list_sort(list_distinct(list(name) FILTER (WHERE is_own AND is_failure(status)))) AS failed_task_tests,
+        list_sort(list_distinct(list(name) FILTER (WHERE is_own AND is_fail_to_pass AND is_failure(status))))
+            AS failed_fail_to_pass
+    FROM classified
+    GROUP BY patch_id
+)
+SELECT
+    pp.patch_id,
+    pp.task_id,
+    p.rollout_id,
+    p.policy_version,
+    pp.passed_generated_tests,
+    pp.failed_task_tests,
+    coalesce(pp.failed_fail_to_pass[1], pp.failed_task_tests[1]) AS counterexample_test,
+    t.test_patch AS counterexample_test_patch,
+    p.diff,
+    p.stage,
+    p.synthetic
+FROM per_patch pp
+JOIN patches p USING (patch_id)
+LEFT JOIN tasks t ON t.task_id = pp.task_id
+WHERE pp.generated_results > 0 AND pp.generated_all_passed AND len(pp.failed_task_tests) > 0
+ORDER BY pp.task_id, pp.patch_id

@@ -1,0 +1,36 @@
+-- Successful BugFixer trajectories of the latest replay_window_versions policy versions: the best
+-- replay_top_k_per_task per task (newest version first), at most replay_max_rows rows.
+-- staleness = how many policy versions behind the latest one the trajectory is.
+WITH latest AS (
+    SELECT max(version_index) AS top FROM policy_versions
+),
+candidates AS (
+    SELECT r.task_id, r.rollout_id, r.policy_version, o.reward, r.occurred_at, v.version_index,
+           c.prompt, c.completion, c.messages
+    FROM rollouts r
+    JOIN rollout_outcomes o USING (rollout_id)
+    JOIN policy_versions v ON v.policy_version = r.policy_version
+    JOIN chat_transcripts c USING (rollout_id)
+    WHERE r.role = 'bugfixer' AND o.success
+      AND v.version_index > (SELECT top FROM latest) - getvariable('replay_window_versions')
+),
+ranked AS (
+    SELECT *, row_number() OVER (
+        PARTITION BY task_id ORDER BY reward DESC, version_index DESC, occurred_at DESC, rollout_id) AS rank
+    FROM candidates
+)
+SELECT
+    task_id,
+    rollout_id,
+    policy_version,
+    prompt,
+    completion,
+    messages,
+    reward,
+    rank::INTEGER AS rank,
+    ((SELECT top FROM latest) - version_index)::INTEGER AS staleness,
+    timezone('UTC', occurred_at) AS occurred_at  -- TIMESTAMP in UTC (the contract's type)
+FROM ranked
+WHERE rank <= getvariable('replay_top_k_per_task')
+ORDER BY staleness, rank, occurred_at DESC, rollout_id
+LIMIT getvariable('replay_max_rows')

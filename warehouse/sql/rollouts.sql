@@ -1,0 +1,27 @@
+-- One row per rollout (a retried emit of the same rollout keeps the latest).
+SELECT
+    r.rollout_id,
+    r.task_id,
+    r.role,
+    r.model,
+    r.policy_version,
+    r.engine,
+    r.sample_index,
+    r.temperature,
+    r.prompt_tokens,
+    r.completion_tokens,
+    r.cached_prompt_tokens,
+    r.num_turns,
+    r.latency_ms,
+    r.stop_reason,
+    r.messages,
+    r.reasoning,
+    r.parse_status,
+    r.retry_index,
+    r.outcome,
+    r.envelope.run_id AS run_id,
+    r.stage,
+    r.synthetic,
+    r.occurred_at
+FROM raw_rollout r
+QUALIFY row_number() OVER (PARTITION BY r.rollout_id ORDER BY r.occurred_at DESC, r.event_id) = 1
