@@ -318,6 +318,7 @@ def _round(
         )
     # TestWriter
     tests = []
+    test_rollouts: dict[str, str] = {}
     for i in range(n_test):
         name = f"test_{task.func}_repro_{i}"
         diff = _test_diff(task, name)
@@ -337,6 +338,7 @@ def _round(
         yield ro
         test_id = stable_id("test", task.task_id, diff)
         tests.append((test_id, name, discriminating))
+        test_rollouts[test_id] = ro["rollout_id"]
         yield new_event(
             "test_proposed",
             {
@@ -349,6 +351,52 @@ def _round(
                 "is_counterexample": False,
             },
             key=f"{ro['rollout_id']}:test",
+            **_common(task, clock, stage="selfplay", **common),
+        )
+    # every generated test once on the base commit (empty patch): a test counts only if it fails there
+    for test_id, name, discriminating in tests:
+        execution_id = stable_id("exec-base", run_id, task.task_id, test_id)
+        yield new_event(
+            "execution_result",
+            {
+                "execution_id": execution_id,
+                "patch_id": None,
+                "test_id": test_id,
+                "backend": "synthetic",
+                "image": None,
+                "image_digest": None,
+                "command": ["python", "-m", "pytest", "-q"],
+                "status": "completed",
+                "exit_code": 1 if discriminating else 0,
+                "tests": [_status(f"{task.test_file}::{name}", not discriminating, rng)],
+                "duration_s": round(rng.uniform(0.3, 1.5), 3),
+                "setup_s": 0.0,
+                "cpu_s": None,
+                "max_rss_mb": None,
+                "limits": {},
+                "flaky_reruns": 0,
+                "infra_failure": False,
+                "error": None,
+                "stdout_tail": None,
+                "stderr_tail": None,
+            },
+            key=execution_id,
+            **_common(task, clock, stage="selfplay", **common),
+        )
+        # synthetic gold always passes a test of the right behaviour: fails before + passes after
+        yield new_event(
+            "reward_assigned",
+            {
+                "reward_id": stable_id("reward", execution_id),
+                "subject_kind": "test",
+                "subject_id": test_id,
+                "rollout_id": test_rollouts[test_id],
+                "execution_id": execution_id,
+                "policy_version": version,
+                "reward": 1.0 if discriminating else 0.0,
+                "outcome": "fails_before_passes_after" if discriminating else "not_discriminating",
+            },
+            key=f"reward:{execution_id}",
             **_common(task, clock, stage="selfplay", **common),
         )
     # executions: each patch once, all generated tests + the task's own tests in one session
