@@ -1,0 +1,111 @@
+"""Writing one partition's batch: decode, landing Parquet, quarantine — in a worker process.
+
+Decoding (fastavro) and Arrow conversion are CPU-bound Python and would otherwise run on the same
+core as the Kafka client's fetch parsing. The ingestor hands each batch's raw bytes to one worker
+process (forked before the Kafka clients start; killed with its parent via ``PR_SET_PDEATHSIG``
+so it can never finish a write after the ingestor died and a successor swept its files) and keeps
+polling meanwhile.
+``forge.events.kafka.ingest_workers`` sets how many (0: the same function runs inline).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import signal
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from schemas.codec import Codec, CodecError
+from vtforge.ingest import naming
+from vtforge.transport.landing import write_events
+from vtforge.transport.quarantine import Rejected, quarantine
+
+QUARANTINE_SOURCE = "kafka"
+_PR_SET_PDEATHSIG = 1
+_codec: Codec | None = None
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    landing: str
+    quarantine_root: str
+    compression: str
+    topic: str
+    partition: int
+    first: int
+    last: int
+    values: list[tuple[int, bytes | None]]  # (offset, value) in offset order
+    sweep_from: int | None  # remove uncommitted files of this partition from here on, first
+
+    @property
+    def name(self) -> str:
+        return str(naming.BatchName(self.topic, self.partition, self.first, self.last))
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    good: int
+    files: int
+    rejected: list[tuple[int, str, str]]  # (offset, reason, error)
+    swept: int = 0
+
+
+def write_batch(job: BatchJob) -> BatchResult:
+    """Make the batch durable under its deterministic name; the caller commits afterwards."""
+    global _codec
+    codec = _codec = _codec or Codec()
+    landing, quarantine_root = Path(job.landing), Path(job.quarantine_root)
+    swept = 0
+    if job.sweep_from is not None:
+        swept = sweep_partition([landing, quarantine_root], job.topic, job.partition, job.sweep_from)
+    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    rejected: list[Rejected] = []
+    decode = codec.decode
+    for offset, value in job.values:
+        try:
+            event = decode(value or b"")
+        except CodecError as exc:
+            rejected.append(Rejected(f"{job.topic}/{job.partition}@{offset}", exc.reason, str(exc), value))
+            continue
+        by_type[event["envelope"]["event_type"]].append(event)
+    files = 0
+    for event_type, events in by_type.items():
+        schema = codec.catalog.current(event_type)
+        files += len(write_events(landing, schema, events, job.name, compression=job.compression))
+    if rejected:
+        quarantine(quarantine_root, QUARANTINE_SOURCE, rejected, name=job.name)
+        files += 1
+    bad = [(int(r.location.rsplit("@", 1)[1]), r.reason, r.error) for r in rejected]
+    return BatchResult(len(job.values) - len(rejected), files, bad, swept)
+
+
+def sweep_partition(roots: list[Path], topic: str, partition: int, from_offset: int) -> int:
+    """Remove files of a partition whose first offset is ≥ ``from_offset`` (never committed)."""
+    removed = 0
+    for path in naming.files_of_partition(roots, topic, partition):
+        batch = naming.parse(path.name.lstrip(".").split(".parquet")[0])
+        if batch is not None and batch.first >= from_offset:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def worker_init() -> None:
+    """Die with the parent; leave SIGINT/SIGTERM to the parent, which drains and commits."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def warm_up() -> bool:
+    """Import what the first batch needs (pyarrow pulls in pandas lazily: seconds) ahead of time."""
+    import pyarrow as pa
+
+    with contextlib.suppress(ImportError):
+        import pandas  # noqa: F401
+    pa.array([{"a": 1}])
+    return True
