@@ -8,6 +8,7 @@ import struct
 import threading
 import time
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -107,6 +108,13 @@ def test_status_shows_lag_then_none_after_ingest(kafka_ws: KafkaWorkspace) -> No
     assert result.exit_code == 0, result.output
     assert "total lag 0" in result.output
     assert "rollout" in result.output
+    # the same numbers as events: through the configured sink (Kafka here), then ingested
+    assert "ingest_progress events" in result.output
+    Ingestor(cfg, once=True).run()
+    files = landing_files(cfg.landing_dir, ["ingest_progress"])
+    progress = [r for f in files for r in pq.read_table(f).to_pylist() if r["topic"] == topic]
+    assert progress and sum(r["lag"] for r in progress) == 0
+    assert sum(r["end_offset"] for r in progress) == 120
 
 
 def test_sigterm_finishes_the_batch_and_commits(kafka_ws: KafkaWorkspace) -> None:

@@ -44,9 +44,11 @@ def register(app: typer.Typer) -> None:
         all_partitions: bool = typer.Option(
             False, "--all", help="Also list partitions with nothing in them."
         ),
+        emit: bool = typer.Option(True, "--emit/--no-emit", help="Also emit the numbers as events."),
     ) -> None:
         """Lag (from the brokers) and throughput (from the running ingestors) per partition."""
-        from vtforge.ingest.status import group_status
+        from vtforge.ingest.status import group_status, progress_events
+        from vtforge.transport import sink_from_config
 
         cfg = config_from(config)
         try:
@@ -74,3 +76,7 @@ def register(app: typer.Typer) -> None:
         live = [m for m in members if m["live"]]
         total_lag = sum(r.lag for r in rows)
         console.print(f"total lag {total_lag}; {len(live)} live ingestor(s)")
+        if emit:
+            with sink_from_config(cfg, producer="vtforge.ingest-status") as sink:
+                sent = sink.emit_many(progress_events(cfg, rows))
+            console.print(f"emitted {sent} ingest_progress events")

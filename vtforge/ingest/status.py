@@ -59,3 +59,29 @@ def group_status(config: Config) -> tuple[list[PartitionLag], list[dict[str, Any
         rate, owner = rates.get(f"{lag.topic}/{lag.partition}", (0.0, None))
         rows.append(PartitionLag(lag.topic, lag.partition, lag.end, lag.committed, lag.lag, rate, owner))
     return rows, members
+
+
+def progress_events(config: Config, rows: list[PartitionLag]) -> list[dict[str, Any]]:
+    """The numbers ``ingest status`` shows, as ``ingest_progress`` events (one per partition)."""
+    from schemas.envelope import new_event
+
+    group = config.forge.events.kafka.consumer_group
+    return [
+        new_event(
+            "ingest_progress",
+            {
+                "group": group,
+                "topic": row.topic,
+                "partition": row.partition,
+                "end_offset": row.end,
+                "committed_offset": row.committed,
+                "lag": row.lag,
+                "events_per_s": float(row.events_per_s),
+                "owner": row.owner,
+            },
+            producer="vtforge.ingest-status",
+            stage="agentless",
+            key=f"{group}:{row.topic}:{row.partition}:{row.end}:{row.committed}:{row.owner}",
+        )
+        for row in rows
+    ]
