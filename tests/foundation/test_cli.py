@@ -80,9 +80,16 @@ def test_tail_prints_the_latest_events(workspace: Path) -> None:
     assert lines[-1]["envelope"]["event_type"] == "training_step"  # the stream ends with training
 
 
-def test_demo_prints_a_summary_from_sql(workspace: Path) -> None:
-    result = _cli("demo", "--tasks", "5", cwd=workspace)
-    assert result.returncode == 0, result.stderr
+def test_quick_demo_lands_the_stream_and_fills_the_warehouse(workspace: Path) -> None:
+    result = _cli("demo", "--quick", "--tasks", "5", cwd=workspace)
+    assert result.returncode == 0, result.stdout + result.stderr
     assert "landing zone" in result.stdout and "rollout" in result.stdout
-    assert "self-play outcome" in result.stdout
+    assert "patch outcomes" in result.stdout
     assert landing_files(workspace / ".forge" / "landing")
+    tables = {
+        r[0]
+        for r in duckdb.connect(str(workspace / ".forge" / "warehouse.duckdb"), read_only=True)
+        .execute("SELECT table_name FROM information_schema.tables")
+        .fetchall()
+    }
+    assert {"events", "rollouts", "sft_examples", "rl_prompts", "curriculum_gates"} <= tables

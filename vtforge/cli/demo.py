@@ -1,14 +1,30 @@
-"""``vtforge demo``: the main job on the embedded default, end to end on one machine."""
+"""``vtforge demo``: the main job on the embedded default, end to end on one machine.
+
+1. the demo task bank: validated bugs synthesised from real PyPI packages (built once, cached);
+2. self-play on it with the ``replay`` engine (recorded, labelled-synthetic completions), so the
+   sandbox, the execution matrix, selection, rewards and the false-positive catalog all run;
+3. a labelled synthetic trace stream (upsampled in SFT data, as the recipe does);
+4. with ``sink = "kafka"``: the local broker and one ingestion pass;
+5. the warehouse: every Dagster asset materialised, plus the HTML report;
+6. a short SFT run and a short GRPO run on a tiny model, whose training steps land as events;
+7. the warehouse again (training telemetry), then the promotion gates for that policy.
+
+Heavy steps run as ``python -m vtforge …`` child processes so each has its own memory and its
+own clear failure; ``--quick`` stops after step 5 with the synthetic stream only.
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 
 import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from vtforge.cli._common import ConfigOption, config_from, console
+from vtforge.cli._common import CliError, ConfigOption, config_from, console
 from vtforge.config import Config
 
 
@@ -16,14 +32,138 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         config: ConfigOption = None,
-        tasks: int = typer.Option(40, help="Synthetic tasks to generate."),
+        tasks: int = typer.Option(40, help="Synthetic trace tasks to generate."),
         seed: int = typer.Option(0, help="Seed of the synthetic stream (same seed, same events)."),
+        quick: bool = typer.Option(
+            False,
+            "--quick",
+            help="Only the synthetic stream and the warehouse (no bank, self-play, training).",
+        ),
+        selfplay_tasks: int = typer.Option(6, help="Demo-bank tasks to run self-play on."),
+        patches: int = typer.Option(8, help="BugFixer rollouts per task in the demo's self-play."),
+        tests: int = typer.Option(8, help="TestWriter rollouts per task in the demo's self-play."),
+        train_steps: int = typer.Option(4, help="Optimiser steps of each of the SFT and GRPO runs."),
     ) -> None:
-        """Emit a synthetic self-play stream through the configured sink and summarise it with SQL."""
+        """Run the whole pipeline on this machine and print what landed where."""
         cfg = config_from(config)
-        emitted = emit_synthetic(cfg, tasks, seed)
-        console.print(f"[bold]synthetic stream[/]: {emitted} events through the {cfg.forge.events.sink} sink")
+        steps: list[tuple[str, Callable[[], None]]] = []
+        if not quick:
+            steps += [
+                ("demo task bank from PyPI packages", lambda: _bank(cfg)),
+                (
+                    "self-play on the demo bank (replay engine)",
+                    lambda: _child(
+                        cfg,
+                        "selfplay",
+                        "--tasks",
+                        "demo",
+                        "--engine",
+                        "replay",
+                        "--limit",
+                        str(selfplay_tasks),
+                        "--patches",
+                        str(patches),
+                        "--tests",
+                        str(tests),
+                        "--rounds",
+                        "2",
+                    ),
+                ),
+            ]
+        steps.append(("synthetic trace stream", lambda: _synthetic(cfg, tasks, seed)))
+        if cfg.forge.events.sink == "kafka":
+            steps.append(("Kafka ingestion into the landing zone", lambda: _ingest(cfg)))
+        steps.append(("warehouse: materialise every asset", lambda: _materialize(cfg)))
+        if not quick:
+            steps += [
+                (
+                    "SFT cold start on sft_examples (tiny model)",
+                    lambda: _child(cfg, "train", "sft", "--max-steps", str(train_steps)),
+                ),
+                (
+                    "GRPO on rl_prompts, execution-outcome reward (tiny model)",
+                    lambda: _child(
+                        cfg,
+                        "train",
+                        "grpo",
+                        "--max-steps",
+                        str(train_steps),
+                        "--num-generations",
+                        "4",
+                        "--max-completion-tokens",
+                        "48",
+                    ),
+                ),
+            ]
+            if cfg.forge.events.sink == "kafka":
+                steps.append(("Kafka ingestion of the training steps", lambda: _ingest(cfg)))
+            steps += [
+                ("warehouse: training telemetry", lambda: _materialize(cfg)),
+                ("promotion gates", lambda: _gates(cfg)),
+            ]
+        started = time.perf_counter()
+        for number, (title, step) in enumerate(steps, start=1):
+            console.rule(f"[bold]{number}/{len(steps)} {title}")
+            t0 = time.perf_counter()
+            step()
+            console.print(f"[dim]{title}: {time.perf_counter() - t0:.1f}s[/]")
+        console.rule("[bold]summary")
         print_summary(cfg)
+        console.print(f"demo finished in {time.perf_counter() - started:.0f}s; data under {cfg.data_dir}")
+        console.print(
+            'next: `vtforge ui` (asset graph), `vtforge sql "SELECT …"`, '
+            f"report at {cfg.data_dir / 'report' / 'index.html'}"
+        )
+
+
+def _child(cfg: Config, *args: str, allow_exit: tuple[int, ...] = (0,)) -> int:
+    """``python -m vtforge ARGS --config …`` in a child process, streaming its output."""
+    command = [sys.executable, "-m", "vtforge", *args]
+    if cfg.files:
+        command += ["--config", str(cfg.files[-1])]
+    result = subprocess.run(command, cwd=cfg.root)
+    if result.returncode not in allow_exit:
+        raise CliError(f"demo step failed: vtforge {' '.join(args)} exited {result.returncode}")
+    return result.returncode
+
+
+def _bank(cfg: Config) -> None:
+    from vtforge.tasks.demo import ensure_demo_bank
+    from vtforge.tasks.manifest import write_manifest
+
+    bank = ensure_demo_bank(cfg)
+    packages = sorted({t.repo for t in bank})
+    console.print(f"  {len(bank)} validated tasks from {len(packages)} packages: {', '.join(packages)}")
+    written = write_manifest(cfg, "demo")
+    console.print(f"  manifest: {written}")
+
+
+def _synthetic(cfg: Config, tasks: int, seed: int) -> None:
+    if cfg.forge.events.sink == "kafka":
+        from vtforge.kafka import ensure_local_broker
+
+        ensure_local_broker(cfg)
+    emit_synthetic(cfg, tasks, seed)
+
+
+def _ingest(cfg: Config) -> None:
+    from vtforge.ingest import Ingestor
+
+    report = Ingestor(cfg, once=True).run()
+    console.print(f"  ingested {report.events} events, quarantined {report.rejected}")
+
+
+def _materialize(cfg: Config) -> None:
+    from vtforge.cli.materialize import demo_step
+
+    if not demo_step(cfg):
+        raise CliError("demo step failed: the warehouse run or a blocking check failed")
+
+
+def _gates(cfg: Config) -> None:
+    code = _child(cfg, "gates", allow_exit=(0, 1))
+    if code:
+        console.print("  [yellow]a gate failed[/]: a tiny random model is not expected to pass them")
 
 
 def emit_synthetic(cfg: Config, tasks: int, seed: int) -> int:
@@ -41,7 +181,7 @@ def emit_synthetic(cfg: Config, tasks: int, seed: int) -> int:
                 count += 1
                 if count % 500 == 0:
                     progress.update(bar, advance=500)
-    console.print(f"  {count} events acknowledged in {time.perf_counter() - started:.2f}s")
+    console.print(f"  {count} synthetic events acknowledged in {time.perf_counter() - started:.2f}s")
     return count
 
 
@@ -72,14 +212,14 @@ def print_summary(cfg: Config) -> None:
         n_files = sum(1 for f in files if f.relative_to(cfg.landing_dir).parts[0] == event_type)
         table.add_row(event_type, str(n), str(distinct), str(n_files), str(synthetic))
     console.print(table)
-    if {"reward_assigned", "rollout"} <= set(types):
+    if "reward_assigned" in types:
         rows = con.execute(
-            f"SELECT r.policy_version, count(*) AS patches, round(avg(r.reward), 3) AS resolve_rate, "
-            f"count(DISTINCT r.envelope.task_id) AS tasks "
-            f"FROM {scan('reward_assigned')} r WHERE r.subject_kind = 'patch' GROUP BY 1 ORDER BY 1"
+            f"SELECT coalesce(r.policy_version, '-'), r.envelope.synthetic, count(*), "
+            f"round(avg(r.reward), 3), count(DISTINCT r.envelope.task_id) "
+            f"FROM {scan('reward_assigned')} r WHERE r.subject_kind = 'patch' GROUP BY ALL ORDER BY ALL"
         ).fetchall()
-        summary = Table(title="self-play outcome (reward = execution outcome only)")
-        for column in ("policy", "patches executed", "resolve rate", "tasks"):
+        summary = Table(title="patch outcomes (reward = execution outcome only)")
+        for column in ("policy", "synthetic", "patches executed", "resolve rate", "tasks"):
             summary.add_column(column)
         for row in rows:
             summary.add_row(*(str(v) for v in row))

@@ -1,0 +1,93 @@
+"""Pieces SFT and GRPO share: the starting policy, device settings and the event sink."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainers import runs
+from trainers.tiny import tiny_model, train_tokenizer
+
+
+@dataclass
+class Policy:
+    """The model a run starts from and where it came from."""
+
+    model: Any
+    tokenizer: Any
+    source: str  # "tiny", or the folder it was loaded from
+    parent_version: str | None
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.source == runs.TINY
+
+
+def starting_policy(
+    model: str | None, *, corpus: Callable[[], Iterable[str]], seed: int, fallback: Path | None = None
+) -> Policy:
+    """``model`` (a local folder), else ``fallback`` when it exists, else a fresh tiny model.
+
+    The tiny model's tokenizer is trained on ``corpus()`` (the run's own texts), so it fits the data.
+    """
+    if model and model != runs.TINY:
+        path = Path(model).expanduser().resolve()
+        m, tok = runs.load_pretrained(path)
+        return Policy(m, tok, str(path), runs.parent_version(path))
+    if model is None and fallback is not None and fallback.is_dir():
+        m, tok = runs.load_pretrained(fallback)
+        return Policy(m, tok, str(fallback), runs.parent_version(fallback))
+    tok = train_tokenizer(corpus())
+    return Policy(tiny_model(tok, seed=seed), tok, runs.TINY, None)
+
+
+def device_args() -> dict[str, Any]:
+    """CPU: fp32, no accelerator. GPU: bf16 where the card supports it."""
+    import torch
+
+    if torch.cuda.is_available():
+        return {"use_cpu": False, "bf16": torch.cuda.is_bf16_supported(), "fp16": False}
+    return {"use_cpu": True, "bf16": False, "fp16": False}
+
+
+def common_args(
+    *,
+    output_dir: Path,
+    max_steps: int,
+    learning_rate: float,
+    seed: int,
+    save_steps: int,
+    save_total_limit: int,
+    gradient_accumulation_steps: int,
+) -> dict[str, Any]:
+    return {
+        "output_dir": str(output_dir),
+        "max_steps": max_steps,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "logging_steps": 1,
+        "save_strategy": "steps",
+        "save_steps": save_steps,
+        "save_total_limit": save_total_limit,
+        "gradient_accumulation_steps": gradient_accumulation_steps,
+        "report_to": [],
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+        **device_args(),
+    }
+
+
+@contextmanager
+def event_sink(cfg: Any, enabled: bool):
+    """``emit`` for training-step events: the configured sink, closed (acknowledged) at the end."""
+    if not enabled:
+        yield lambda event: None
+        return
+    from trainers.events import PRODUCER
+    from vtforge.transport import sink_from_config
+
+    with sink_from_config(cfg, producer=PRODUCER) as sink:
+        yield sink.emit

@@ -1,0 +1,360 @@
+"""Stage 2 RL: GRPO with the execution-outcome reward, on TRL's ``GRPOTrainer``.
+
+TRL does the generation (transformers on a CPU, vLLM on a GPU), the group-normalised advantages,
+the clipped policy loss, checkpoints and logging. ``ForgeGRPOTrainer`` adds the three things TRL
+has no option for, each as a small override:
+
+- **zero-variance groups are filtered**: a group whose samples all got the same reward has zero
+  advantage; its completion tokens are masked out of the loss and of the token count it is
+  normalised by, so it neither dilutes the update nor (with ``kl_beta > 0``) pulls towards the
+  reference for nothing;
+- **positive-example replay**: in a replay slot, the first sample of the group is replaced by a
+  recent successful completion from ``replay_buffer`` (tokenised as the model would emit it);
+  its reward is the buffer's, so the sandbox is not run again;
+- **the curriculum** (``trainers.curriculum``) feeds prompts through a lazily drawn stream, so
+  what a step trains on depends on the success rate so far.
+
+The prompts come from ``rl_prompts``, whose localization is fixed upstream (gold or a fixed
+model's): GRPO never generates or trains a localization, only the code edit.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PrinterCallback, TrainerCallback
+from trl import GRPOConfig, GRPOTrainer
+
+from trainers import runs
+from trainers.common import common_args, event_sink, starting_policy
+from trainers.curriculum import Curriculum, replay_rows
+from trainers.events import TrainingStepEvents, sample_events
+from trainers.readers import (
+    ReadFilter,
+    TruncationLog,
+    WarehouseReader,
+    connect,
+    iter_replay,
+    iter_rl_prompts,
+    prompt_messages,
+)
+from trainers.rewards import BanditReward, OutcomeReward, SandboxReward, as_trl_reward
+from trainers.sft import TrainingDataError
+
+TRAINER = "grpo"
+
+
+def zero_variance_rows(advantages: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Boolean per sample: its group's advantages are all zero (every sample got the same reward)."""
+    groups = advantages.view(-1, group_size)
+    return (groups == 0).all(dim=1).repeat_interleave(group_size)
+
+
+class ForgeGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer plus zero-variance filtering and replay of successful samples (see module doc)."""
+
+    def __init__(self, *args: Any, curriculum: Curriculum | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.curriculum = curriculum
+        self.forge_stats = {
+            "groups": 0,
+            "zero_variance_groups": 0,
+            "masked_samples": 0,
+            "replayed_samples": 0,
+        }
+        self._step_stats = dict(self.forge_stats)
+        self._forge_inputs: list[dict[str, Any]] = []
+
+    def _slot_row(self, example: dict[str, Any]) -> dict[str, Any] | None:
+        if self.curriculum is None or "slot" not in example:
+            return None
+        return self.curriculum.slots.get(int(example["slot"]))
+
+    def _generate_and_score_completions(self, inputs):
+        # Give the reward function every column of the drawn row (the stream only carries the slot).
+        for example in inputs:
+            row = self._slot_row(example)
+            if row is not None:
+                for key, value in row.items():
+                    example.setdefault(key, value)
+        self._forge_inputs = inputs
+        out = super()._generate_and_score_completions(inputs)
+        masked = zero_variance_rows(out["advantages"], self.num_generations).to(out["completion_mask"].device)
+        if masked.any():
+            out["completion_mask"] = out["completion_mask"] * (~masked).unsqueeze(1).to(
+                out["completion_mask"].dtype
+            )
+        loss_mask = (
+            out["completion_mask"] if "tool_mask" not in out else out["completion_mask"] * out["tool_mask"]
+        )
+        out["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
+        groups = masked.numel() // self.num_generations
+        zero = int(masked.sum().item()) // self.num_generations
+        for stats in (self.forge_stats, self._step_stats):
+            stats["groups"] += groups
+            stats["zero_variance_groups"] += zero
+            stats["masked_samples"] += int(masked.sum().item())
+        return out
+
+    def _generate(self, prompts: list):
+        result = list(super()._generate(prompts))
+        _prompt_ids, completion_ids, _tool_mask, completions, logprobs = result[:5]
+        n = self.num_generations
+        eos = self._tokenizer.eos_token_id
+        for start in range(0, len(prompts), n):
+            example = self._forge_inputs[start] if start < len(self._forge_inputs) else {}
+            text = example.get("replay_completion")
+            if not text:
+                continue
+            ids = self._tokenizer(text, add_special_tokens=False)["input_ids"] + [eos]
+            completion_ids[start] = ids
+            if completions and isinstance(completions[start], list):
+                completions[start] = [{"role": "assistant", "content": text}]
+            else:
+                completions[start] = text
+            if logprobs is not None:
+                logprobs[start] = [float("nan")] * len(ids)
+            self.forge_stats["replayed_samples"] += 1
+            self._step_stats["replayed_samples"] += 1
+        return tuple(result)
+
+    def take_step_stats(self) -> dict[str, float]:
+        stats = {f"forge/{k}": float(v) for k, v in self._step_stats.items()}
+        if self.curriculum is not None:
+            stats["curriculum/active_buckets"] = float(len(self.curriculum.active))
+            if self.curriculum.rolling_success is not None:
+                stats["curriculum/rolling_success"] = float(self.curriculum.rolling_success)
+        self._step_stats = dict.fromkeys(self._step_stats, 0)
+        return stats
+
+
+@dataclass
+class GrpoOptions:
+    model: str | None = None  # local folder; None = the latest SFT policy, else the tiny model
+    max_steps: int = 10
+    split: str | None = "train"
+    slice: dict[str, Any] = field(default_factory=dict)
+    reward: str = "sandbox"  # sandbox | bandit
+    learning_rate: float | None = None
+    max_completion_tokens: int | None = None  # default forge.train.max_completion_tokens
+    num_generations: int | None = None
+    save_steps: int | None = None
+    emit_events: bool = True
+    emit_samples: bool | None = None  # rollout + reward events per sample; None: only with the sandbox reward
+    on_step: Any = None  # called with each training_step event (progress output)
+
+
+def _make_reward(cfg: Any, kind: str) -> OutcomeReward:
+    if kind == "sandbox":
+        return SandboxReward(cfg)
+    if kind == "bandit":
+        return BanditReward()
+    raise ValueError(f"unknown reward {kind!r}: sandbox | bandit")
+
+
+class _CurriculumSteps(TrainerCallback):
+    """Closes a curriculum step after every optimiser step."""
+
+    def __init__(self, curriculum: Curriculum) -> None:
+        self.curriculum = curriculum
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.curriculum.end_step()
+
+
+def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = None) -> dict[str, Any]:
+    """Train with GRPO, save ``final/``, write ``run.json`` and return the summary."""
+    from datasets import Features, IterableDataset, List, Value
+
+    train_cfg, context, curriculum_cfg = cfg.forge.train, cfg.forge.context, cfg.forge.curriculum
+    max_completion = options.max_completion_tokens or train_cfg.max_completion_tokens
+    num_generations = options.num_generations or train_cfg.num_generations
+    con = connect(cfg.duckdb_path)
+    reader = WarehouseReader(con)
+    filt = ReadFilter(split=options.split, slice=options.slice)
+    latest_sft = runs.read_latest(cfg.data_dir).get("sft", {}).get("final")
+
+    def corpus():
+        for row in reader.rows("rl_prompts", filt):
+            for message in prompt_messages(row):
+                yield message["content"]
+
+    policy = starting_policy(
+        options.model, corpus=corpus, seed=train_cfg.seed, fallback=Path(latest_sft) if latest_sft else None
+    )
+    budget = context.train_tokens
+    max_positions = getattr(policy.model.config, "max_position_embeddings", None)
+    if max_positions:
+        budget = min(budget, int(max_positions))
+    log = TruncationLog()
+    prompts = list(
+        iter_rl_prompts(
+            reader,
+            policy.tokenizer,
+            budget=budget,
+            policy=context.truncation,
+            reserve=max_completion,
+            filt=filt,
+            log=log,
+        )
+    )
+    replay_source = list(iter_replay(reader)) if curriculum_cfg.replay_mix_fraction > 0 else []
+    con.close()
+    if not prompts:
+        raise TrainingDataError(
+            f"no usable rl_prompts rows in {cfg.duckdb_path} (filter {filt}; truncation {log.summary()})"
+        )
+    run = runs.new_run(cfg.data_dir, TRAINER)
+    log.write_jsonl(run.truncation_log)
+    replay, replay_too_long = replay_rows(replay_source, prompts, policy.tokenizer, max_completion)
+    curriculum = Curriculum(
+        curriculum_cfg, prompts, replay, policy_version=run.policy_version, seed=train_cfg.seed
+    )
+
+    features = Features(
+        {"prompt": List({"role": Value("string"), "content": Value("string")}), "slot": Value("int64")}
+    )
+    dataset = IterableDataset.from_generator(curriculum.stream, features=features)
+    lr = options.learning_rate or (
+        train_cfg.tiny_learning_rate if policy.is_tiny else train_cfg.grpo_learning_rate
+    )
+    extra: dict[str, Any] = {}
+    if train_cfg.use_vllm:
+        extra.update(use_vllm=True, vllm_mode="colocate")
+    args = GRPOConfig(
+        **common_args(
+            output_dir=run.checkpoints,
+            max_steps=options.max_steps,
+            learning_rate=lr,
+            seed=train_cfg.seed,
+            save_steps=options.save_steps or train_cfg.save_steps,
+            save_total_limit=train_cfg.save_total_limit,
+            gradient_accumulation_steps=train_cfg.gradient_accumulation_steps,
+        ),
+        per_device_train_batch_size=train_cfg.grpo_prompts_per_step * num_generations,
+        num_generations=num_generations,
+        max_completion_length=max_completion,
+        temperature=train_cfg.grpo_temperature,
+        beta=train_cfg.kl_beta,
+        shuffle_dataset=False,  # the curriculum decides the order; a shuffle buffer would draw ahead
+        **extra,
+    )
+    samples_path = run.root / "samples.jsonl"
+    reward_fn = reward or _make_reward(cfg, options.reward)
+
+    samples_file = samples_path.open("a", encoding="utf-8")
+
+    emit_samples = options.emit_events and (
+        options.emit_samples if options.emit_samples is not None else isinstance(reward_fn, SandboxReward)
+    )
+    emit_box: list[Any] = []
+    engine = "vllm" if train_cfg.use_vllm else "transformers"
+
+    def emit_sample(i: int, value: float | None, row: dict, text: str) -> None:
+        judgements = getattr(reward_fn, "judgements", None)
+        judgement = judgements.get((str(row.get("task_id")), text)) if judgements is not None else None
+        completion_tokens = len(policy.tokenizer(text, add_special_tokens=False)["input_ids"])
+        prompt_text = policy.tokenizer.apply_chat_template(
+            row["prompt"], tokenize=False, add_generation_prompt=True
+        )
+        for event in sample_events(
+            row=row,
+            completion=text,
+            reward=value,
+            policy_version=run.policy_version,
+            sample_index=i % num_generations,
+            model=policy.source,
+            engine=engine,
+            temperature=train_cfg.grpo_temperature,
+            prompt_tokens=len(policy.tokenizer(prompt_text, add_special_tokens=False)["input_ids"]),
+            completion_tokens=completion_tokens,
+            truncated=completion_tokens >= max_completion,
+            judgement=judgement,
+        ):
+            emit_box[0](event)
+
+    def observe(values: list[float | None], rows: list[dict], replayed: list[bool], texts: list[str]) -> None:
+        curriculum.observe([v for v, r in zip(values, replayed, strict=True) if not r])
+        for i, (value, row, was_replayed) in enumerate(zip(values, rows, replayed, strict=True)):
+            if emit_samples and emit_box and not was_replayed:
+                emit_sample(i, value, row, texts[i])
+            record = {
+                "task_id": row.get("task_id"),
+                "slot": row.get("slot"),
+                "policy_version": run.policy_version,
+                "reward": value,
+                "replayed": was_replayed,
+                "bucket": row.get("difficulty_bucket"),
+                "draw": row.get("draw"),
+            }
+            samples_file.write(json.dumps(record) + "\n")
+        judgements = getattr(reward_fn, "judgements", None)
+        if judgements is not None:
+            judgements.clear()  # one batch at a time
+
+    summary: dict[str, Any] = {
+        "trainer": TRAINER,
+        "policy_version": run.policy_version,
+        "parent": policy.parent_version,
+        "started_from": policy.source,
+        "options": asdict(options),
+        "prompts": len(prompts),
+        "replay_rows": len(replay),
+        "replay_too_long": replay_too_long,
+        "budget_tokens": budget,
+        "truncation": log.summary(),
+        "learning_rate": lr,
+        "reward": type(reward_fn).__name__,
+        "sample_events": emit_samples,
+    }
+    runs.write_summary(run, summary)
+    started = time.perf_counter()
+    try:
+        with event_sink(cfg, options.emit_events) as emit:
+            emit_box.append(emit)
+            trainer_box: list[ForgeGRPOTrainer] = []
+            events = TrainingStepEvents(
+                emit,
+                trainer=TRAINER,
+                policy_version=run.policy_version,
+                samples_per_step=args.per_device_train_batch_size * train_cfg.gradient_accumulation_steps,
+                extra_metrics=lambda: trainer_box[0].take_step_stats(),
+                on_event=options.on_step,
+            )
+            trainer = ForgeGRPOTrainer(
+                model=policy.model,
+                args=args,
+                train_dataset=dataset,
+                processing_class=policy.tokenizer,
+                reward_funcs=[as_trl_reward(reward_fn, observe=observe)],
+                callbacks=[_CurriculumSteps(curriculum), events],
+                curriculum=curriculum,
+            )
+            trainer.remove_callback(PrinterCallback)  # our events (and on_step) report each step
+            trainer_box.append(trainer)
+            result = trainer.train()
+            trainer.save_model(str(run.final))
+            policy.tokenizer.save_pretrained(str(run.final))
+    finally:
+        samples_file.close()
+        close = getattr(reward_fn, "close", None)
+        if close is not None:
+            close()
+    rewards = [e["reward_mean"] for e in events.emitted if e["reward_mean"] is not None]
+    summary.update(
+        steps=int(result.global_step),
+        seconds=round(time.perf_counter() - started, 2),
+        events=len(events.emitted),
+        final=str(run.final),
+        reward_means=rewards,
+        filtering=dict(trainer.forge_stats),
+        curriculum=curriculum.state(),
+    )
+    runs.write_summary(run, summary)
+    runs.record_latest(cfg.data_dir, TRAINER, run, {"steps": summary["steps"]})
+    return summary

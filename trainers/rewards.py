@@ -1,0 +1,283 @@
+"""The RL reward: the execution outcome of the generated patch, 1.0 or 0.0, and nothing else.
+
+An ``OutcomeReward`` is a callable ``(completion, row) -> 1.0 | 0.0 | None`` where ``row`` holds the
+prompt's columns (``task_id``, ``repo``, ``base_commit``, ``fail_to_pass``, ``pass_to_pass`` …).
+``None`` means the sandbox itself failed (``infra_failure``): TRL leaves such a sample out of its
+group's baseline, so it never counts against the model. ``as_trl_reward`` adapts one to TRL's
+reward-function signature (TRL passes the dataset's extra columns as keyword lists).
+
+- ``SandboxReward`` turns the answer into a patch (a unified diff, else SEARCH/REPLACE edits
+  applied to the base files with self-play's parser), applies it in the sandbox
+  (``sandbox.open_sandbox``), runs the task's FAIL_TO_PASS and PASS_TO_PASS tests and grades the
+  run as SWE-bench does (``sandbox.grading``). An answer with no usable edit is 0.0 without
+  running anything.
+- ``BanditReward`` is a deterministic toy reward (the first character of the answer is one of
+  ``arms``) for tests and for smoke runs where no sandbox task exists.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
+_FENCE = re.compile(r"```(?:diff|patch)?[ \t]*\n(.*?)```", re.DOTALL)
+
+
+class OutcomeReward(Protocol):
+    def __call__(self, completion: str, row: Mapping[str, Any]) -> float | None: ...
+
+
+def answer_text(completion: str) -> str:
+    """The completion without its ``<think>…</think>`` reasoning."""
+    text = _THINK.sub("", completion)
+    if "</think>" in text:  # an opening tag in the prompt: reasoning ends at the first close
+        text = text.split("</think>", 1)[1]
+    return text.strip()
+
+
+def extract_patch(completion: str) -> str | None:
+    """The unified diff in a completion: fenced ```diff blocks, else from the first diff header on."""
+    answer = answer_text(completion)
+    blocks = [b for b in _FENCE.findall(answer) if "--- " in b and "+++ " in b]
+    if blocks:
+        patch = "\n".join(b.strip("\n") for b in blocks)
+    else:
+        starts = [i for i in (answer.find("diff --git "), answer.find("--- ")) if i >= 0]
+        if not starts:
+            return None
+        patch = answer[min(starts) :]
+    if "+++ " not in patch or "@@" not in patch:
+        return None
+    return patch.rstrip("\n") + "\n"
+
+
+def patch_files(patch: str) -> list[str]:
+    """The files a unified diff touches (its ``+++ b/…`` or, for deletions, ``--- a/…`` paths)."""
+    files: list[str] = []
+    old = None
+    for line in patch.splitlines():
+        if line.startswith("--- "):
+            old = line[4:].split("\t")[0].strip()
+        elif line.startswith("+++ "):
+            new = line[4:].split("\t")[0].strip()
+            path = old if new == "/dev/null" else new
+            path = path.removeprefix("a/").removeprefix("b/") if path else path
+            if path and path != "/dev/null" and path not in files:
+                files.append(path)
+    return files
+
+
+def diff_line_counts(patch: str) -> tuple[int, int]:
+    """(lines added, lines removed) of a unified diff."""
+    added = sum(1 for ln in patch.splitlines() if ln.startswith("+") and not ln.startswith("+++ "))
+    removed = sum(1 for ln in patch.splitlines() if ln.startswith("-") and not ln.startswith("--- "))
+    return added, removed
+
+
+class BanditReward:
+    """1.0 when the answer's first character is one of ``arms`` (case-insensitive), else 0.0."""
+
+    def __init__(self, arms: str = "abcdefghijklm") -> None:
+        self.arms = arms.lower()
+
+    def __call__(self, completion: str, row: Mapping[str, Any]) -> float:
+        answer = answer_text(completion)
+        return 1.0 if answer and answer[0].lower() in self.arms else 0.0
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the sandbox made of one completion (kept for the sample's events)."""
+
+    reward: float | None
+    patch: str | None
+    outcome: str  # resolved | unresolved | infra_failure | no_edit
+    error: str | None = None
+    apply_status: str = "not_tried"  # applied | applied_with_fuzz | failed | not_tried
+
+
+class SandboxReward:
+    """Execution outcome of the completion's patch in the configured sandbox (SWE-bench grading).
+
+    ``judgements`` keeps, per (task id, completion), what happened, for the GRPO sample events.
+    """
+
+    def __init__(
+        self, cfg: Any, *, repo_dir: Callable[[Mapping[str, Any]], Path | None] | None = None
+    ) -> None:
+        try:
+            from sandbox import open_sandbox
+        except ImportError as exc:  # the sandbox package is part of vtforge; this is an install problem
+            raise RuntimeError(
+                f"the sandbox API is not importable ({exc}); use --reward bandit for a toy run"
+            ) from exc
+        self.box = open_sandbox(cfg)
+        self.repo_dir = repo_dir or default_repo_dir
+        self._prepared: dict[tuple[str, str], Any] = {}
+        self.judgements: dict[tuple[str, str], Judgement] = {}
+        self._lock = threading.Lock()
+
+    def _prepare(self, row: Mapping[str, Any]) -> Any | None:
+        from sandbox import RepoSpec
+
+        repo = self.repo_dir(row)
+        if repo is None:
+            return None
+        key = (str(repo), str(row.get("base_commit") or "HEAD"))
+        with self._lock:
+            if key not in self._prepared:
+                spec = RepoSpec(repo, base_commit=key[1], task_id=row.get("task_id"))
+                self._prepared[key] = self.box.prepare(spec)
+            return self._prepared[key]
+
+    def patch_of(self, completion: str, row: Mapping[str, Any]) -> str | None:
+        """The completion's patch: a unified diff, else SEARCH/REPLACE edits applied to the base files."""
+        patch = extract_patch(completion)
+        if patch is not None or "SEARCH" not in completion:
+            return patch
+        repo = self.repo_dir(row)
+        if repo is None:
+            return None
+        from vtforge.selfplay.parsing import parse_edit
+
+        tree, read = _git_files(str(repo), str(row.get("base_commit") or "HEAD"))
+        edit = parse_edit(completion, read, tree, scope=str(row.get("task_id") or ""))
+        return edit.diff if edit.ok and edit.diff else None
+
+    def __call__(self, completion: str, row: Mapping[str, Any]) -> float | None:
+        judgement = self.judge(completion, row)
+        with self._lock:
+            self.judgements[(str(row.get("task_id")), completion)] = judgement
+        return judgement.reward
+
+    def judge(self, completion: str, row: Mapping[str, Any]) -> Judgement:
+        """Everything about one completion's execution: the patch, how it applied, the outcome."""
+        from sandbox import RunRequest
+        from sandbox.grading import grade, test_ids
+
+        if self.repo_dir(row) is None:  # an edit with nowhere to run it is not the model's failure
+            if extract_patch(completion) or "SEARCH" in answer_text(completion):
+                return Judgement(None, None, "infra_failure", "the task's repository is not on this machine")
+            return Judgement(0.0, None, "no_edit")
+        patch = self.patch_of(completion, row)
+        if patch is None:
+            return Judgement(0.0, None, "no_edit")
+        prepared = self._prepare(row)
+        if prepared is None or not prepared.ok:
+            return Judgement(None, patch, "infra_failure", getattr(prepared, "setup_log", "")[-2000:] or None)
+        f2p, p2p = test_ids(row.get("fail_to_pass")), test_ids(row.get("pass_to_pass"))
+        patches = [patch] + ([row["test_patch"]] if row.get("test_patch") else [])
+        result = self.box.run(
+            prepared, RunRequest(patches=patches, tests=[*f2p, *p2p] or None, label=row.get("task_id"))
+        )
+        if result.status == "patch_apply_failed" and not result.applied_with:
+            apply_status, error = "failed", "; ".join(result.apply_errors)[:2000] or result.error
+        elif result.infra_failure:
+            return Judgement(None, patch, "infra_failure", result.error, "not_tried")
+        elif result.applied_with and result.applied_with[0] == "patch --fuzz":
+            apply_status, error = "applied_with_fuzz", None
+        else:
+            apply_status, error = "applied", None
+        task = str(row.get("task_id") or "task")
+        report = grade({"instance_id": task, "FAIL_TO_PASS": f2p, "PASS_TO_PASS": p2p}, result, patch)[task]
+        resolved = bool(report["resolved"])
+        return Judgement(
+            1.0 if resolved else 0.0, patch, "resolved" if resolved else "unresolved", error, apply_status
+        )
+
+    def many(self, completions: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[float | None]:
+        workers = max(1, getattr(self.box, "concurrency", 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(self, completions, rows))
+
+    def close(self) -> None:
+        self.box.close()
+
+
+@functools.cache
+def _git_files(repo: str, commit: str) -> tuple[frozenset[str], Callable[[str], str | None]]:
+    """The file list of ``repo`` at ``commit`` and a reader of one file's content there."""
+    listing = subprocess.run(
+        ["git", "-C", repo, "ls-tree", "-r", "--name-only", commit],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    tree = frozenset(listing.stdout.splitlines()) if listing.returncode == 0 else frozenset()
+
+    @functools.cache
+    def read(path: str) -> str | None:
+        if path not in tree:
+            return None
+        shown = subprocess.run(
+            ["git", "-C", repo, "show", f"{commit}:{path}"], capture_output=True, check=False
+        )
+        return shown.stdout.decode("utf-8", errors="replace") if shown.returncode == 0 else None
+
+    return tree, read
+
+
+def default_repo_dir(row: Mapping[str, Any]) -> Path | None:
+    """``repo_dir`` when the row has one, else ``repo`` when it names a local git repository."""
+    for key in ("repo_dir", "repo"):
+        value = row.get(key)
+        if value and Path(str(value)).expanduser().is_dir():
+            return Path(str(value)).expanduser()
+    return None
+
+
+def _text(completion: Any) -> str:
+    if isinstance(completion, list):  # conversational: [{"role": "assistant", "content": ...}]
+        return "".join(str(m.get("content") or "") for m in completion)
+    return str(completion)
+
+
+def as_trl_reward(
+    reward: OutcomeReward,
+    *,
+    observe: Callable[[list[float | None], list[dict], list[bool], list[str]], None] | None = None,
+):
+    """TRL's reward-function signature around an ``OutcomeReward``.
+
+    ``observe(values, rows, replayed, texts)`` sees every batch; ``replayed`` marks samples whose
+    reward came from the replay buffer rather than from running ``reward``.
+    """
+
+    def outcome_reward(prompts: list, completions: list, **columns: Any) -> list[float | None]:
+        columns.pop("trainer_state", None)
+        columns.pop("completion_ids", None)
+        rows = [
+            {k: v[i] for k, v in columns.items() if isinstance(v, list) and len(v) == len(completions)}
+            for i in range(len(completions))
+        ]
+        for row, prompt in zip(rows, prompts, strict=True):
+            row.setdefault("prompt", prompt)
+        texts = [_text(c) for c in completions]
+        cached = [
+            row.get("replay_reward") if row.get("replay_completion") == text else None
+            for text, row in zip(texts, rows, strict=True)
+        ]
+        todo = [i for i, c in enumerate(cached) if c is None]
+        many = getattr(reward, "many", None)
+        fresh = (
+            many([texts[i] for i in todo], [rows[i] for i in todo])
+            if many
+            else [reward(texts[i], rows[i]) for i in todo]
+        )
+        values: list[float | None] = list(cached)
+        for i, value in zip(todo, fresh, strict=True):
+            values[i] = value
+        if observe is not None:
+            observe(values, rows, [c is not None for c in cached], texts)
+        return values
+
+    outcome_reward.__name__ = "execution_outcome"
+    return outcome_reward

@@ -1,0 +1,65 @@
+"""``vtforge gates [--policy-version V]``: the promotion gates of a policy, from warehouse telemetry.
+
+Exit codes: 0 every gate passed; 1 a gate failed (or has no telemetry); 2 a config error;
+3 the warehouse or its ``curriculum_gates`` table is missing.
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from vtforge.cli._common import CliError, ConfigOption, config_from, console
+
+EXIT_FAILED = 1
+EXIT_NO_DATA = 3
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("gates")
+    def gates(
+        policy_version: str = typer.Option(
+            None,
+            "--policy-version",
+            help="Policy to check (default: the latest trained one, else the newest).",
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+        config: ConfigOption = None,
+    ) -> None:
+        """Evaluate the curriculum promotion gates; exit non-zero when one fails."""
+        from trainers.gates import GateDataError, check_gates
+        from trainers.runs import read_latest
+
+        cfg = config_from(config)
+        version = policy_version or read_latest(cfg.data_dir).get("last")
+        try:
+            report = check_gates(cfg, version)
+        except GateDataError as exc:
+            raise CliError(str(exc), code=EXIT_NO_DATA) from None
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "policy_version": report.policy_version,
+                        "passed": report.passed,
+                        "gates": report.as_metadata(),
+                    },
+                    indent=2,
+                )
+            )
+        else:
+            table = Table(title=f"promotion gates for policy {report.policy_version or '(none)'}")
+            for column in ("gate", "stage", "threshold", "value", "result"):
+                table.add_column(column)
+            for r in report.results:
+                value = "—" if r.value is None else f"{r.value:.3f}"
+                verdict = (
+                    "[green]pass[/]" if r.passed else f"[red]FAIL[/]{' (' + r.note + ')' if r.note else ''}"
+                )
+                table.add_row(r.gate, r.stage or "", f">= {r.threshold:.2f}", value, verdict)
+            console.print(table)
+        if not report.passed:
+            names = ", ".join(sorted({r.gate for r in report.failed})) or "no gates evaluated"
+            raise CliError(f"gates failed for policy {report.policy_version}: {names}", code=EXIT_FAILED)
