@@ -86,12 +86,19 @@ class TruncationLog:
 
 
 def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse read-only; a missing file is a clear error, not an empty database."""
+    """Open a snapshot of the warehouse read-only, so a long training read never blocks the
+    pipeline's single DuckDB writer (and never fails while a run is writing); a missing file is a
+    clear error, not an empty database."""
+    from warehouse.connection import snapshot
+
     path = Path(path)
     if not path.is_file():
         raise ReaderError(f"warehouse not found: {path} (run `vtforge materialize` first)")
     try:
-        return duckdb.connect(str(path), read_only=True)
+        snap = snapshot(path)
+        if snap is None:
+            raise ReaderError(f"warehouse not found: {path} (run `vtforge materialize` first)")
+        return duckdb.connect(str(snap), read_only=True)
     except duckdb.IOException as exc:
         raise ReaderError(f"cannot open {path} read-only: {exc}") from None
 

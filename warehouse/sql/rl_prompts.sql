@@ -62,6 +62,8 @@ SELECT
     coalesce(shown_messages, [{'role': 'user', 'content': prompt_text}]) AS messages,
     repo,
     base_commit,
+    repo_dir,
+    test_patch,
     fail_to_pass,
     pass_to_pass,
     localized_files,

@@ -6,6 +6,7 @@ SELECT
     t.problem_statement,
     t.patch AS gold_patch,
     t.test_patch,
+    t.repo_dir,
     t.fail_to_pass,
     t.pass_to_pass,
     t.hints_text,
