@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
-EXTRAS ?= dev,kafka,sandbox,pipelines,train
+EXTRAS ?= dev,kafka,sandbox,pipelines,train,selfplay
 STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml; echo "$(EXTRAS)") 2>/dev/null | cksum | cut -d' ' -f1)
 
 .PHONY: demo test lint bench setup system venv clean-data

@@ -1,0 +1,245 @@
+"""Every rollout, execution and decision of a self-play run as an event.
+
+Event ids are deterministic (``key=``) so a re-emitted task is the same events and the warehouse
+dedups it. Envelope ``synthetic`` follows the completions: a patch, test or execution born from a
+recorded synthetic completion is synthetic; base and gold runs are real executions (``false``).
+``attributes`` carry the round, what a run was (``base`` | ``gold`` | ``candidate`` |
+``synthesis``) and the labels of recorded completions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sandbox.api import RunResult
+from schemas import new_event
+from vtforge.selfplay.diffs import diff_stats
+from vtforge.selfplay.engines.base import Completion
+from vtforge.selfplay.sampling import Rollout
+from vtforge.selfplay.selection import Score, Weights
+
+PRODUCER = "vtforge.selfplay"
+
+
+class Archive:
+    """Builds the events of one task in one run (emitted together when the task is done)."""
+
+    def __init__(self, *, run_id: str, task_id: str, policy_version: str, engine: str, round_index: int = 1):
+        self.run_id = run_id
+        self.task_id = task_id
+        self.policy_version = policy_version
+        self.engine = engine
+        self.round = round_index
+        self.trace_id = hashlib.sha256(f"{run_id}/{task_id}".encode()).hexdigest()[:32]
+        self.events: list[dict[str, Any]] = []
+
+    def _emit(
+        self,
+        event_type: str,
+        payload: dict[str, Any],
+        key: str,
+        *,
+        synthetic: bool,
+        attributes: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        attrs = {"round": str(self.round), **(attributes or {})}
+        event = new_event(
+            event_type,
+            payload,
+            producer=PRODUCER,
+            key=key,
+            task_id=self.task_id,
+            run_id=self.run_id,
+            trace_id=self.trace_id,
+            synthetic=synthetic,
+            attributes=attrs,
+        )
+        self.events.append(event)
+        return event
+
+    def rollout(self, r: Rollout, *, outcome: str | None) -> None:
+        c: Completion = r.completion
+        text = c.text
+        messages = [
+            *({"role": m["role"], "content": m["content"]} for m in r.prompt),
+            {"role": "assistant", "content": text},
+        ]
+        reasoning = c.reasoning
+        parsed = r.parsed
+        if reasoning is None and parsed is not None:
+            reasoning = getattr(parsed, "reasoning", None) or getattr(
+                getattr(parsed, "edit", None), "reasoning", None
+            )
+        self._emit(
+            "rollout",
+            {
+                "rollout_id": r.rollout_id,
+                "role": r.role,
+                "model": c.model or self.engine,
+                "policy_version": self.policy_version,
+                "engine": self.engine,
+                "sample_index": r.sample_index,
+                "temperature": float(r.temperature),
+                "prompt_tokens": int(c.prompt_tokens or sum(len(m["content"]) for m in r.prompt) // 4),
+                "completion_tokens": int(c.completion_tokens or len(text) // 4),
+                "latency_ms": float(c.latency_ms),
+                "stop_reason": c.stop_reason if not c.error else f"error: {c.error}"[:500],
+                "messages": [{**m, "name": None, "tool_call_id": None} for m in messages],
+                "reasoning": reasoning,
+                "parse_status": r.status,
+                "retry_index": r.retry_index,
+                "outcome": outcome,
+                "cached_prompt_tokens": None,
+                "num_turns": 1,
+            },
+            f"rollout/{r.rollout_id}",
+            synthetic=c.synthetic,
+            attributes={f"label.{k}": v for k, v in c.labels.items()},
+        )
+
+    def localization(self, r: Rollout, target: str) -> None:
+        loc = r.parsed
+        self._emit(
+            "localization_predicted",
+            {
+                "rollout_id": r.rollout_id,
+                "files": list(loc.files) if loc else [],
+                "dropped": list(loc.dropped) if loc else [],
+                "method": "model",
+            },
+            f"localization/{r.rollout_id}",
+            synthetic=r.completion.synthetic,
+            attributes={"target": target},
+        )
+
+    def patch(self, r: Rollout, patch_id: str, result: RunResult | None) -> None:
+        edit = r.parsed
+        added, removed = diff_stats(edit.diff)
+        if result is None:
+            status, error = "not_tried", None
+        elif result.status == "patch_apply_failed" and not result.applied_with:
+            status, error = "failed", "; ".join(result.apply_errors)[:2000] or result.error
+        elif result.applied_with and result.applied_with[0] == "patch --fuzz":
+            status, error = "applied_with_fuzz", None
+        elif result.infra_failure:
+            status, error = "not_tried", result.error
+        else:
+            status, error = "applied", None
+        self._emit(
+            "patch_proposed",
+            {
+                "patch_id": patch_id,
+                "rollout_id": r.rollout_id,
+                "diff": edit.diff,
+                "search_replace": edit.answer,
+                "files": edit.files,
+                "lines_added": added,
+                "lines_removed": removed,
+                "apply_status": status,
+                "apply_error": error,
+            },
+            f"patch/{r.rollout_id}",
+            synthetic=r.completion.synthetic,
+            attributes={"kind": r.role},
+        )
+
+    def test(
+        self,
+        r: Rollout | None,
+        test_id: str,
+        test_file: str,
+        names: Sequence[str],
+        diff: str,
+        search_replace: str | None,
+        *,
+        counterexample: bool = False,
+        synthetic: bool = False,
+        attributes: Mapping[str, str] | None = None,
+        key_suffix: str = "",
+    ) -> None:
+        key = (
+            f"test/{r.rollout_id}"
+            if r is not None
+            else f"counterexample/{self.run_id}/{test_id}/{key_suffix}"
+        )
+        self._emit(
+            "test_proposed",
+            {
+                "test_id": test_id,
+                "rollout_id": r.rollout_id if r else None,
+                "test_file": test_file,
+                "test_names": list(names),
+                "diff": diff,
+                "search_replace": search_replace,
+                "is_counterexample": counterexample,
+            },
+            key,
+            synthetic=r.completion.synthetic if r is not None else synthetic,
+            attributes=attributes,
+        )
+
+    def execution(
+        self, execution_id: str, result: RunResult, *, patch_id: str | None, kind: str, synthetic: bool
+    ) -> None:
+        payload = result.to_event_payload(execution_id=execution_id, patch_id=patch_id, test_id=None)
+        self._emit(
+            "execution_result",
+            payload,
+            f"execution/{execution_id}",
+            synthetic=synthetic,
+            attributes={"kind": kind},
+        )
+
+    def reward(
+        self,
+        *,
+        subject_kind: str,
+        subject_id: str,
+        rollout: Rollout,
+        execution_id: str | None,
+        reward: float,
+        outcome: str,
+    ) -> None:
+        reward_id = f"{rollout.rollout_id}:{subject_kind}"
+        self._emit(
+            "reward_assigned",
+            {
+                "reward_id": reward_id,
+                "subject_kind": subject_kind,
+                "subject_id": subject_id,
+                "rollout_id": rollout.rollout_id,
+                "execution_id": execution_id,
+                "policy_version": self.policy_version,
+                "reward": float(reward),
+                "outcome": outcome,
+            },
+            f"reward/{reward_id}",
+            synthetic=rollout.completion.synthetic,
+        )
+
+    def selection(
+        self,
+        selection_id: str,
+        method: str,
+        selected: str | None,
+        weights: Weights,
+        scores: Sequence[Score],
+        *,
+        synthesized: bool,
+        synthetic: bool,
+    ) -> None:
+        self._emit(
+            "selection_decided",
+            {
+                "selection_id": selection_id,
+                "method": method,
+                "selected_patch_id": selected,
+                "weights": weights.as_map(),
+                "scores": [s.as_event() for s in scores],
+                "synthesized": synthesized,
+            },
+            f"selection/{selection_id}",
+            synthetic=synthetic,
+        )
