@@ -25,6 +25,7 @@ SELECT
     e.error,
     e.stage,
     e.synthetic,
+    map_extract_value(e.envelope.attributes, 'kind') AS run_kind,  -- self-play: base | gold | candidate
     e.occurred_at
 FROM raw_execution_result e
 LEFT JOIN patches p ON p.patch_id = e.patch_id
