@@ -121,8 +121,11 @@ class LocalSandbox(Sandbox):
         if base is not None:
             argv += ["--ro-bind", str(base), IN_BASE]
         chmods: set[str] = set()
+        # the interpreter's folders stay visible even under a hidden folder or under /tmp, which
+        # the run folder replaces (a checkout in /tmp/… runs its venv's python from there)
+        covered = [*hidden, IN_ROOT]
         for prefix in self._prefixes(python, env_dir):
-            root = next((h for h in hidden if _under(prefix, h)), None)
+            root = next((h for h in covered if _under(prefix, h)), None)
             if root is None:
                 continue
             argv += ["--ro-bind", prefix, prefix]
