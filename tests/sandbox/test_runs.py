@@ -240,3 +240,26 @@ def test_files_in_patch(toy: ToyRepo) -> None:
     renamed = "diff --git a/old.py b/new.py\nsimilarity index 90%\nrename from old.py\nrename to new.py\n"
     assert files_in_patch(renamed) == ["old.py", "new.py"]
     assert files_in_patch("--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n") == ["x.py"]
+
+
+def test_local_runs_an_interpreter_that_lives_under_tmp(local_box: Sandbox, toy: ToyRepo) -> None:
+    """The run folder replaces /tmp inside the sandbox; a venv in /tmp/… must still be visible
+    (CI and users clone into /tmp, and the project's own venv is then there)."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="vtforge-venv-", dir="/tmp") as folder:
+        venv = Path(folder) / "venv"
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True
+        )
+        python = str(venv / "bin" / "python")
+        if subprocess.run([python, "-c", "import pytest"], capture_output=True).returncode != 0:
+            pytest.skip("the base interpreter has no pytest to share with a venv")
+        repo = local_box.prepare(RepoSpec(toy.path, toy.base_commit, python=python))
+        assert repo.ok, repo.setup_log
+        result = local_box.run(repo, RunRequest())
+        assert result.status == "completed", result.error
+        assert result.status_map()["tests/test_basic.py::test_mul"] == "PASSED"
