@@ -24,7 +24,7 @@ PAIRS = [
 ]
 
 
-def readable(writer: EventSchema, reader: EventSchema, max_examples: int = 20) -> None:
+def assert_readable(writer: EventSchema, reader: EventSchema, max_examples: int = 20) -> None:
     """Raise unless every generated record written with ``writer`` decodes with ``reader``."""
 
     @settings(max_examples=max_examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -48,12 +48,12 @@ def test_there_is_history_to_check() -> None:
 
 @pytest.mark.parametrize("old,new", PAIRS, ids=lambda s: s.name)
 def test_current_reads_previous(old: EventSchema, new: EventSchema) -> None:
-    readable(old, new)
+    assert_readable(old, new)
 
 
 @pytest.mark.parametrize("old,new", PAIRS, ids=lambda s: s.name)
 def test_previous_reads_current(old: EventSchema, new: EventSchema) -> None:
-    readable(new, old)
+    assert_readable(new, old)
 
 
 _ROLLOUT_V1 = CATALOG.version("rollout", 1)
@@ -80,8 +80,8 @@ def _variant(schema: EventSchema, mutate) -> EventSchema:  # type: ignore[no-unt
 @pytest.mark.parametrize("schema", [CATALOG.current(t) for t in CATALOG.event_types], ids=lambda s: s.name)
 def test_adding_an_optional_field_is_compatible(schema: EventSchema) -> None:
     new = _variant(schema, lambda f: f.append({"name": "added", "type": ["null", "string"], "default": None}))
-    readable(schema, new, max_examples=5)
-    readable(new, schema, max_examples=5)
+    assert_readable(schema, new, max_examples=5)
+    assert_readable(new, schema, max_examples=5)
 
 
 @pytest.mark.parametrize("schema", [CATALOG.current(t) for t in CATALOG.event_types], ids=lambda s: s.name)
@@ -89,4 +89,4 @@ def test_removing_a_required_field_is_incompatible(schema: EventSchema) -> None:
     required = next(f for f in schema.source["fields"][1:] if "default" not in f)
     new = _variant(schema, lambda f: f.remove(next(x for x in f if x["name"] == required["name"])))
     with pytest.raises(Exception, match=required["name"]):
-        readable(new, schema, max_examples=5)  # old readers cannot fill the missing field
+        assert_readable(new, schema, max_examples=5)  # old readers cannot fill the missing field
