@@ -356,46 +356,18 @@ def _round(
     # every generated test once on the base commit (empty patch): a test counts only if it fails there
     for test_id, name, discriminating in tests:
         execution_id = stable_id("exec-base", run_id, task.task_id, test_id)
+        tests_run = [_status(f"{task.test_file}::{name}", not discriminating, rng)]
         yield new_event(
             "execution_result",
-            {
-                "execution_id": execution_id,
-                "patch_id": None,
-                "test_id": test_id,
-                "backend": "synthetic",
-                "image": None,
-                "image_digest": None,
-                "command": ["python", "-m", "pytest", "-q"],
-                "status": "completed",
-                "exit_code": 1 if discriminating else 0,
-                "tests": [_status(f"{task.test_file}::{name}", not discriminating, rng)],
-                "duration_s": round(rng.uniform(0.3, 1.5), 3),
-                "setup_s": 0.0,
-                "cpu_s": None,
-                "max_rss_mb": None,
-                "limits": {},
-                "flaky_reruns": 0,
-                "infra_failure": False,
-                "error": None,
-                "stdout_tail": None,
-                "stderr_tail": None,
-            },
+            _execution(execution_id, None, test_id, tests_run, 1 if discriminating else 0, rng),
             key=execution_id,
             **_common(task, clock, stage="selfplay", **common),
         )
         # synthetic gold always passes a test of the right behaviour: fails before + passes after
+        outcome = "fails_before_passes_after" if discriminating else "not_discriminating"
         yield new_event(
             "reward_assigned",
-            {
-                "reward_id": stable_id("reward", execution_id),
-                "subject_kind": "test",
-                "subject_id": test_id,
-                "rollout_id": test_rollouts[test_id],
-                "execution_id": execution_id,
-                "policy_version": version,
-                "reward": 1.0 if discriminating else 0.0,
-                "outcome": "fails_before_passes_after" if discriminating else "not_discriminating",
-            },
+            _reward("test", test_id, test_rollouts[test_id], execution_id, version, discriminating, outcome),
             key=f"reward:{execution_id}",
             **_common(task, clock, stage="selfplay", **common),
         )
@@ -414,43 +386,14 @@ def _round(
         execution_id = stable_id("exec", run_id, patch_id)
         yield new_event(
             "execution_result",
-            {
-                "execution_id": execution_id,
-                "patch_id": patch_id,
-                "test_id": None,
-                "backend": "synthetic",
-                "image": None,
-                "image_digest": None,
-                "command": ["python", "-m", "pytest", "-q"],
-                "status": "completed",
-                "exit_code": 0 if correct else 1,
-                "tests": statuses,
-                "duration_s": round(rng.uniform(0.4, 3.0), 3),
-                "setup_s": 0.1,
-                "cpu_s": None,
-                "max_rss_mb": None,
-                "limits": {"memory_mb": "2048", "pids": "256"},
-                "flaky_reruns": 0,
-                "infra_failure": False,
-                "error": None,
-                "stdout_tail": None,
-                "stderr_tail": None,
-            },
+            _execution(execution_id, patch_id, None, statuses, 0 if correct else 1, rng),
             key=execution_id,
             **_common(task, clock, stage="selfplay", **common),
         )
+        outcome = "resolved" if correct else "unresolved"
         yield new_event(
             "reward_assigned",
-            {
-                "reward_id": stable_id("reward", execution_id),
-                "subject_kind": "patch",
-                "subject_id": patch_id,
-                "rollout_id": rollout_id,
-                "execution_id": execution_id,
-                "policy_version": version,
-                "reward": 1.0 if correct else 0.0,
-                "outcome": "resolved" if correct else "unresolved",
-            },
+            _reward("patch", patch_id, rollout_id, execution_id, version, correct, outcome),
             key=f"reward:{execution_id}",
             **_common(task, clock, stage="selfplay", **common),
         )
@@ -481,6 +424,55 @@ def _round(
         key=f"selection:{run_id}:{task.task_id}",
         **_common(task, clock, stage="selfplay", **common),
     )
+
+
+def _execution(
+    execution_id: str,
+    patch_id: str | None,
+    test_id: str | None,
+    tests: list[dict[str, Any]],
+    exit_code: int,
+    rng: random.Random,
+) -> dict[str, Any]:
+    """An ``execution_result`` payload of one synthetic sandbox run (one pytest session)."""
+    return {
+        "execution_id": execution_id,
+        "patch_id": patch_id,
+        "test_id": test_id,
+        "backend": "synthetic",
+        "image": None,
+        "image_digest": None,
+        "command": ["python", "-m", "pytest", "-q"],
+        "status": "completed",
+        "exit_code": exit_code,
+        "tests": tests,
+        "duration_s": round(rng.uniform(0.3, 3.0), 3),
+        "setup_s": 0.0,
+        "cpu_s": None,
+        "max_rss_mb": None,
+        "limits": {"memory_mb": "2048", "pids": "256"},
+        "flaky_reruns": 0,
+        "infra_failure": False,
+        "error": None,
+        "stdout_tail": None,
+        "stderr_tail": None,
+    }
+
+
+def _reward(
+    kind: str, subject_id: str, rollout_id: str, execution_id: str, version: str, won: bool, outcome: str
+) -> dict[str, Any]:
+    """A ``reward_assigned`` payload: outcome only, 1.0 or 0.0."""
+    return {
+        "reward_id": stable_id("reward", execution_id),
+        "subject_kind": kind,
+        "subject_id": subject_id,
+        "rollout_id": rollout_id,
+        "execution_id": execution_id,
+        "policy_version": version,
+        "reward": 1.0 if won else 0.0,
+        "outcome": outcome,
+    }
 
 
 def _status(name: str, passed: bool, rng: random.Random) -> dict[str, Any]:
