@@ -119,13 +119,16 @@ def no_orphan_executions(con: duckdb.DuckDBPyConnection) -> CheckOutcome:
 
 
 def no_orphan_rewards(con: duckdb.DuckDBPyConnection) -> CheckOutcome:
-    """Every reward names an existing subject (patch or test), execution and rollout."""
+    """Every reward names an existing subject (a patch, a test, or — for a sample whose output
+    could not be parsed into either — its rollout), execution and rollout."""
     rows = con.execute(
         """
         SELECT w.reward_id,
                CASE WHEN w.subject_kind = 'patch' AND p.patch_id IS NULL THEN 'patch ' || w.subject_id
                     WHEN w.subject_kind = 'test' AND t.test_id IS NULL THEN 'test ' || w.subject_id
-                    WHEN w.subject_kind NOT IN ('patch', 'test') THEN 'subject kind ' || w.subject_kind
+                    WHEN w.subject_kind = 'rollout' AND rs.rollout_id IS NULL THEN 'rollout ' || w.subject_id
+                    WHEN w.subject_kind NOT IN ('patch', 'test', 'rollout')
+                        THEN 'subject kind ' || w.subject_kind
                     WHEN w.execution_id IS NOT NULL AND e.execution_id IS NULL
                         THEN 'execution ' || w.execution_id
                     ELSE 'rollout ' || w.rollout_id END
@@ -134,9 +137,11 @@ def no_orphan_rewards(con: duckdb.DuckDBPyConnection) -> CheckOutcome:
         LEFT JOIN tests t ON w.subject_kind = 'test' AND t.test_id = w.subject_id
         LEFT JOIN executions e ON e.execution_id = w.execution_id
         LEFT JOIN rollouts r ON r.rollout_id = w.rollout_id
+        LEFT JOIN rollouts rs ON w.subject_kind = 'rollout' AND rs.rollout_id = w.subject_id
         WHERE (w.subject_kind = 'patch' AND p.patch_id IS NULL)
            OR (w.subject_kind = 'test' AND t.test_id IS NULL)
-           OR w.subject_kind NOT IN ('patch', 'test')
+           OR (w.subject_kind = 'rollout' AND rs.rollout_id IS NULL)
+           OR w.subject_kind NOT IN ('patch', 'test', 'rollout')
            OR (w.execution_id IS NOT NULL AND e.execution_id IS NULL)
            OR (w.rollout_id IS NOT NULL AND r.rollout_id IS NULL)
         ORDER BY 1

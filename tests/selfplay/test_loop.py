@@ -76,19 +76,23 @@ def test_false_positive_is_catalogued_then_beaten_by_its_counterexample(
     assert any(t.startswith("cx") for t in second.matrix.valid)
 
     # rewards are outcome only: 1 exactly for rollouts whose patch resolves
-    rewards = {e["rollout_id"]: e for e in _events(first, "reward_assigned") if e["subject_kind"] == "patch"}
+    # (a sample with no parseable patch is rewarded 0 with its rollout as the subject)
+    rewards = {e["rollout_id"]: e for e in _events(first, "reward_assigned")}
     for r in first.rollouts:
         if r.role != "bugfixer":
             continue
         reward = rewards[r.rollout_id]
+        assert reward["subject_kind"] == ("patch" if r.ok else "rollout")
         resolved = r.ok and first.matrix.rows[r.parsed.key].resolved
         assert reward["reward"] == (1.0 if resolved else 0.0)
         if r.completion.labels.get("kind") == "gold" and r.ok:
             assert reward["reward"] == 1.0
         if r.completion.labels.get("kind") == "wrong" and r.ok:
             assert reward["reward"] == 0.0
-    test_rewards = [e for e in _events(first, "reward_assigned") if e["subject_kind"] == "test"]
-    assert len(test_rewards) == len([r for r in first.rollouts if r.role == "testwriter"])
+    writers = {r.rollout_id for r in first.rollouts if r.role == "testwriter"}
+    test_rewards = [e for e in _events(first, "reward_assigned") if e["rollout_id"] in writers]
+    assert len(test_rewards) == len(writers)
+    assert all(e["subject_kind"] in ("test", "rollout") for e in test_rewards)
     assert {e["outcome"] for e in test_rewards} <= {"fails_before_passes_after", "not_discriminating"}
     assert any(e["reward"] == 1.0 for e in test_rewards)  # weak tests do fail before and pass after
 

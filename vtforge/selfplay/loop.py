@@ -379,8 +379,8 @@ def _archive_all(
         if r.ok:
             archive.patch(r, r.parsed.key, row.result if row else None)
         archive.rollout(r, outcome=outcome if r.ok else r.status)
-        archive.reward(
-            subject_kind="patch",
+        archive.reward(  # an unparseable sample has no patch: its rollout is the subject (reward 0)
+            subject_kind="patch" if r.ok else "rollout",
             subject_id=r.parsed.key if r.ok else r.rollout_id,
             rollout=r,
             execution_id=execution_id(run_id, task.task_id, r.parsed.key) if row else None,
@@ -394,8 +394,8 @@ def _archive_all(
         test = tests.get(r.parsed.key) if r.ok else None
         if test is None:
             archive.rollout(r, outcome=r.status)
-            archive.reward(
-                subject_kind="test",
+            archive.reward(  # no test could be parsed or kept: the rollout is the subject
+                subject_kind="rollout",
                 subject_id=r.rollout_id,
                 rollout=r,
                 execution_id=None,
