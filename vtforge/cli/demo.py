@@ -47,6 +47,8 @@ def register(app: typer.Typer) -> None:
         """Run the whole pipeline on this machine and print what landed where."""
         cfg = config_from(config)
         steps: list[tuple[str, Callable[[], None]]] = []
+        if cfg.forge.events.sink == "kafka":
+            steps.append(("local Kafka broker (unless bootstrap_servers is remote)", lambda: _broker(cfg)))
         if not quick:
             steps += [
                 ("demo task bank from PyPI packages", lambda: _bank(cfg)),
@@ -138,11 +140,13 @@ def _bank(cfg: Config) -> None:
     console.print(f"  manifest: {written}")
 
 
-def _synthetic(cfg: Config, tasks: int, seed: int) -> None:
-    if cfg.forge.events.sink == "kafka":
-        from vtforge.kafka import ensure_local_broker
+def _broker(cfg: Config) -> None:
+    from vtforge.kafka import ensure_local_broker
 
-        ensure_local_broker(cfg)
+    ensure_local_broker(cfg)
+
+
+def _synthetic(cfg: Config, tasks: int, seed: int) -> None:
     emit_synthetic(cfg, tasks, seed)
 
 
