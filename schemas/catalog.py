@@ -65,6 +65,8 @@ class SchemaCatalog:
             schema = self._load(path, match["event_type"], int(match["version"]))
             self._versions.setdefault(schema.event_type, {})[schema.version] = schema
             self._by_fingerprint[schema.fingerprint] = schema
+        # the reader schema of each type, looked up once per event on the hot path
+        self._current = {t: versions[max(versions)] for t, versions in self._versions.items()}
 
     def _load(self, path: Path, event_type: str, version: int) -> EventSchema:
         source = json.loads(path.read_text())
@@ -76,10 +78,9 @@ class SchemaCatalog:
 
     def current(self, event_type: str) -> EventSchema:
         try:
-            versions = self._versions[event_type]
+            return self._current[event_type]
         except KeyError:
             raise UnknownEventType(event_type) from None
-        return versions[max(versions)]
 
     def version(self, event_type: str, version: int) -> EventSchema:
         try:
