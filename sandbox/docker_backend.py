@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, RunResult, Sandbox, SandboxUnavailable
+from sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, SandboxUnavailable
+from sandbox.candidate import CopyPerCandidate, Launch
 from sandbox.common import (
     IN_BASE,
     IN_ENV,
@@ -27,21 +28,17 @@ from sandbox.common import (
     Outcome,
     RunDir,
     base_env,
-    build_result,
-    effective_limits,
-    infra_result,
     prepare_cached,
     sandbox_owner,
     setup_python,
     tail,
 )
 from sandbox.inside import INSIDE_DIR
-from sandbox.workspace import make_copy
 
 LABEL = "vtforge.sandbox"
 
 
-class DockerSandbox(Sandbox):
+class DockerSandbox(CopyPerCandidate):
     name = "docker"
 
     def __init__(
@@ -229,47 +226,22 @@ class DockerSandbox(Sandbox):
         finally:
             run.remove()
 
-    def run(self, prepared: PreparedRepo, request: RunRequest) -> RunResult:
-        limits = effective_limits(self.limits, request)
-        if not prepared.ok:
-            return infra_result(
-                self.name, request, limits, prepared, f"set-up failed: {prepared.setup_log[-500:]}"
-            )
-        started = time.monotonic()
-        run = RunDir.create(self.work_dir)
-        copy = None
-        try:
-            try:
-                copy = make_copy(prepared.source_dir, run.path, owner=self.owner)
-                command = run.write_spec(request, self._python(prepared.spec))
-                run.chown()
-            except OSError as exc:
-                return infra_result(self.name, request, limits, prepared, f"workspace: {exc}")
-            args = self._container_args(
-                run,
-                copy.path,
-                prepared.env_dir,
-                limits=limits,
-                network=limits.network,
-                env_writable=False,
-                env=base_env(request.env),
-                base=prepared.source_dir,
-            )
-            outcome = self._execute(command, args, limits.timeout_s, limits)
-            outcome.duration_s = time.monotonic() - started
-            return build_result(
-                backend=self.name,
-                request=request,
-                limits=limits,
-                run_dir=run,
-                outcome=outcome,
-                prepared=prepared,
-                command=command,
-            )
-        finally:
-            if copy is not None:
-                copy.release()
-            run.remove()
+    def _launch(
+        self, run: RunDir, workspace: Path, prepared: PreparedRepo, request: RunRequest, limits: Limits
+    ) -> tuple[list[str], Launch]:
+        command = run.write_spec(request, self._python(prepared.spec))
+        run.chown()
+        args = self._container_args(
+            run,
+            workspace,
+            prepared.env_dir,
+            limits=limits,
+            network=limits.network,
+            env_writable=False,
+            env=base_env(request.env),
+            base=prepared.source_dir,
+        )
+        return command, lambda: self._execute(command, args, limits.timeout_s, limits)
 
     def close(self) -> None:
         client = getattr(self._local, "client", None)

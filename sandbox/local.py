@@ -26,7 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from sandbox import cgroups
-from sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, RunResult, Sandbox, SandboxUnavailable
+from sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, SandboxUnavailable
+from sandbox.candidate import CopyPerCandidate, Launch
 from sandbox.common import (
     IN_BASE,
     IN_ENV,
@@ -36,16 +37,12 @@ from sandbox.common import (
     Outcome,
     RunDir,
     base_env,
-    build_result,
-    effective_limits,
-    infra_result,
     prepare_cached,
     read_tail,
     sandbox_owner,
     setup_python,
 )
 from sandbox.inside import INSIDE_DIR
-from sandbox.workspace import make_copy
 
 HIDDEN = ("/root", "/home", "/var/tmp", "/mnt", "/media", "/srv")
 
@@ -67,7 +64,7 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-class LocalSandbox(Sandbox):
+class LocalSandbox(CopyPerCandidate):
     name = "local"
 
     def __init__(self, limits: Limits, *, work_dir: Path, image: str | None = None) -> None:
@@ -293,45 +290,20 @@ class LocalSandbox(Sandbox):
         finally:
             run.remove()
 
-    def run(self, prepared: PreparedRepo, request: RunRequest) -> RunResult:
-        limits = effective_limits(self.limits, request)
-        if not prepared.ok:
-            return infra_result(
-                self.name, request, limits, prepared, f"set-up failed: {prepared.setup_log[-500:]}"
-            )
-        started = time.monotonic()
-        run = RunDir.create(self.work_dir)
-        copy = None
-        try:
-            try:
-                copy = make_copy(prepared.source_dir, run.path, owner=self.owner)
-                python = self._python(prepared.spec)
-                inner = run.write_spec(request, python)
-                run.chown()
-                argv = self.bwrap_argv(
-                    run,
-                    copy.path,
-                    prepared.env_dir,
-                    python=python,
-                    network=limits.network,
-                    env_writable=False,
-                    inner=inner,
-                    base=prepared.source_dir,
-                )
-            except (OSError, subprocess.SubprocessError, SandboxUnavailable) as exc:
-                return infra_result(self.name, request, limits, prepared, f"workspace: {exc}")
-            outcome = self._execute(argv, base_env(request.env), limits, run, limits.timeout_s)
-            outcome.duration_s = time.monotonic() - started
-            return build_result(
-                backend=self.name,
-                request=request,
-                limits=limits,
-                run_dir=run,
-                outcome=outcome,
-                prepared=prepared,
-                command=inner,
-            )
-        finally:
-            if copy is not None:
-                copy.release()
-            run.remove()
+    def _launch(
+        self, run: RunDir, workspace: Path, prepared: PreparedRepo, request: RunRequest, limits: Limits
+    ) -> tuple[list[str], Launch]:
+        python = self._python(prepared.spec)
+        inner = run.write_spec(request, python)
+        run.chown()
+        argv = self.bwrap_argv(
+            run,
+            workspace,
+            prepared.env_dir,
+            python=python,
+            network=limits.network,
+            env_writable=False,
+            inner=inner,
+            base=prepared.source_dir,
+        )
+        return inner, lambda: self._execute(argv, base_env(request.env), limits, run, limits.timeout_s)
