@@ -1,9 +1,9 @@
-"""The life of one candidate run, shared by the backends that copy the prepared checkout.
+"""The life of a task's set-up and of one candidate run, shared by the copying backends.
 
-Both the local (bubblewrap) and the docker backend run a candidate the same way: limits for the
-request, a run folder, a cheap copy of the prepared checkout, the backend's own launch, one result
-built from what came back, and everything removed afterwards. Only the launch differs, so that is
-the one method a backend supplies.
+Both the local (bubblewrap) and the docker backend prepare a task and run a candidate the same
+way: a run folder, (for a candidate) limits for the request and a cheap copy of the prepared
+checkout, the backend's own launch, one result built from what came back, and everything removed
+afterwards. Only the launches differ, so those are what a backend supplies.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sandbox.api import Limits, PreparedRepo, RunRequest, RunResult, Sandbox, SandboxUnavailable
-from sandbox.common import Outcome, RunDir, build_result, effective_limits, infra_result
+from sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, RunResult, Sandbox, SandboxUnavailable
+from sandbox.common import Outcome, RunDir, build_result, effective_limits, infra_result, prepare_cached
 from sandbox.workspace import make_copy
 
 Launch = Callable[[], Outcome]
+SetupLaunch = Callable[[float], Outcome]  # takes the set-up's timeout in seconds
 
 
 class CopyPerCandidate(Sandbox):
@@ -27,11 +28,46 @@ class CopyPerCandidate(Sandbox):
     owner: tuple[int, int] | None = None
 
     @abc.abstractmethod
+    def _image_of(self, repo: RepoSpec) -> tuple[str | None, str | None]:
+        """The image (and digest) a prepared checkout is tied to; part of the cache key."""
+
+    @abc.abstractmethod
+    def _launch_setup(
+        self, run: RunDir, source: Path, env_dir: Path, spec: RepoSpec, command: list[str]
+    ) -> SetupLaunch:
+        """A call that runs the task's set-up ``command`` in ``source`` with a writable env dir."""
+
+    @abc.abstractmethod
     def _launch(
         self, run: RunDir, workspace: Path, prepared: PreparedRepo, request: RunRequest, limits: Limits
     ) -> tuple[list[str], Launch]:
         """Get ready to run ``request`` in ``workspace``: the command shown in the result, and a
         call that runs it. Raise OSError/SandboxUnavailable for what is the sandbox's fault."""
+
+    def prepare(self, repo: RepoSpec) -> PreparedRepo:
+        image, digest = self._image_of(repo)
+        return prepare_cached(
+            repo,
+            self.work_dir,
+            backend=self.name,
+            image=image,
+            image_digest=digest,
+            timeout_s=self.limits.timeout_s,
+            run_setup=self._setup,
+        )
+
+    def _setup(self, source: Path, env_dir: Path, spec: RepoSpec, timeout_s: float) -> tuple[bool, str]:
+        run = RunDir.create(self.work_dir / "setup")
+        run.chown()
+        try:
+            script = " && ".join(f"( {c} )" for c in spec.setup_commands)
+            outcome = self._launch_setup(run, source, env_dir, spec, ["sh", "-c", script])(timeout_s)
+            log = outcome.stdout + outcome.stderr
+            if outcome.timed_out:
+                return False, f"set-up timed out after {timeout_s:g}s\n{log}"
+            return outcome.exit_code == 0 and not outcome.start_error, log or (outcome.start_error or "")
+        finally:
+            run.remove()
 
     def run(self, prepared: PreparedRepo, request: RunRequest) -> RunResult:
         limits = effective_limits(self.limits, request)

@@ -174,22 +174,26 @@ def prepare_cached(
     cache = work_dir / "repos" / key
     meta_path = cache / "meta.json"
     owner = sandbox_owner()
+
+    def prepared_as(setup_s: float, setup_log: str) -> PreparedRepo:
+        return PreparedRepo(
+            spec=spec,
+            key=key,
+            commit=commit,
+            source_dir=cache / "source",
+            cache_dir=cache,
+            env_dir=cache / "env",
+            backend=backend,
+            image=image,
+            image_digest=image_digest,
+            setup_s=setup_s,
+            setup_log=setup_log,
+        )
+
     with file_lock(work_dir / "repos" / f"{key}.lock"):
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
-            return PreparedRepo(
-                spec=spec,
-                key=key,
-                commit=commit,
-                source_dir=cache / "source",
-                cache_dir=cache,
-                env_dir=cache / "env",
-                backend=backend,
-                image=image,
-                image_digest=image_digest,
-                setup_s=meta["setup_s"],
-                setup_log=meta.get("setup_log", ""),
-            )
+            return prepared_as(meta["setup_s"], meta.get("setup_log", ""))
         shutil.rmtree(cache, ignore_errors=True)
         cache.mkdir(parents=True)
         os.chmod(cache, 0o755)
@@ -205,19 +209,7 @@ def prepare_cached(
         except (SetupFailed, OSError, subprocess.SubprocessError) as exc:
             ok, log = False, str(exc)
         setup_s = time.monotonic() - started
-        prepared = PreparedRepo(
-            spec=spec,
-            key=key,
-            commit=commit,
-            source_dir=cache / "source",
-            cache_dir=cache,
-            env_dir=cache / "env",
-            backend=backend,
-            image=image,
-            image_digest=image_digest,
-            setup_s=setup_s,
-            setup_log=log[-TAIL_CHARS:],
-        )
+        prepared = prepared_as(setup_s, log[-TAIL_CHARS:])
         if not ok:
             shutil.rmtree(cache, ignore_errors=True)
             return replace(prepared, setup_status="infra_failure")

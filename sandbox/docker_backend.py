@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, SandboxUnavailable
-from sandbox.candidate import CopyPerCandidate, Launch
+from sandbox.candidate import CopyPerCandidate, Launch, SetupLaunch
 from sandbox.common import (
     IN_BASE,
     IN_ENV,
@@ -28,7 +28,6 @@ from sandbox.common import (
     Outcome,
     RunDir,
     base_env,
-    prepare_cached,
     sandbox_owner,
     setup_python,
     tail,
@@ -193,38 +192,22 @@ class DockerSandbox(CopyPerCandidate):
     def _python(self, spec: RepoSpec) -> str:
         return spec.python or "python3"
 
-    def prepare(self, repo: RepoSpec) -> PreparedRepo:
-        return prepare_cached(
-            repo,
-            self.work_dir,
-            backend=self.name,
-            image=self.image,
-            image_digest=self.image_digest,
-            timeout_s=self.limits.timeout_s,
-            run_setup=self._setup,
-        )
+    def _image_of(self, repo: RepoSpec) -> tuple[str | None, str | None]:
+        return self.image, self.image_digest
 
-    def _setup(self, source: Path, env_dir: Path, spec: RepoSpec, timeout_s: float) -> tuple[bool, str]:
-        run = RunDir.create(self.work_dir / "setup")
-        run.chown()
-        try:
-            script = " && ".join(f"( {c} )" for c in spec.setup_commands)
-            args = self._container_args(
-                run,
-                source,
-                env_dir,
-                limits=self.limits,
-                network=spec.setup_network,
-                env_writable=True,
-                env=base_env({"PYTHON": setup_python(spec, "python3")}),
-            )
-            outcome = self._execute(["sh", "-c", script], args, timeout_s)
-            log = outcome.stdout + outcome.stderr
-            if outcome.timed_out:
-                return False, f"set-up timed out after {timeout_s:g}s\n{log}"
-            return outcome.exit_code == 0 and not outcome.start_error, log or (outcome.start_error or "")
-        finally:
-            run.remove()
+    def _launch_setup(
+        self, run: RunDir, source: Path, env_dir: Path, spec: RepoSpec, command: list[str]
+    ) -> SetupLaunch:
+        args = self._container_args(
+            run,
+            source,
+            env_dir,
+            limits=self.limits,
+            network=spec.setup_network,
+            env_writable=True,
+            env=base_env({"PYTHON": setup_python(spec, "python3")}),
+        )
+        return lambda timeout_s: self._execute(command, args, timeout_s)
 
     def _launch(
         self, run: RunDir, workspace: Path, prepared: PreparedRepo, request: RunRequest, limits: Limits

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from sandbox import cgroups
 from sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, SandboxUnavailable
-from sandbox.candidate import CopyPerCandidate, Launch
+from sandbox.candidate import CopyPerCandidate, Launch, SetupLaunch
 from sandbox.common import (
     IN_BASE,
     IN_ENV,
@@ -37,7 +37,6 @@ from sandbox.common import (
     Outcome,
     RunDir,
     base_env,
-    prepare_cached,
     read_tail,
     sandbox_owner,
     setup_python,
@@ -255,40 +254,19 @@ class LocalSandbox(CopyPerCandidate):
     def _python(self, spec: RepoSpec) -> str:
         return spec.python or sys.executable
 
-    def prepare(self, repo: RepoSpec) -> PreparedRepo:
-        return prepare_cached(
-            repo,
-            self.work_dir,
-            backend=self.name,
-            image=f"host:{self._python(repo)}",
-            image_digest=None,
-            timeout_s=self.limits.timeout_s,
-            run_setup=self._setup,
-        )
+    def _image_of(self, repo: RepoSpec) -> tuple[str | None, str | None]:
+        return f"host:{self._python(repo)}", None
 
-    def _setup(self, source: Path, env_dir: Path, spec: RepoSpec, timeout_s: float) -> tuple[bool, str]:
-        run = RunDir.create(self.work_dir / "setup")
-        run.chown()
-        try:
-            script = " && ".join(f"( {c} )" for c in spec.setup_commands)
-            argv = self.bwrap_argv(
-                run,
-                source,
-                env_dir,
-                python=setup_python(spec, sys.executable),
-                network=spec.setup_network,
-                env_writable=True,
-                inner=["sh", "-c", script],
-            )
-            outcome = self._execute(
-                argv, base_env({"PYTHON": setup_python(spec, sys.executable)}), self.limits, run, timeout_s
-            )
-            log = outcome.stdout + outcome.stderr
-            if outcome.timed_out:
-                return False, f"set-up timed out after {timeout_s:g}s\n{log}"
-            return outcome.exit_code == 0 and not outcome.start_error, log or (outcome.start_error or "")
-        finally:
-            run.remove()
+    def _launch_setup(
+        self, run: RunDir, source: Path, env_dir: Path, spec: RepoSpec, command: list[str]
+    ) -> SetupLaunch:
+        python = setup_python(spec, sys.executable)
+        argv = self.bwrap_argv(
+            run, source, env_dir, python=python, network=spec.setup_network, env_writable=True, inner=command
+        )
+        return lambda timeout_s: self._execute(
+            argv, base_env({"PYTHON": python}), self.limits, run, timeout_s
+        )
 
     def _launch(
         self, run: RunDir, workspace: Path, prepared: PreparedRepo, request: RunRequest, limits: Limits

@@ -54,25 +54,19 @@ def device_args() -> dict[str, Any]:
 
 
 def common_args(
-    *,
-    output_dir: Path,
-    max_steps: int,
-    learning_rate: float,
-    seed: int,
-    save_steps: int,
-    save_total_limit: int,
-    gradient_accumulation_steps: int,
+    train: Any, *, output_dir: Path, max_steps: int, learning_rate: float, save_steps: int | None
 ) -> dict[str, Any]:
+    """TRL config arguments shared by SFT and GRPO, from ``forge.train`` (``train``)."""
     return {
         "output_dir": str(output_dir),
         "max_steps": max_steps,
         "learning_rate": learning_rate,
-        "seed": seed,
+        "seed": train.seed,
         "logging_steps": 1,
         "save_strategy": "steps",
-        "save_steps": save_steps,
-        "save_total_limit": save_total_limit,
-        "gradient_accumulation_steps": gradient_accumulation_steps,
+        "save_steps": save_steps or train.save_steps,
+        "save_total_limit": train.save_total_limit,
+        "gradient_accumulation_steps": train.gradient_accumulation_steps,
         "report_to": [],
         "disable_tqdm": True,
         "dataloader_num_workers": 0,

@@ -228,13 +228,11 @@ def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = N
         extra.update(use_vllm=True, vllm_mode="colocate")
     args = GRPOConfig(
         **common_args(
+            train_cfg,
             output_dir=run.checkpoints,
             max_steps=options.max_steps,
             learning_rate=lr,
-            seed=train_cfg.seed,
-            save_steps=options.save_steps or train_cfg.save_steps,
-            save_total_limit=train_cfg.save_total_limit,
-            gradient_accumulation_steps=train_cfg.gradient_accumulation_steps,
+            save_steps=options.save_steps,
         ),
         per_device_train_batch_size=train_cfg.grpo_prompts_per_step * num_generations,
         num_generations=num_generations,

@@ -107,13 +107,11 @@ def run_sft(cfg: Any, options: SftOptions) -> dict[str, Any]:
     )
     args = SFTConfig(
         **common_args(
+            train_cfg,
             output_dir=run.checkpoints,
             max_steps=options.max_steps,
             learning_rate=lr,
-            seed=train_cfg.seed,
-            save_steps=options.save_steps or train_cfg.save_steps,
-            save_total_limit=train_cfg.save_total_limit,
-            gradient_accumulation_steps=train_cfg.gradient_accumulation_steps,
+            save_steps=options.save_steps,
         ),
         per_device_train_batch_size=train_cfg.sft_batch_size,
         packing=train_cfg.packing,
