@@ -8,8 +8,12 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 EXTRAS ?= dev,kafka,sandbox,pipelines,train,selfplay
 STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml; echo "$(EXTRAS)") 2>/dev/null | cksum | cut -d' ' -f1)
+# the Rust decoder (native/): rebuilt when its sources change; cargo's build cache outlives the clone
+NATIVE_STAMP := $(VENV)/.native-$(shell cat native/Cargo.toml native/Cargo.lock native/pyproject.toml native/src/*.rs 2>/dev/null | cksum | cut -d' ' -f1)
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/vtforge/native-target
 
-.PHONY: demo test lint bench setup system venv clean-data
+.PHONY: demo test lint bench setup system venv native clean-data
 
 demo: setup
 	$(VENV)/bin/vtforge demo
@@ -24,7 +28,7 @@ lint: venv
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-setup: venv system
+setup: venv native system
 
 venv: $(STAMP)
 
@@ -38,6 +42,15 @@ $(STAMP): pyproject.toml | $(UV)
 	$(UV) pip install --python $(PY) -q -e ".[$(EXTRAS)]"
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+native: $(NATIVE_STAMP)
+
+$(NATIVE_STAMP): $(STAMP)
+	@if command -v cargo >/dev/null; then \
+		$(UV) pip install --python $(PY) -q --reinstall ./native && rm -f $(VENV)/.native-* && touch $@; \
+	else \
+		echo "cargo not found: vtforge_native not built; ingestion decodes with fastavro (slower)" >&2; \
+	fi
 
 system:
 	bash scripts/setup.sh

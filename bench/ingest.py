@@ -4,8 +4,9 @@ Produces N ~1 KB rollout events through ``KafkaSink`` (producer events/s), then 
 topic twice with fresh consumer groups and the same client module:
 
 * **raw ceiling** — ``vtforge.kafka.client.Consumer`` polling and discarding every record;
-* **ours** — ``vtforge.ingest.Ingestor(once=True)``: decode, Arrow, Parquet (fsync + rename),
-  commit.
+* **ours** — ``vtforge.ingest.Ingestor(once=True)``: decode (arrow-avro via ``vtforge_native``),
+  Arrow, Parquet (fsync + rename), commit; with the configured ``ingest_workers`` and the others;
+  then once more with fastavro decoding only, to show what the native decoder buys.
 
 Both are timed the same way: from subscribe to the last record (raw) / to the last commit (ours),
 group join included. The broker is started under a temporary data dir on its own port and
@@ -28,8 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas import new_event
+from schemas.batch import BatchDecoder, native_available
 from vtforge.config import load_config
-from vtforge.ingest import Ingestor
+from vtforge.ingest import Ingestor, writer
 from vtforge.kafka import LocalBroker, client
 from vtforge.kafka.broker import port_open
 from vtforge.transport import sink_from_config
@@ -104,8 +106,8 @@ def main() -> int:
         "--workers",
         type=int,
         nargs="+",
-        default=[1, 0, 2],
-        help="ingest_workers variants; the first is 'ours'",
+        default=None,
+        help="ingest_workers variants; the first is 'ours' (default: the configured value, then 1 and 2)",
     )
     args = parser.parse_args()
     n = args.events
@@ -123,6 +125,8 @@ def main() -> int:
             write_config(root, args.port, tag, f"{tag}-ingest")
             cfg = load_config(cwd=root)
             topic = cfg.forge.events.topic("rollout")
+            default = cfg.forge.events.kafka.ingest_workers
+            workers = args.workers or [default, *(w for w in (0, 1, 2) if w != default)]
 
             events = [rollout(i, tag) for i in range(n)]
             started = time.perf_counter()
@@ -134,13 +138,19 @@ def main() -> int:
             raw_s = raw_consume(cfg, topic, n)
 
             variants = {}
-            for workers in args.workers:
+            codec_only = None
+            for w in workers:
                 # a fresh group and landing dir per variant: each reads the whole topic
-                write_config(root, args.port, tag, f"{tag}-ingest-w{workers}", data_dir=f".forge-w{workers}")
-                vcfg = load_config(cwd=root)
-                report = Ingestor(vcfg, once=True, workers=workers).run()
+                write_config(root, args.port, tag, f"{tag}-ingest-w{w}", data_dir=f".forge-w{w}")
+                report = Ingestor(load_config(cwd=root), once=True, workers=w).run()
                 assert report.events == n, f"ingested {report.events} of {n}"
-                variants[workers] = report
+                variants[w] = report
+            if native_available():  # what the arrow-avro decoder buys: the same run on fastavro alone
+                write_config(root, args.port, tag, f"{tag}-ingest-codec", data_dir=".forge-codec")
+                writer._decoder = BatchDecoder(native=False)
+                codec_only = Ingestor(load_config(cwd=root), once=True, workers=0).run()
+                writer._decoder = None
+                assert codec_only.events == n, f"ingested {codec_only.events} of {n}"
         finally:
             if owned:
                 broker.stop()
@@ -151,15 +161,20 @@ def main() -> int:
     print(f"events: {n} rollouts ({size:,.0f} bytes each, Avro single-object), 3 partitions, 1 local broker")
     print(f"producer (KafkaSink, acks=all, idempotent): {n / produce_s:,.0f} events/s")
     print(f"raw consume ceiling (same client, discard):  {n / raw_s:,.0f} events/s ({raw_s:.2f}s)")
-    for workers, report in variants.items():
-        label = "inline" if workers == 0 else f"{workers} worker process{'es' if workers > 1 else ''}"
+    for w, report in variants.items():
+        label = "inline" if w == 0 else f"{w} worker process{'es' if w > 1 else ''}"
         print(
             f"ingest to landing Parquet, {label + ':':<20} {n / report.seconds:,.0f} events/s "
             f"({report.seconds:.2f}s incl. group join; {report.files} files, {report.commits} commits)"
         )
-    ours = variants[args.workers[0]].seconds
+    if codec_only is not None:
+        print(
+            f"ingest, inline, fastavro decoding only:  {n / codec_only.seconds:,.0f} events/s "
+            f"({codec_only.seconds:.2f}s; without the native module)"
+        )
+    ours = variants[workers[0]].seconds
     print(
-        f"ratio: {raw_s / ours:.2f} (ingest events/s with ingest_workers={args.workers[0]} over raw-consume "
+        f"ratio: {raw_s / ours:.2f} (ingest events/s with ingest_workers={workers[0]} over raw-consume "
         "events/s; target >= 0.5)"
     )
     return 0

@@ -105,7 +105,7 @@ def kafka_topics():
 )
 def kafka_ingest(context: AssetExecutionContext) -> MaterializeResult:
     config = load_config()
-    report = Ingestor(config, once=True, member=f"dagster-{context.run_id[:8]}").run()
+    report = Ingestor(config, once=True, member=f"dagster-{context.run.run_id[:8]}").run()
     context.log.info(
         f"ingested {report.events} events, quarantined {report.rejected}, {report.files} files, "
         f"{report.commits} commits in {report.seconds:.1f}s"

@@ -33,6 +33,7 @@ class EventSchema:
     parsed: Any  # fastavro's parsed schema (envelope expanded)
     fingerprint: bytes  # CRC-64-AVRO of the parsing canonical form, little-endian (8 bytes)
     path: Path
+    expanded: dict[str, Any]  # self-contained JSON (envelope inlined), for other Avro readers
 
     @cached_property
     def arrow_schema(self) -> pa.Schema:
@@ -106,7 +107,7 @@ def build_event_schema(
     parsed = fastavro.parse_schema(expanded)
     canonical = to_parsing_canonical_form(parsed)
     fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
-    return EventSchema(event_type, version, source, parsed, fp, path)
+    return EventSchema(event_type, version, source, parsed, fp, path, expanded)
 
 
 @cache

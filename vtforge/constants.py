@@ -82,6 +82,7 @@ KAFKA_MAX_BLOCK_MS = 60_000
 KAFKA_SESSION_TIMEOUT_MS = 10_000
 KAFKA_BROKER_VERSION = "4.4.0"  # org.apache.kafka:kafka_2.13 from Maven Central
 KAFKA_BROKER_HEAP_MB = 512
+KAFKA_INGEST_WORKERS = 0  # decode+write inline: arrow-avro made it cheaper than handing batches over
 TOPIC_PREFIX = "vtforge."
 DEAD_LETTER_TOPIC = "vtforge.dead-letter"
 FLUSH_MAX_EVENTS = 5_000

@@ -53,7 +53,8 @@ def _dead_letters(cfg, expected: int) -> list:
     return seen
 
 
-def test_poison_messages_are_quarantined_and_dead_lettered(kafka_ws: KafkaWorkspace) -> None:
+@pytest.mark.parametrize("workers", [0, 1], ids=["inline", "worker-process"])
+def test_poison_messages_are_quarantined_and_dead_lettered(kafka_ws: KafkaWorkspace, workers: int) -> None:
     cfg = kafka_ws.config()
     topic = cfg.forge.events.topic("rollout")
     codec = Codec()
@@ -76,7 +77,7 @@ def test_poison_messages_are_quarantined_and_dead_lettered(kafka_ws: KafkaWorksp
     producer.flush()
     producer.close()
 
-    report = Ingestor(cfg, once=True).run()
+    report = Ingestor(cfg, once=True, workers=workers).run()
     ids = landed_ids(cfg)
     assert sorted(ids) == sorted(e["envelope"]["event_id"] for e in good)  # every good one, once
     rows = quarantined(cfg)
@@ -162,8 +163,12 @@ def test_crash_between_write_and_commit_then_other_batch_sizes_is_exact(make_kaf
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_points_then_restart_is_exact(make_kafka_workspace) -> None:
-    ws = make_kafka_workspace(forge__events={"flush_max_events": 40, "flush_interval_s": 0.2})
+@pytest.mark.parametrize("workers", [0, 1], ids=["inline", "worker-process"])
+def test_sigkill_at_random_points_then_restart_is_exact(make_kafka_workspace, workers: int) -> None:
+    ws = make_kafka_workspace(
+        forge__events={"flush_max_events": 40, "flush_interval_s": 0.2},
+        forge__events__kafka={"ingest_workers": workers},
+    )
     cfg = ws.config()
     n = 3000
     ids = produce(cfg, [rollout(i, tag=ws.tag) for i in range(n)])

@@ -122,6 +122,7 @@ class Ingestor:
         self._in_flight: deque[_InFlight] = deque()
         self._dirty: set[client.Partition] = set()  # sweep uncommitted files before the next write
         self._assigned: set[client.Partition] = set()
+        self._ends: dict[client.Partition, int] = {}  # --once: where each partition's data ended
         self._uncommitted_from: dict[client.Partition, int] = {}  # consumed, dropped on revoke
         self._consumer: client.Consumer | None = None
         self._dlq: client.Producer | None = None
@@ -150,7 +151,8 @@ class Ingestor:
                     buf = self._buffers.setdefault(part, _Buffer(since=now))
                     buf.records.extend(records)
                     buf.size += sum(len(r.value or b"") for r in records)
-                drained = not polled
+                reached = self.once and self._reached_ends()
+                drained = not polled or reached
                 # An idle worker gets work early (batches of at least EAGER_BATCH), so decoding
                 # overlaps with fetching; a busy one lets batches grow up to the limits.
                 idle = len(self._in_flight) < max(1, len(self._pools))
@@ -173,7 +175,7 @@ class Ingestor:
                         idle_since = now
                     elif now - idle_since > ONCE_IDLE_S:
                         break
-                    if drained and not self._buffers and not self._in_flight and self._caught_up():
+                    if reached and not self._buffers and not self._in_flight:
                         break
             self._submit(list(self._buffers))
             self._complete(block=True, deadline=time.monotonic() + STOP_GRACE_S)
@@ -272,6 +274,7 @@ class Ingestor:
                 self._note_uncommitted(part, buf.records[0].offset)
             self._assigned.discard(part)
             self._dirty.discard(part)
+            self._ends.pop(part, None)
 
     def _note_uncommitted(self, part: client.Partition, offset: int) -> None:
         self._uncommitted_from[part] = min(offset, self._uncommitted_from.get(part, offset))
@@ -288,13 +291,16 @@ class Ingestor:
             time.sleep(1.0)
             return {}
 
-    def _caught_up(self) -> bool:
+    def _reached_ends(self) -> bool:
+        """``--once``: every assigned partition is read up to its end offset when it was assigned."""
         assert self._consumer is not None
         if not self._assigned:
             return False
         try:
-            ends = self._consumer.end_offsets(self._assigned)
-            return all(self._consumer.position(p) >= ends.get(p, 0) for p in self._assigned)
+            missing = [p for p in self._assigned if p not in self._ends]
+            if missing:
+                self._ends.update(self._consumer.end_offsets(missing))
+            return all(self._consumer.position(p) >= self._ends.get(p, 0) for p in self._assigned)
         except client.KafkaError as exc:
             log.warning("could not read end offsets (%s)", exc)
             return False
@@ -317,7 +323,8 @@ class Ingestor:
                 part.partition,
                 first,
                 last,
-                [(r.offset, r.value) for r in records],
+                [r.offset for r in records],
+                [r.value for r in records],
                 sweep_from,
             )
             self._in_flight.append(_InFlight(part, first, last, records, self._start(job)))

@@ -13,19 +13,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import signal
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from schemas.codec import Codec, CodecError
+from schemas.batch import BatchDecoder
 from vtforge.ingest import naming
-from vtforge.transport.landing import write_events
+from vtforge.transport.landing import write_table
 from vtforge.transport.quarantine import Rejected, quarantine
 
 QUARANTINE_SOURCE = "kafka"
 _PR_SET_PDEATHSIG = 1
-_codec: Codec | None = None
+_decoder: BatchDecoder | None = None
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,8 @@ class BatchJob:
     partition: int
     first: int
     last: int
-    values: list[tuple[int, bytes | None]]  # (offset, value) in offset order
+    offsets: list[int]  # in offset order (Kafka offsets may have gaps)
+    values: list[bytes | None]  # the record values, aligned with ``offsets``
     sweep_from: int | None  # remove uncommitted files of this partition from here on, first
 
     @property
@@ -55,31 +54,24 @@ class BatchResult:
 
 def write_batch(job: BatchJob) -> BatchResult:
     """Make the batch durable under its deterministic name; the caller commits afterwards."""
-    global _codec
-    codec = _codec = _codec or Codec()
+    global _decoder
+    decoder = _decoder = _decoder or BatchDecoder()
     landing, quarantine_root = Path(job.landing), Path(job.quarantine_root)
     swept = 0
     if job.sweep_from is not None:
         swept = sweep_partition([landing, quarantine_root], job.topic, job.partition, job.sweep_from)
-    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    rejected: list[Rejected] = []
-    decode = codec.decode
-    for offset, value in job.values:
-        try:
-            event = decode(value or b"")
-        except CodecError as exc:
-            rejected.append(Rejected(f"{job.topic}/{job.partition}@{offset}", exc.reason, str(exc), value))
-            continue
-        by_type[event["envelope"]["event_type"]].append(event)
+    decoded = decoder.decode(job.values)
     files = 0
-    for event_type, events in by_type.items():
-        schema = codec.catalog.current(event_type)
-        files += len(write_events(landing, schema, events, job.name, compression=job.compression))
-    if rejected:
+    for event_type, table in decoded.tables.items():
+        schema = decoder.codec.catalog.current(event_type)
+        files += len(write_table(landing, schema, table, job.name, compression=job.compression))
+    bad = [(job.offsets[index], error, job.values[index]) for index, error in decoded.rejected]
+    if bad:
+        where = f"{job.topic}/{job.partition}@"
+        rejected = [Rejected(f"{where}{offset}", exc.reason, str(exc), raw) for offset, exc, raw in bad]
         quarantine(quarantine_root, QUARANTINE_SOURCE, rejected, name=job.name)
         files += 1
-    bad = [(int(r.location.rsplit("@", 1)[1]), r.reason, r.error) for r in rejected]
-    return BatchResult(len(job.values) - len(rejected), files, bad, swept)
+    return BatchResult(decoded.good, files, [(offset, exc.reason, str(exc)) for offset, exc, _ in bad], swept)
 
 
 def sweep_partition(roots: list[Path], topic: str, partition: int, from_offset: int) -> int:

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from schemas.arrow import to_record_batch
+from schemas.batch import BatchDecoder
 from schemas.catalog import EventSchema
 from schemas.codec import Codec
 from vtforge.transport.sink import EventSink, SinkError
@@ -55,12 +57,6 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def day_of(occurred_at: Any) -> str:
-    if isinstance(occurred_at, datetime):
-        return occurred_at.astimezone(UTC).strftime("%Y-%m-%d")
-    return datetime.fromtimestamp(int(occurred_at) / 1e6, UTC).strftime("%Y-%m-%d")
-
-
 def event_dir(root: Path, event_type: str, day: str) -> Path:
     return root / event_type / f"date={day}"
 
@@ -74,15 +70,32 @@ def write_events(
     compression: str = "zstd",
 ) -> list[Path]:
     """Write decoded events of one type, one file per day, each named ``<name>.parquet``."""
-    by_day: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for event in events:
-        by_day[day_of(event["envelope"]["occurred_at"])].append(event)
+    table = pa.Table.from_batches([to_record_batch(events, schema.arrow_schema)])
+    return write_table(root, schema, table, name, compression=compression)
+
+
+def write_table(
+    root: Path, schema: EventSchema, table: pa.Table, name: str, *, compression: str = "zstd"
+) -> list[Path]:
+    """Write a table of one event type, one file per day (of ``envelope.occurred_at``)."""
+    if table.num_rows == 0:
+        return []
+    occurred = pc.struct_field(table["envelope"], "occurred_at")
+    bounds = pc.min_max(occurred.cast(pa.int64()))  # microseconds; a timestamp's as_py imports pandas
+    if _day(bounds["min"]) == _day(bounds["max"]):  # the usual case: no per-row day needed
+        path = event_dir(root, schema.event_type, _day(bounds["min"])) / f"{name}.parquet"
+        return [write_parquet_atomic(table, path, compression=compression)]
+    days = pc.strftime(occurred, format="%Y-%m-%d")
     written = []
-    for day, rows in sorted(by_day.items()):
-        table = pa.Table.from_batches([to_record_batch(rows, schema.arrow_schema)])
+    for day in sorted(pc.unique(days).to_pylist()):
         path = event_dir(root, schema.event_type, day) / f"{name}.parquet"
-        written.append(write_parquet_atomic(table, path, compression=compression))
+        rows = table.filter(pc.equal(days, day))
+        written.append(write_parquet_atomic(rows, path, compression=compression))
     return written
+
+
+def _day(micros: pa.Scalar) -> str:
+    return datetime.fromtimestamp(micros.as_py() / 1e6, UTC).strftime("%Y-%m-%d")
 
 
 def sweep_stale_tmp(root: Path, older_than_s: float = 3600.0) -> int:
@@ -125,6 +138,7 @@ class LandingSink(EventSink):
         self.interval_s = interval_s
         self.compression = compression
         self.codec = codec or Codec()
+        self._decoder = BatchDecoder(self.codec)
         self._tag = f"{_safe(producer)}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._seq = 0
         self._lock = threading.RLock()
@@ -176,13 +190,16 @@ class LandingSink(EventSink):
         if not payloads:
             return 0
         try:
-            events = [self.codec.decode(p) for p in payloads]
+            decoded = self._decoder.decode(payloads)
+            if decoded.rejected:  # we encoded these bytes ourselves: a bug, not bad input
+                raise decoded.rejected[0][1]
             schema = self.codec.catalog.current(event_type)
             self._seq += 1
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             name = f"part-{stamp}-{self._tag}-{self._seq:06d}"
+            table = decoded.tables[event_type]
             self.files_written.extend(
-                write_events(self.root, schema, events, name, compression=self.compression)
+                write_table(self.root, schema, table, name, compression=self.compression)
             )
         except BaseException as exc:
             # keep the events: a later flush retries them, and the caller hears about it now

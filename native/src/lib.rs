@@ -1,0 +1,176 @@
+//! Avro single-object payloads straight to Arrow record batches, for the vtforge ingestor.
+//!
+//! The decoding itself is `arrow-avro`'s streaming `Decoder` (Apache Arrow's Rust Avro reader:
+//! single-object framing, writer schemas by CRC-64-AVRO fingerprint, resolution to a reader
+//! schema). This crate only adds what the ingestor needs around it:
+//!
+//! * payloads are fed **one at a time** and each must decode to exactly one row using exactly
+//!   its own bytes; anything else (an error, a truncated body, trailing bytes) stops the call with
+//!   the index of the offending payload, so the caller can fall back to per-record decoding and
+//!   quarantine precisely what is bad. The decoder is rebuilt after a failure because a row that
+//!   failed half-way leaves its column builders uneven.
+//! * batches leave through the Arrow C data interface (`__arrow_c_array__` capsules), so pyarrow
+//!   takes the buffers without a copy.
+
+use arrow_array::ffi::{to_ffi, FFI_ArrowArray, FFI_ArrowSchema};
+use arrow_array::{Array, RecordBatch, StructArray};
+use arrow_avro::codec::Tz;
+use arrow_avro::reader::{Decoder, ReaderBuilder};
+use arrow_avro::schema::{AvroSchema, Fingerprint, SchemaStore};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyCapsule, PyList, PyTuple};
+
+pyo3::create_exception!(
+    vtforge_native,
+    PayloadError,
+    PyValueError,
+    "A payload that does not decode to exactly one record; args: (index, message)."
+);
+
+/// One writer schema: its 8-byte little-endian CRC-64-AVRO fingerprint and its JSON.
+type Writer = (Vec<u8>, String);
+
+fn build_decoder(reader: &str, writers: &[Writer], batch_size: usize) -> PyResult<Decoder> {
+    let mut store = SchemaStore::new();
+    for (fingerprint, json) in writers {
+        let bytes: [u8; 8] = fingerprint
+            .as_slice()
+            .try_into()
+            .map_err(|_| PyValueError::new_err("a fingerprint must be 8 bytes"))?;
+        store
+            .set(Fingerprint::Rabin(u64::from_le_bytes(bytes)), AvroSchema::new(json.clone()))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    }
+    ReaderBuilder::new()
+        .with_batch_size(batch_size)
+        .with_reader_schema(AvroSchema::new(reader.to_string()))
+        .with_writer_schema_store(store)
+        .with_tz(Tz::Utc)
+        .build_decoder()
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// Decodes single-object encoded payloads of one event type into Arrow batches.
+#[pyclass(module = "vtforge_native")]
+struct SingleObjectDecoder {
+    reader: String,
+    writers: Vec<Writer>,
+    decoder: Option<Decoder>,
+    capacity: usize,
+}
+
+#[pymethods]
+impl SingleObjectDecoder {
+    /// ``reader_schema``: the JSON every payload resolves to; ``writer_schemas``: every
+    /// ``(fingerprint, json)`` a payload may name (the reader schema's own included).
+    #[new]
+    fn new(reader_schema: String, writer_schemas: Vec<Writer>) -> PyResult<Self> {
+        build_decoder(&reader_schema, &writer_schemas, 1)?; // fail early on a bad schema
+        Ok(Self { reader: reader_schema, writers: writer_schemas, decoder: None, capacity: 0 })
+    }
+
+    /// Decode ``payloads`` (a list of ``bytes``) into a list of batches holding one row per
+    /// payload, in order. Raises ``PayloadError(index, message)`` at the first bad payload.
+    fn decode<'py>(&mut self, py: Python<'py>, payloads: &Bound<'py, PyList>) -> PyResult<Vec<ArrowBatch>> {
+        let wanted = payloads.len() + 1; // never full by row count: only a schema switch flushes
+        if self.decoder.is_none() || self.capacity < wanted {
+            self.capacity = wanted.next_power_of_two().max(1024);
+            self.decoder = Some(build_decoder(&self.reader, &self.writers, self.capacity)?);
+        }
+        let result = self.decode_all(py, payloads);
+        if result.is_err() {
+            self.decoder = None; // half-decoded rows leave the builders uneven: start afresh
+        }
+        result
+    }
+}
+
+impl SingleObjectDecoder {
+    fn decode_all(&mut self, _py: Python<'_>, payloads: &Bound<'_, PyList>) -> PyResult<Vec<ArrowBatch>> {
+        let capacity = self.capacity;
+        let decoder = self.decoder.as_mut().expect("decoder built above");
+        let mut batches = Vec::new();
+        let mut flushed_rows = 0usize;
+        for (index, item) in payloads.iter().enumerate() {
+            let bytes = item.cast::<PyBytes>().map_err(|_| bad(index, "payload is not bytes"))?;
+            let payload = bytes.as_bytes();
+            let mut offset = 0usize;
+            while offset < payload.len() {
+                let consumed = decoder
+                    .decode(&payload[offset..])
+                    .map_err(|e| bad(index, &e.to_string()))?;
+                offset += consumed;
+                if decoder.batch_is_full() {
+                    // a payload named another writer schema: the rows so far leave first
+                    if let Some(batch) = decoder.flush().map_err(|e| bad(index, &e.to_string()))? {
+                        flushed_rows += batch.num_rows();
+                        batches.push(ArrowBatch::new(batch));
+                    }
+                } else if consumed == 0 {
+                    break;
+                }
+            }
+            let rows = flushed_rows + (capacity - decoder.capacity());
+            if offset != payload.len() || rows != index + 1 {
+                let what = if offset < payload.len() { "trailing bytes" } else { "payload ends inside the record" };
+                return Err(bad(index, what));
+            }
+        }
+        if let Some(batch) = decoder.flush().map_err(|e| PyRuntimeError::new_err(e.to_string()))? {
+            batches.push(ArrowBatch::new(batch));
+        }
+        Ok(batches)
+    }
+}
+
+fn bad(index: usize, message: &str) -> PyErr {
+    PayloadError::new_err((index, message.to_string()))
+}
+
+/// A decoded batch, handed to pyarrow through the Arrow PyCapsule interface.
+#[pyclass(module = "vtforge_native")]
+struct ArrowBatch {
+    batch: Option<RecordBatch>,
+}
+
+impl ArrowBatch {
+    fn new(batch: RecordBatch) -> Self {
+        Self { batch: Some(batch) }
+    }
+}
+
+#[pymethods]
+impl ArrowBatch {
+    /// The Arrow C data interface: ``(schema capsule, array capsule)`` of a struct array.
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_array__<'py>(
+        &mut self,
+        py: Python<'py>,
+        requested_schema: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let _ = requested_schema; // we always export the decoded schema; the caller casts
+        let batch = self
+            .batch
+            .take()
+            .ok_or_else(|| PyRuntimeError::new_err("this batch was already exported"))?;
+        let data = StructArray::from(batch).into_data();
+        let (array, schema): (FFI_ArrowArray, FFI_ArrowSchema) =
+            to_ffi(&data).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let schema = PyCapsule::new_with_value(py, schema, c"arrow_schema")?;
+        let array = PyCapsule::new_with_value(py, array, c"arrow_array")?;
+        PyTuple::new(py, [schema.into_any(), array.into_any()])
+    }
+
+    fn __len__(&self) -> usize {
+        self.batch.as_ref().map_or(0, |b| b.num_rows())
+    }
+}
+
+#[pymodule]
+fn vtforge_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<SingleObjectDecoder>()?;
+    m.add_class::<ArrowBatch>()?;
+    m.add("PayloadError", m.py().get_type::<PayloadError>())?;
+    Ok(())
+}

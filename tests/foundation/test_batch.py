@@ -1,0 +1,129 @@
+"""Batch decoding: the native (arrow-avro) path gives the codec's rows, and the codec judges bad bytes."""
+
+from __future__ import annotations
+
+import io
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fastavro import schemaless_writer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas import Codec, default_catalog
+from schemas.batch import BatchDecoder, native_available
+from schemas.catalog import EventSchema
+from tests.foundation.avro_strategies import strategy_for
+from tests.support import require_service
+from vtforge.synthetic import generate_events
+from vtforge.transport.landing import write_events
+
+CATALOG = default_catalog()
+CODEC = Codec()
+
+
+def _encode_with(schema: EventSchema, record: dict) -> bytes:
+    """A single-object payload written with ``schema`` (any version, not just the current one)."""
+    buffer = io.BytesIO()
+    buffer.write(b"\xc3\x01" + schema.fingerprint)
+    schemaless_writer(buffer, schema.parsed, record)
+    return buffer.getvalue()
+
+
+def _native() -> BatchDecoder:
+    require_service(native_available(), "the vtforge_native module (built by `make setup` from native/)")
+    decoder = BatchDecoder()
+    assert decoder.native
+    return decoder
+
+
+def test_native_decoder_is_built() -> None:
+    _native()
+
+
+@pytest.mark.parametrize("schema", CATALOG.all(), ids=lambda s: s.name)
+def test_native_rows_equal_the_codec_rows_for_every_schema_version(schema: EventSchema) -> None:
+    decoder = _native()
+    reference = BatchDecoder(native=False)
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(strategy_for(schema.parsed), min_size=1, max_size=4))
+    def check(records: list[dict]) -> None:
+        payloads = [_encode_with(schema, r) for r in records]
+        fast, slow = decoder.decode(payloads), reference.decode(payloads)
+        assert fast.rejected == [] and slow.rejected == []
+        assert fast.native_rows == len(records) and slow.native_rows == 0
+        table = fast.tables[schema.event_type]
+        assert table.schema.equals(CATALOG.current(schema.event_type).arrow_schema, check_metadata=True)
+        assert table.equals(slow.tables[schema.event_type])
+
+    check()
+
+
+def test_bad_payloads_are_rejected_with_the_codec_reason_and_good_ones_keep_their_order() -> None:
+    decoder = _native()
+    events = list(generate_events(3, 0))
+    good = [CODEC.encode(e) for e in events]
+    rollout_v1 = _encode_with(CATALOG.version("rollout", 1), _a_rollout_v1())
+    known = good[0][:10]
+    poison = {
+        2: b"garbage bytes",
+        5: known + os.urandom(40),  # a known header over a body that is not one
+        7: good[3][:-7],  # truncated
+        9: good[4] + b"\x02\x04xy",  # trailing bytes
+        11: b"\xc3\x01" + b"\x00" * 8 + good[5][10:],  # unknown fingerprint
+        13: b"",
+        14: None,
+    }
+    payloads: list[bytes | None] = list(good)
+    for index, bad in sorted(poison.items()):
+        payloads.insert(index, bad)
+    payloads.append(rollout_v1)
+
+    fast = decoder.decode(payloads)
+    slow = BatchDecoder(native=False).decode(payloads)
+
+    expected_reasons = {}
+    for index, payload in enumerate(payloads):
+        try:
+            CODEC.decode(payload or b"")
+        except Exception as exc:
+            expected_reasons[index] = exc.reason  # type: ignore[attr-defined]
+    assert {i: e.reason for i, e in fast.rejected} == expected_reasons
+    assert set(expected_reasons) >= {2, 7, 9, 11, 13, 14}
+    assert fast.good == len(payloads) - len(expected_reasons)
+    assert fast.native_rows > 0  # types without a bad payload stayed on the native path
+    assert fast.tables.keys() == slow.tables.keys()
+    for event_type, table in fast.tables.items():
+        assert table.equals(slow.tables[event_type]), event_type
+        ids = table.column("envelope").combine_chunks().field("event_id").to_pylist()
+        wanted = [
+            CODEC.decode(p)["envelope"]["event_id"]
+            for i, p in enumerate(payloads)
+            if i not in expected_reasons and CODEC.decode(p)["envelope"]["event_type"] == event_type
+        ]
+        assert ids == wanted  # input order, old and new versions interleaved
+
+
+def _a_rollout_v1() -> dict:
+    event = next(e for e in generate_events(2, 1) if e["envelope"]["event_type"] == "rollout")
+    return {k: v for k, v in event.items() if k not in ("cached_prompt_tokens", "num_turns")}
+
+
+def test_a_batch_over_two_days_lands_in_two_day_folders(tmp_path: Path) -> None:
+    day = datetime(2026, 11, 27, 23, 59, tzinfo=UTC)
+    events = [e for e in generate_events(4, 0) if e["envelope"]["event_type"] == "rollout"][:6]
+    for i, event in enumerate(events):
+        event["envelope"]["occurred_at"] = day + timedelta(minutes=i)
+    schema = CATALOG.current("rollout")
+    files = write_events(tmp_path, schema, events, "two-days")
+    rows = {f.parent.name: pq.read_table(f).num_rows for f in files}
+    assert rows == {"date=2026-11-27": 1, "date=2026-11-28": len(events) - 1}
+    table = pa.concat_tables(pq.read_table(f, schema=schema.arrow_schema) for f in files)
+    assert sorted(table.column("envelope").combine_chunks().field("event_id").to_pylist()) == sorted(
+        e["envelope"]["event_id"] for e in events
+    )
