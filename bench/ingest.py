@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas import new_event
-from schemas.batch import BatchDecoder, native_available
+from schemas.batch import native_available
 from vtforge.config import load_config
 from vtforge.ingest import Ingestor, writer
 from vtforge.kafka import LocalBroker, client
@@ -147,9 +147,9 @@ def main() -> int:
                 variants[w] = report
             if native_available():  # what the arrow-avro decoder buys: the same run on fastavro alone
                 write_config(root, args.port, tag, f"{tag}-ingest-codec", data_dir=".forge-codec")
-                writer._decoder = BatchDecoder(native=False)
+                writer.native_decoding = False
                 codec_only = Ingestor(load_config(cwd=root), once=True, workers=0).run()
-                writer._decoder = None
+                writer.native_decoding = True
                 assert codec_only.events == n, f"ingested {codec_only.events} of {n}"
         finally:
             if owned:
@@ -162,14 +162,14 @@ def main() -> int:
     print(f"producer (KafkaSink, acks=all, idempotent): {n / produce_s:,.0f} events/s")
     print(f"raw consume ceiling (same client, discard):  {n / raw_s:,.0f} events/s ({raw_s:.2f}s)")
     for w, report in variants.items():
-        label = "inline" if w == 0 else f"{w} worker process{'es' if w > 1 else ''}"
+        label = "writer thread" if w == 0 else f"{w} worker process{'es' if w > 1 else ''}"
         print(
             f"ingest to landing Parquet, {label + ':':<20} {n / report.seconds:,.0f} events/s "
             f"({report.seconds:.2f}s incl. group join; {report.files} files, {report.commits} commits)"
         )
     if codec_only is not None:
         print(
-            f"ingest, inline, fastavro decoding only:  {n / codec_only.seconds:,.0f} events/s "
+            f"ingest, writer thread, fastavro only:    {n / codec_only.seconds:,.0f} events/s "
             f"({codec_only.seconds:.2f}s; without the native module)"
         )
     ours = variants[workers[0]].seconds

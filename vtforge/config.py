@@ -140,7 +140,7 @@ class KafkaConfig(_Table):
     delivery_timeout_ms: int = Field(C.KAFKA_DELIVERY_TIMEOUT_MS, ge=1000)  # producer gives up after this
     max_block_ms: int = Field(C.KAFKA_MAX_BLOCK_MS, ge=100)  # emit blocks at most this for metadata/buffer
     session_timeout_ms: int = Field(C.KAFKA_SESSION_TIMEOUT_MS, ge=6000)  # dead ingestor → partitions move
-    # processes decoding + writing batches; 0 = in the ingestor itself, best with the native decoder
+    # processes decoding + writing batches; 0 = one writer thread (best with the native decoder)
     ingest_workers: int = Field(C.KAFKA_INGEST_WORKERS, ge=0, le=64)
     broker_version: str = C.KAFKA_BROKER_VERSION  # Apache Kafka jars for `vtforge kafka start`
     broker_heap_mb: int = Field(C.KAFKA_BROKER_HEAP_MB, ge=128)

@@ -87,41 +87,76 @@ impl SingleObjectDecoder {
 }
 
 impl SingleObjectDecoder {
-    fn decode_all(&mut self, _py: Python<'_>, payloads: &Bound<'_, PyList>) -> PyResult<Vec<ArrowBatch>> {
+    fn decode_all(&mut self, py: Python<'_>, payloads: &Bound<'_, PyList>) -> PyResult<Vec<ArrowBatch>> {
+        // Hold a reference to every payload (the list may change under us once the GIL is
+        // released), then decode without the GIL so the ingestor's fetching goes on meanwhile.
+        let mut held = Vec::with_capacity(payloads.len());
+        for (index, item) in payloads.iter().enumerate() {
+            held.push(item.cast_into::<PyBytes>().map_err(|_| bad(index, "payload is not bytes"))?);
+        }
+        let slices = Slices(held.iter().map(|b| (b.as_bytes().as_ptr(), b.as_bytes().len())).collect());
         let capacity = self.capacity;
         let decoder = self.decoder.as_mut().expect("decoder built above");
-        let mut batches = Vec::new();
-        let mut flushed_rows = 0usize;
-        for (index, item) in payloads.iter().enumerate() {
-            let bytes = item.cast::<PyBytes>().map_err(|_| bad(index, "payload is not bytes"))?;
-            let payload = bytes.as_bytes();
-            let mut offset = 0usize;
-            while offset < payload.len() {
-                let consumed = decoder
-                    .decode(&payload[offset..])
-                    .map_err(|e| bad(index, &e.to_string()))?;
-                offset += consumed;
-                if decoder.batch_is_full() {
-                    // a payload named another writer schema: the rows so far leave first
-                    if let Some(batch) = decoder.flush().map_err(|e| bad(index, &e.to_string()))? {
-                        flushed_rows += batch.num_rows();
-                        batches.push(ArrowBatch::new(batch));
-                    }
-                } else if consumed == 0 {
-                    break;
-                }
-            }
-            let rows = flushed_rows + (capacity - decoder.capacity());
-            if offset != payload.len() || rows != index + 1 {
-                let what = if offset < payload.len() { "trailing bytes" } else { "payload ends inside the record" };
-                return Err(bad(index, what));
-            }
+        let decoded = py.detach(move || {
+            let slices = slices; // moved whole: the closure owns the Send wrapper
+            // SAFETY: every slice points into a bytes object in `held`, alive and immutable
+            // until this closure returns.
+            let payloads = slices.0.iter().map(|&(ptr, len)| unsafe { std::slice::from_raw_parts(ptr, len) });
+            decode_payloads(decoder, capacity, payloads)
+        });
+        drop(held);
+        match decoded {
+            Ok(batches) => Ok(batches.into_iter().map(ArrowBatch::new).collect()),
+            Err((Some(index), message)) => Err(bad(index, &message)),
+            Err((None, message)) => Err(PyRuntimeError::new_err(message)),
         }
-        if let Some(batch) = decoder.flush().map_err(|e| PyRuntimeError::new_err(e.to_string()))? {
-            batches.push(ArrowBatch::new(batch));
-        }
-        Ok(batches)
     }
+}
+
+/// Raw payload slices that may cross into the GIL-free section (see `decode_all`).
+struct Slices(Vec<(*const u8, usize)>);
+
+// SAFETY: the pointed-to bytes are immutable Python bytes kept alive by the caller.
+unsafe impl Send for Slices {}
+
+type Failure = (Option<usize>, String);
+
+/// Decode each payload to exactly one row from exactly its own bytes, in order.
+fn decode_payloads<'a>(
+    decoder: &mut Decoder,
+    capacity: usize,
+    payloads: impl Iterator<Item = &'a [u8]>,
+) -> Result<Vec<RecordBatch>, Failure> {
+    let mut batches = Vec::new();
+    let mut flushed_rows = 0usize;
+    for (index, payload) in payloads.enumerate() {
+        let fail = |e: arrow_avro::errors::AvroError| (Some(index), e.to_string());
+        let mut offset = 0usize;
+        while offset < payload.len() {
+            let consumed = decoder.decode(&payload[offset..]).map_err(fail)?;
+            offset += consumed;
+            if decoder.batch_is_full() {
+                // a payload named another writer schema: the rows so far leave first
+                if let Some(batch) = decoder.flush().map_err(fail)? {
+                    flushed_rows += batch.num_rows();
+                    batches.push(batch);
+                }
+            } else if consumed == 0 {
+                break;
+            }
+        }
+        let rows = flushed_rows + (capacity - decoder.capacity());
+        if rows != index + 1 {
+            return Err((Some(index), "payload ends inside the record".to_string()));
+        }
+        if offset != payload.len() {
+            return Err((Some(index), "trailing bytes after the record".to_string()));
+        }
+    }
+    if let Some(batch) = decoder.flush().map_err(|e| (None, e.to_string()))? {
+        batches.push(batch);
+    }
+    Ok(batches)
 }
 
 fn bad(index: usize, message: &str) -> PyErr {

@@ -29,7 +29,7 @@ import time
 import uuid
 import zlib
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -126,7 +126,7 @@ class Ingestor:
         self._uncommitted_from: dict[client.Partition, int] = {}  # consumed, dropped on revoke
         self._consumer: client.Consumer | None = None
         self._dlq: client.Producer | None = None
-        self._pools: list[ProcessPoolExecutor] = []
+        self._pools: list[Executor] = []
 
     # --- control -------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -155,7 +155,7 @@ class Ingestor:
                 drained = not polled or reached
                 # An idle worker gets work early (batches of at least EAGER_BATCH), so decoding
                 # overlaps with fetching; a busy one lets batches grow up to the limits.
-                idle = len(self._in_flight) < max(1, len(self._pools))
+                idle = len(self._in_flight) < len(self._pools)
                 due = [
                     p
                     for p, b in self._buffers.items()
@@ -198,6 +198,10 @@ class Ingestor:
             )
             pool.submit(warm_up)  # imports overlap with joining the group
             self._pools.append(pool)
+        if not self._pools:
+            # 0 workers: one writer thread. The native decoder and Parquet release the GIL, so
+            # decoding and writing overlap with the client's fetch parsing without any copying.
+            self._pools.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer"))
         try:
             admin = client.Admin(self.connection)
         except client.KafkaError as exc:
@@ -328,19 +332,12 @@ class Ingestor:
                 sweep_from,
             )
             self._in_flight.append(_InFlight(part, first, last, records, self._start(job)))
-            while len(self._in_flight) > MAX_IN_FLIGHT * max(1, len(self._pools)):
+            while len(self._in_flight) > MAX_IN_FLIGHT * len(self._pools):
                 self._complete(block=True, limit=1)
 
     def _start(self, job: BatchJob) -> Future[BatchResult]:
-        if self._pools:
-            pool = self._pools[zlib.crc32(f"{job.topic}/{job.partition}".encode()) % len(self._pools)]
-            return pool.submit(write_batch, job)
-        future: Future[BatchResult] = Future()
-        try:
-            future.set_result(write_batch(job))
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
+        pool = self._pools[zlib.crc32(f"{job.topic}/{job.partition}".encode()) % len(self._pools)]
+        return pool.submit(write_batch, job)
 
     def _complete(self, *, block: bool, limit: int | None = None, deadline: float | None = None) -> None:
         """Commit finished batches, oldest first; a failed one rewinds its partition."""

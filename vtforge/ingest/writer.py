@@ -1,11 +1,11 @@
-"""Writing one partition's batch: decode, landing Parquet, quarantine — in a worker process.
+"""Writing one partition's batch: decode, landing Parquet, quarantine — off the polling thread.
 
-Decoding (fastavro) and Arrow conversion are CPU-bound Python and would otherwise run on the same
-core as the Kafka client's fetch parsing. The ingestor hands each batch's raw bytes to one worker
-process (forked before the Kafka clients start; killed with its parent via ``PR_SET_PDEATHSIG``
-so it can never finish a write after the ingestor died and a successor swept its files) and keeps
-polling meanwhile.
-``forge.events.kafka.ingest_workers`` sets how many (0: the same function runs inline).
+By default (``forge.events.kafka.ingest_workers = 0``) batches go to one writer thread of the
+ingestor: the native decoder (``schemas.batch``) and Parquet run without the GIL, so they overlap
+with the Kafka client's fetch parsing at no copying cost. With N > 0, each batch's raw bytes go
+to one of N worker processes instead (forked before the Kafka clients start; killed with their
+parent via ``PR_SET_PDEATHSIG`` so one can never finish a write after the ingestor died and a
+successor swept its files) — worth it only where decoding is Python-bound (no native module).
 """
 
 from __future__ import annotations
@@ -13,17 +13,19 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.batch import BatchDecoder
+from schemas.batch import BatchDecoder, native_available
 from vtforge.ingest import naming
 from vtforge.transport.landing import write_table
 from vtforge.transport.quarantine import Rejected, quarantine
 
 QUARANTINE_SOURCE = "kafka"
 _PR_SET_PDEATHSIG = 1
-_decoder: BatchDecoder | None = None
+_local = threading.local()  # one decoder per writer thread: the native one is not shareable
+native_decoding = True  # the benchmark turns it off to measure the fastavro-only path
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,7 @@ class BatchResult:
 
 def write_batch(job: BatchJob) -> BatchResult:
     """Make the batch durable under its deterministic name; the caller commits afterwards."""
-    global _decoder
-    decoder = _decoder = _decoder or BatchDecoder()
+    decoder = _batch_decoder()
     landing, quarantine_root = Path(job.landing), Path(job.quarantine_root)
     swept = 0
     if job.sweep_from is not None:
@@ -72,6 +73,13 @@ def write_batch(job: BatchJob) -> BatchResult:
         quarantine(quarantine_root, QUARANTINE_SOURCE, rejected, name=job.name)
         files += 1
     return BatchResult(decoded.good, files, [(offset, exc.reason, str(exc)) for offset, exc, _ in bad], swept)
+
+
+def _batch_decoder() -> BatchDecoder:
+    decoder: BatchDecoder | None = getattr(_local, "decoder", None)
+    if decoder is None or decoder.native != (native_decoding and native_available()):
+        decoder = _local.decoder = BatchDecoder(native=native_decoding)
+    return decoder
 
 
 def sweep_partition(roots: list[Path], topic: str, partition: int, from_offset: int) -> int:
