@@ -9,8 +9,9 @@ topic twice with fresh consumer groups and the same client module:
   then once more with fastavro decoding only, to show what the native decoder buys.
 
 Both are timed the same way: from subscribe to the last record (raw) / to the last commit (ours),
-group join included. The broker is started under a temporary data dir on its own port and
-stopped afterwards (or reused when one already answers there).
+group join included, and both under the ingestor's garbage-collector setting. The broker is
+started under a temporary data dir on its own port and stopped afterwards (or reused when one
+already answers there).
 
     python bench/ingest.py [--events N] [--port P]
 
@@ -32,6 +33,7 @@ from schemas import new_event
 from schemas.batch import native_available
 from vtforge.config import load_config
 from vtforge.ingest import Ingestor, writer
+from vtforge.ingest.ingestor import fewer_collections
 from vtforge.kafka import LocalBroker, client
 from vtforge.kafka.broker import port_open
 from vtforge.transport import sink_from_config
@@ -135,7 +137,8 @@ def main() -> int:
                     sink.emit(event)
             produce_s = time.perf_counter() - started
 
-            raw_s = raw_consume(cfg, topic, n)
+            with fewer_collections():  # the ingestor's GC setting, so both sides run alike
+                raw_s = raw_consume(cfg, topic, n)
 
             variants = {}
             codec_only = None

@@ -4,14 +4,17 @@
 //! single-object framing, writer schemas by CRC-64-AVRO fingerprint, resolution to a reader
 //! schema). This crate only adds what the ingestor needs around it:
 //!
+//! * every body is first read once by the Apache Avro reference reader (`apache-avro`), which
+//!   is strict where arrow-avro is lenient (union branches, enum indices; see `Strict`);
 //! * payloads are fed **one at a time** and each must decode to exactly one row using exactly
 //!   its own bytes; anything else (an error, a truncated body, trailing bytes) stops the call with
 //!   the index of the offending payload, so the caller can fall back to per-record decoding and
 //!   quarantine precisely what is bad. The decoder is rebuilt after a failure because a row that
-//!   failed half-way leaves its column builders uneven.
-//! * batches leave through the Arrow C data interface (`__arrow_c_array__` capsules), so pyarrow
-//!   takes the buffers without a copy.
+//!   failed half-way leaves its column builders uneven;
+//! * the GIL is released while decoding, and batches leave through the Arrow C data interface
+//!   (`__arrow_c_array__` capsules), so pyarrow takes the buffers without a copy.
 
+use apache_avro::reader::datum::GenericDatumReader;
 use arrow_array::ffi::{to_ffi, FFI_ArrowArray, FFI_ArrowSchema};
 use arrow_array::{Array, RecordBatch, StructArray};
 use arrow_avro::codec::Tz;
@@ -39,7 +42,10 @@ fn build_decoder(reader: &str, writers: &[Writer], batch_size: usize) -> PyResul
             .try_into()
             .map_err(|_| PyValueError::new_err("a fingerprint must be 8 bytes"))?;
         store
-            .set(Fingerprint::Rabin(u64::from_le_bytes(bytes)), AvroSchema::new(json.clone()))
+            .set(
+                Fingerprint::Rabin(u64::from_le_bytes(bytes)),
+                AvroSchema::new(json.clone()),
+            )
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
     }
     ReaderBuilder::new()
@@ -56,6 +62,7 @@ fn build_decoder(reader: &str, writers: &[Writer], batch_size: usize) -> PyResul
 struct SingleObjectDecoder {
     reader: String,
     writers: Vec<Writer>,
+    strict: Strict,
     decoder: Option<Decoder>,
     capacity: usize,
 }
@@ -67,12 +74,23 @@ impl SingleObjectDecoder {
     #[new]
     fn new(reader_schema: String, writer_schemas: Vec<Writer>) -> PyResult<Self> {
         build_decoder(&reader_schema, &writer_schemas, 1)?; // fail early on a bad schema
-        Ok(Self { reader: reader_schema, writers: writer_schemas, decoder: None, capacity: 0 })
+        let strict = Strict::new(&writer_schemas)?;
+        Ok(Self {
+            reader: reader_schema,
+            writers: writer_schemas,
+            strict,
+            decoder: None,
+            capacity: 0,
+        })
     }
 
     /// Decode ``payloads`` (a list of ``bytes``) into a list of batches holding one row per
     /// payload, in order. Raises ``PayloadError(index, message)`` at the first bad payload.
-    fn decode<'py>(&mut self, py: Python<'py>, payloads: &Bound<'py, PyList>) -> PyResult<Vec<ArrowBatch>> {
+    fn decode<'py>(
+        &mut self,
+        py: Python<'py>,
+        payloads: &Bound<'py, PyList>,
+    ) -> PyResult<Vec<ArrowBatch>> {
         let wanted = payloads.len() + 1; // never full by row count: only a schema switch flushes
         if self.decoder.is_none() || self.capacity < wanted {
             self.capacity = wanted.next_power_of_two().max(1024);
@@ -87,22 +105,37 @@ impl SingleObjectDecoder {
 }
 
 impl SingleObjectDecoder {
-    fn decode_all(&mut self, py: Python<'_>, payloads: &Bound<'_, PyList>) -> PyResult<Vec<ArrowBatch>> {
+    fn decode_all(
+        &mut self,
+        py: Python<'_>,
+        payloads: &Bound<'_, PyList>,
+    ) -> PyResult<Vec<ArrowBatch>> {
         // Hold a reference to every payload (the list may change under us once the GIL is
         // released), then decode without the GIL so the ingestor's fetching goes on meanwhile.
         let mut held = Vec::with_capacity(payloads.len());
         for (index, item) in payloads.iter().enumerate() {
-            held.push(item.cast_into::<PyBytes>().map_err(|_| bad(index, "payload is not bytes"))?);
+            held.push(
+                item.cast_into::<PyBytes>()
+                    .map_err(|_| bad(index, "payload is not bytes"))?,
+            );
         }
-        let slices = Slices(held.iter().map(|b| (b.as_bytes().as_ptr(), b.as_bytes().len())).collect());
+        let slices = Slices(
+            held.iter()
+                .map(|b| (b.as_bytes().as_ptr(), b.as_bytes().len()))
+                .collect(),
+        );
         let capacity = self.capacity;
+        let strict = &self.strict;
         let decoder = self.decoder.as_mut().expect("decoder built above");
         let decoded = py.detach(move || {
             let slices = slices; // moved whole: the closure owns the Send wrapper
-            // SAFETY: every slice points into a bytes object in `held`, alive and immutable
-            // until this closure returns.
-            let payloads = slices.0.iter().map(|&(ptr, len)| unsafe { std::slice::from_raw_parts(ptr, len) });
-            decode_payloads(decoder, capacity, payloads)
+                                 // SAFETY: every slice points into a bytes object in `held`, alive and immutable
+                                 // until this closure returns.
+            let payloads = slices
+                .0
+                .iter()
+                .map(|&(ptr, len)| unsafe { std::slice::from_raw_parts(ptr, len) });
+            decode_payloads(decoder, strict, capacity, payloads)
         });
         drop(held);
         match decoded {
@@ -121,15 +154,80 @@ unsafe impl Send for Slices {}
 
 type Failure = (Option<usize>, String);
 
+/// The Apache Avro reference reader (`apache-avro`), used only to check each body.
+///
+/// arrow-avro builds columns for speed and is lenient with bytes no valid writer produces: any
+/// non-zero branch of a `["null", T]` union reads as `T`, and enum indices are not range-checked.
+/// Reading the body once with the reference reader rejects those (and everything else that is
+/// not one well-formed record), so only payloads the Avro specification accepts become rows.
+struct Strict {
+    // Declared first so they are dropped before the schemas they borrow.
+    readers: Vec<([u8; 8], GenericDatumReader<'static>)>,
+    #[allow(clippy::vec_box)] // boxed: the readers point into them while this Vec still grows
+    _schemas: Vec<Box<apache_avro::Schema>>,
+}
+
+impl Strict {
+    fn new(writers: &[Writer]) -> PyResult<Self> {
+        let mut readers = Vec::with_capacity(writers.len());
+        let mut schemas = Vec::with_capacity(writers.len());
+        for (fingerprint, json) in writers {
+            let fp: [u8; 8] = fingerprint
+                .as_slice()
+                .try_into()
+                .map_err(|_| PyValueError::new_err("a fingerprint must be 8 bytes"))?;
+            let schema = Box::new(apache_avro::Schema::parse_str(json).map_err(value_error)?);
+            // SAFETY: the schema lives on the heap in `_schemas` for as long as `self`, never
+            // moves, and its reader (in `readers`) is dropped first.
+            let schema_ref: &'static apache_avro::Schema =
+                unsafe { &*(schema.as_ref() as *const _) };
+            let reader = GenericDatumReader::builder(schema_ref)
+                .build()
+                .map_err(value_error)?;
+            readers.push((fp, reader));
+            schemas.push(schema);
+        }
+        Ok(Self {
+            readers,
+            _schemas: schemas,
+        })
+    }
+
+    /// `Err` unless the body after the 10-byte header is exactly one record of its writer schema.
+    fn check(&self, payload: &[u8]) -> Result<(), String> {
+        let Some(fingerprint) = payload.get(2..10) else {
+            return Ok(());
+        }; // arrow-avro reports it
+        let Some((_, reader)) = self.readers.iter().find(|(fp, _)| fp == fingerprint) else {
+            return Ok(());
+        };
+        let mut body = &payload[10..];
+        reader.read_value(&mut body).map_err(|e| e.to_string())?;
+        if body.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} bytes left after the record", body.len()))
+        }
+    }
+}
+
+fn value_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
 /// Decode each payload to exactly one row from exactly its own bytes, in order.
 fn decode_payloads<'a>(
     decoder: &mut Decoder,
+    strict: &Strict,
     capacity: usize,
     payloads: impl Iterator<Item = &'a [u8]>,
 ) -> Result<Vec<RecordBatch>, Failure> {
     let mut batches = Vec::new();
     let mut flushed_rows = 0usize;
     for (index, payload) in payloads.enumerate() {
+        strict
+            .check(payload)
+            .map_err(|message| (Some(index), message))?;
         let fail = |e: arrow_avro::errors::AvroError| (Some(index), e.to_string());
         let mut offset = 0usize;
         while offset < payload.len() {

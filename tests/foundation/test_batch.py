@@ -55,8 +55,10 @@ def test_native_rows_equal_the_codec_rows_for_every_schema_version(schema: Event
     def check(records: list[dict]) -> None:
         payloads = [_encode_with(schema, r) for r in records]
         fast, slow = decoder.decode(payloads), reference.decode(payloads)
-        assert fast.rejected == [] and slow.rejected == []
-        assert fast.native_rows == len(records) and slow.native_rows == 0
+        hinted = decoder.decode(payloads, expected=schema.event_type)
+        assert fast.rejected == [] and slow.rejected == [] and hinted.rejected == []
+        assert fast.native_rows == len(records) == hinted.native_rows and slow.native_rows == 0
+        assert hinted.tables[schema.event_type].equals(fast.tables[schema.event_type])
         table = fast.tables[schema.event_type]
         assert table.schema.equals(CATALOG.current(schema.event_type).arrow_schema, check_metadata=True)
         assert table.equals(slow.tables[schema.event_type])
@@ -86,6 +88,9 @@ def test_bad_payloads_are_rejected_with_the_codec_reason_and_good_ones_keep_thei
 
     fast = decoder.decode(payloads)
     slow = BatchDecoder(native=False).decode(payloads)
+    hinted = decoder.decode(payloads, expected="rollout")  # a wrong hint costs time, not rows
+    assert [(i, e.reason) for i, e in hinted.rejected] == [(i, e.reason) for i, e in fast.rejected]
+    assert all(hinted.tables[t].equals(fast.tables[t]) for t in fast.tables)
 
     expected_reasons = {}
     for index, payload in enumerate(payloads):
@@ -127,3 +132,52 @@ def test_a_batch_over_two_days_lands_in_two_day_folders(tmp_path: Path) -> None:
     assert sorted(table.column("envelope").combine_chunks().field("event_id").to_pylist()) == sorted(
         e["envelope"]["event_id"] for e in events
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_corrupted_payloads_get_the_same_verdict_on_both_paths(data: st.DataObject) -> None:
+    """Flip bytes in valid payloads: the native path may refuse a group, never disagree."""
+    decoder = _native()
+    events = _SAMPLE_EVENTS
+    payloads = []
+    for _ in range(data.draw(st.integers(1, 6), label="payloads")):
+        payload = bytearray(CODEC.encode(data.draw(st.sampled_from(events), label="event")))
+        for _ in range(data.draw(st.integers(0, 3), label="flips")):
+            at = data.draw(st.integers(10, len(payload) - 1), label="at")  # keep the header
+            payload[at] = data.draw(st.integers(0, 255), label="byte")
+        if data.draw(st.booleans(), label="cut"):
+            payload = payload[: data.draw(st.integers(10, len(payload)), label="length")]
+        payloads.append(bytes(payload))
+    fast = decoder.decode(payloads)
+    slow = BatchDecoder(native=False).decode(payloads)
+    hinted = decoder.decode(payloads, expected="rollout")  # a wrong hint costs time, not rows
+    assert [(i, e.reason) for i, e in hinted.rejected] == [(i, e.reason) for i, e in fast.rejected]
+    assert all(hinted.tables[t].equals(fast.tables[t]) for t in fast.tables)
+    assert [(i, e.reason) for i, e in fast.rejected] == [(i, e.reason) for i, e in slow.rejected]
+    assert fast.tables.keys() == slow.tables.keys()
+    for event_type, table in fast.tables.items():
+        assert table.equals(slow.tables[event_type])
+
+
+_SAMPLE_EVENTS = [e for e in generate_events(2, 0)][:12]
+
+
+@pytest.mark.parametrize("event_type", ["task_registered", "rollout"])
+def test_every_single_byte_corruption_gets_the_same_verdict(event_type: str) -> None:
+    """Byte 3 (zigzag -2) everywhere: invalid union branches and enum indices included.
+
+    arrow-avro alone reads any non-zero ``["null", T]`` branch as T and leaves enum indices
+    unchecked; the reference-reader check in ``native/`` must make it refuse those.
+    """
+    decoder, reference = _native(), BatchDecoder(native=False)
+    payload = CODEC.encode(next(e for e in _SAMPLE_EVENTS if e["envelope"]["event_type"] == event_type))
+    disagreements = []
+    for at in range(10, len(payload)):
+        corrupted = [payload[:at] + b"\x03" + payload[at + 1 :]]
+        fast, slow = decoder.decode(corrupted), reference.decode(corrupted)
+        same_verdict = [e.reason for _, e in fast.rejected] == [e.reason for _, e in slow.rejected]
+        same_rows = bool(fast.rejected) or fast.tables[event_type].equals(slow.tables[event_type])
+        if not (same_verdict and same_rows):
+            disagreements.append(at)
+    assert disagreements == []

@@ -39,6 +39,7 @@ class BatchJob:
     last: int
     offsets: list[int]  # in offset order (Kafka offsets may have gaps)
     values: list[bytes | None]  # the record values, aligned with ``offsets``
+    event_type: str | None  # what the topic carries (a hint: each value still names its schema)
     sweep_from: int | None  # remove uncommitted files of this partition from here on, first
 
     @property
@@ -61,7 +62,7 @@ def write_batch(job: BatchJob) -> BatchResult:
     swept = 0
     if job.sweep_from is not None:
         swept = sweep_partition([landing, quarantine_root], job.topic, job.partition, job.sweep_from)
-    decoded = decoder.decode(job.values)
+    decoded = decoder.decode(job.values, expected=job.event_type)
     files = 0
     for event_type, table in decoded.tables.items():
         schema = decoder.codec.catalog.current(event_type)
