@@ -2,8 +2,9 @@
 
 One member of a consumer group. Per partition it buffers records into a batch, then:
 
-1. decodes every record with the codec (in a worker process, see ``writer``); a record that
-   fails goes to the quarantine (raw bytes, typed reason, ``topic/partition@offset``);
+1. decodes the batch into Arrow (``schemas.batch``, on a writer thread or in a worker process,
+   see ``writer``); a record that fails goes to the quarantine (raw bytes, the codec's typed
+   reason, ``topic/partition@offset``);
 2. writes the good events as landing Parquet named after the batch's Kafka coordinates
    (``naming.BatchName``): fsync, rename, fsync of the folder;
 3. sends the rejected records to the dead-letter topic and waits for their acknowledgements;
@@ -51,7 +52,8 @@ STOP_GRACE_S = 30.0  # on stop, how long to keep trying to commit the last batch
 MAX_IN_FLIGHT = 3  # batches handed to the worker and not yet committed
 EAGER_BATCH = 1000  # smallest batch cut early for an idle worker
 # While it runs, the ingestor holds tens of thousands of fetched records; with the default
-# first threshold (700 allocations) the collector keeps rescanning them (~10 % of a run).
+# first threshold (700 allocations) the collector kept rescanning them (a quarter of the run
+# time in bench/ingest.py).
 GC_GEN0_THRESHOLD = 50_000
 
 

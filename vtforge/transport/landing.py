@@ -190,7 +190,7 @@ class LandingSink(EventSink):
         if not payloads:
             return 0
         try:
-            decoded = self._decoder.decode(payloads)
+            decoded = self._decoder.decode(payloads, expected=event_type)
             if decoded.rejected:  # we encoded these bytes ourselves: a bug, not bad input
                 raise decoded.rejected[0][1]
             schema = self.codec.catalog.current(event_type)
