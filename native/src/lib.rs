@@ -46,7 +46,7 @@ fn build_decoder(reader: &str, writers: &[Writer], batch_size: usize) -> PyResul
                 Fingerprint::Rabin(u64::from_le_bytes(bytes)),
                 AvroSchema::new(json.clone()),
             )
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            .map_err(value_error)?;
     }
     ReaderBuilder::new()
         .with_batch_size(batch_size)
@@ -54,7 +54,7 @@ fn build_decoder(reader: &str, writers: &[Writer], batch_size: usize) -> PyResul
         .with_writer_schema_store(store)
         .with_tz(Tz::Utc)
         .build_decoder()
-        .map_err(|e| PyValueError::new_err(e.to_string()))
+        .map_err(value_error)
 }
 
 /// Decodes single-object encoded payloads of one event type into Arrow batches.
@@ -128,9 +128,9 @@ impl SingleObjectDecoder {
         let strict = &self.strict;
         let decoder = self.decoder.as_mut().expect("decoder built above");
         let decoded = py.detach(move || {
-            let slices = slices; // moved whole: the closure owns the Send wrapper
-                                 // SAFETY: every slice points into a bytes object in `held`, alive and immutable
-                                 // until this closure returns.
+            // Moved whole, so the closure owns the Send wrapper. SAFETY: every slice points into
+            // a bytes object in `held`, alive and immutable until this closure returns.
+            let slices = slices;
             let payloads = slices
                 .0
                 .iter()
