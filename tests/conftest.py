@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,3 +22,12 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         if name.startswith("VTFORGE_") or name == "VTCODE_CONFIG_PATH":
             monkeypatch.delenv(name)
     return tmp_path
+
+
+@pytest.fixture
+def registry_url() -> Iterator[str]:
+    """A stand-in Confluent schema registry (tests/registry_standin.py), empty, on a free port."""
+    from tests.registry_standin import serve
+
+    with serve() as url:
+        yield url

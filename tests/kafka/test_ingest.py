@@ -174,6 +174,36 @@ def _file_versions(root: Path) -> set[tuple[str, int, int]]:
     return versions
 
 
+@pytest.mark.parametrize("workers", [0, 1], ids=["writer-thread", "worker-process"])
+def test_confluent_framed_events_ingest_through_the_schema_registry(
+    make_kafka_workspace, registry_url: str, workers: int
+) -> None:
+    ws = make_kafka_workspace(
+        forge__events={"schema_registry_url": registry_url},
+        forge__events__kafka={"ingest_workers": workers},
+    )
+    cfg = ws.config()
+    events = [rollout(i, tag=ws.tag) for i in range(120)]
+    ids = produce(cfg, events)  # KafkaSink registers the schema and frames with its id
+    raw = _raw_consumer_values(cfg, cfg.forge.events.topic("rollout"), len(events))
+    assert {v[:1] for v in raw} == {b"\x00"}  # Confluent framing, not single-object
+    report = Ingestor(cfg, once=True).run()
+    assert report.rejected == 0 and quarantined(cfg) == []
+    assert sorted(landed_ids(cfg)) == sorted(ids)
+
+
+def _raw_consumer_values(cfg, topic: str, n: int) -> list[bytes]:
+    consumer = client.Consumer(client.Connection.from_config(cfg), group=f"peek-{topic}")
+    consumer.subscribe([topic], on_assigned=lambda _: None, on_revoked=lambda _: None)
+    values: list[bytes] = []
+    deadline = time.monotonic() + 60
+    while len(values) < n and time.monotonic() < deadline:
+        for records in consumer.poll(0.5).values():
+            values += [r.value for r in records]
+    consumer.close()
+    return values
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 1], ids=["writer-thread", "worker-process"])
 def test_sigkill_at_random_points_then_restart_is_exact(make_kafka_workspace, workers: int) -> None:

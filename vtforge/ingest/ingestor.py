@@ -116,6 +116,7 @@ class Ingestor:
         self.instance_id = instance_id
         self.topics = {events.topic(t): t for t in self.codec.catalog.event_types}
         self.dead_letter_topic = events.dead_letter_topic
+        self.registry_url = events.schema_registry_url or None
         self.max_events = max_events or events.flush_max_events
         self.max_bytes = max_bytes or events.flush_max_bytes
         self.interval_s = interval_s if interval_s is not None else events.flush_interval_s
@@ -335,6 +336,7 @@ class Ingestor:
                 [r.offset for r in records],
                 [r.value for r in records],
                 self.topics.get(part.topic),
+                self.registry_url,
                 sweep_from,
             )
             self._in_flight.append(_InFlight(part, first, last, records, self._start(job)))

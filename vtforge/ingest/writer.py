@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.batch import BatchDecoder, native_available
+from schemas.codec import Codec
+from schemas.registry import SchemaRegistryClient
 from vtforge.ingest import naming
 from vtforge.transport.landing import write_table
 from vtforge.transport.quarantine import Rejected, quarantine
@@ -40,6 +42,7 @@ class BatchJob:
     offsets: list[int]  # in offset order (Kafka offsets may have gaps)
     values: list[bytes | None]  # the record values, aligned with ``offsets``
     event_type: str | None  # what the topic carries (a hint: each value still names its schema)
+    registry_url: str | None  # the schema registry of Confluent-framed values, if one is configured
     sweep_from: int | None  # remove uncommitted files of this partition from here on, first
 
     @property
@@ -57,7 +60,7 @@ class BatchResult:
 
 def write_batch(job: BatchJob) -> BatchResult:
     """Make the batch durable under its deterministic name; the caller commits afterwards."""
-    decoder = _batch_decoder()
+    decoder = _batch_decoder(job.registry_url)
     landing, quarantine_root = Path(job.landing), Path(job.quarantine_root)
     swept = 0
     if job.sweep_from is not None:
@@ -76,11 +79,15 @@ def write_batch(job: BatchJob) -> BatchResult:
     return BatchResult(decoded.good, files, [(offset, exc.reason, str(exc)) for offset, exc, _ in bad], swept)
 
 
-def _batch_decoder() -> BatchDecoder:
-    decoder: BatchDecoder | None = getattr(_local, "decoder", None)
-    if decoder is None or decoder.native != (native_decoding and native_available()):
-        decoder = _local.decoder = BatchDecoder(native=native_decoding)
-    return decoder
+def _batch_decoder(registry_url: str | None) -> BatchDecoder:
+    """This thread's decoder for that registry (built once; the native one is not shareable)."""
+    decoders: dict[tuple[bool, str | None], BatchDecoder] = _local.__dict__.setdefault("decoders", {})
+    key = (native_decoding and native_available(), registry_url)
+    if key not in decoders:
+        # decoding only looks schemas up by id, so the subject naming is never used
+        registry = SchemaRegistryClient(registry_url, subject_for=str) if registry_url else None
+        decoders[key] = BatchDecoder(Codec(registry=registry), native=native_decoding)
+    return decoders[key]
 
 
 def sweep_partition(roots: list[Path], topic: str, partition: int, from_offset: int) -> int:

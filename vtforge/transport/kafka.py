@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from schemas.codec import Codec
 from vtforge.kafka import client
-from vtforge.transport.sink import EventSink, SinkError
+from vtforge.transport.sink import EventSink, SinkError, codec_for
 
 if TYPE_CHECKING:
     from vtforge.config import Config
@@ -53,6 +53,7 @@ class KafkaSink(EventSink):
         k = events.kafka
         return cls(
             client.Connection.from_config(config),
+            codec=codec_for(config),  # the Confluent framing when a schema registry is set
             topic_for=events.topic,
             partitions=k.partitions,
             replication=k.replication_factor,
