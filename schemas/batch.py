@@ -1,17 +1,17 @@
 """Many payloads to Arrow tables at once: the decode step of ingestion.
 
 Per-event decoding (fastavro into dicts, then ``RecordBatch.from_pylist``) costs ~30 µs for a
-1 KB rollout on this project's machines; it was most of the ingestor's time. Here, Avro
-single-object payloads go to **arrow-avro** (Apache Arrow's Rust Avro reader, wrapped by the
+1 KB rollout on this project's machines; it was most of the ingestor's time. Here, framed Avro
+payloads (single-object, or Confluent with the codec's schema registry) go to **arrow-avro** (Apache Arrow's Rust Avro reader, wrapped by the
 optional ``vtforge_native`` module built from ``native/``, which also has every body read once
 by the Apache Avro reference reader to refuse bytes arrow-avro would take leniently) and come
 back as Arrow columns, ~5.5 µs an event without the GIL, with no Python object per event.
 
 The codec stays the judge of what is wrong with a payload. The native path takes a group of
 payloads only when every one of them decodes to exactly one record from exactly its own bytes;
-otherwise (a bad payload anywhere in the group), for Confluent-framed payloads, and whenever
-the module is not installed, the group is decoded one payload at a time by the codec, which
-rejects the bad ones with a typed reason. Both paths produce the same table (tested).
+otherwise (a bad payload anywhere in the group), and whenever the module is not installed, the
+group is decoded one payload at a time by the codec, which rejects the bad ones with a typed
+reason. Both paths produce the same table (tested).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from typing import Any
 import pyarrow as pa
 
 from schemas.arrow import to_record_batch
-from schemas.codec import SINGLE_OBJECT_MAGIC, Codec, CodecError
+from schemas.catalog import EventSchema
+from schemas.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, Codec, CodecError
 
 try:  # built by `make` from native/ (Rust); everything works without it, only slower
     import vtforge_native
@@ -35,6 +36,8 @@ except ImportError:  # pragma: no cover - depends on the machine
 
 log = logging.getLogger(__name__)
 _HEADER = len(SINGLE_OBJECT_MAGIC) + 8
+_CONFLUENT_HEADER = len(CONFLUENT_MAGIC) + 4
+SINGLE_OBJECT, CONFLUENT = "single_object", "confluent"  # the framings vtforge_native knows
 
 
 def native_available() -> bool:
@@ -60,35 +63,48 @@ class BatchDecoder:
     def __init__(self, codec: Codec | None = None, *, native: bool = True) -> None:
         self.codec = codec or Codec()
         self.native = native and vtforge_native is not None
-        self._decoders: dict[str, Any] = {}
+        self._decoders: dict[tuple[str, str, frozenset[bytes]], Any] = {}
 
     def decode(self, payloads: Sequence[bytes | None], *, expected: str | None = None) -> DecodedBatch:
         """``expected``: the event type the payloads most likely all have (a Kafka topic's); when
         they do, the whole list goes to the native decoder without sorting by header first."""
-        if expected is not None and self.native and payloads:
-            table = self._native(expected, list(payloads))
+        if (
+            expected is not None
+            and self.native
+            and payloads
+            and (payloads[0] or b"")[:2] == SINGLE_OBJECT_MAGIC
+        ):
+            table = self._native(expected, SINGLE_OBJECT, frozenset(), list(payloads))
             if table is not None:
                 return DecodedBatch(tables={expected: table}, native_rows=table.num_rows)
         out = DecodedBatch()
-        groups: dict[str, list[int]] = defaultdict(list)  # event type -> indices, native-eligible
         slow: dict[str, list[int]] = defaultdict(list)  # event type -> indices, codec only
-        by_fingerprint: dict[bytes, list[int]] = defaultdict(list)
+        by_key: dict[tuple[str, bytes], list[int]] = defaultdict(list)  # (framing, writer key)
+        confluent = self.codec.registry is not None
         for index, payload in enumerate(payloads):  # the hot loop: header bytes only
             if payload and payload[:2] == SINGLE_OBJECT_MAGIC:
-                by_fingerprint[payload[2:_HEADER]].append(index)
+                by_key[SINGLE_OBJECT, payload[2:_HEADER]].append(index)
+            elif confluent and payload and payload[:1] == CONFLUENT_MAGIC:
+                by_key[CONFLUENT, payload[1:_CONFLUENT_HEADER]].append(index)
             else:
                 self._refuse_or_route(index, payload or b"", slow, out)
-        for fp, indices in by_fingerprint.items():
-            writer = self.codec.catalog.by_fingerprint(fp) if len(fp) == 8 else None
-            if writer is None:  # unknown fingerprint or a payload shorter than its header
+        groups: dict[tuple[str, str], list[int]] = defaultdict(list)  # (event type, framing)
+        keys: dict[tuple[str, str], set[bytes]] = defaultdict(set)
+        for (framing, key), indices in by_key.items():
+            writer = self._writer(framing, key, payloads[indices[0]] or b"")
+            if writer is None:  # unknown key, or a payload shorter than its header
                 for index in indices:
                     self._refuse_or_route(index, payloads[index] or b"", slow, out)
+            elif not self.native:
+                slow[writer.event_type].extend(indices)
             else:
-                (groups if self.native else slow)[writer.event_type].extend(indices)
+                groups[writer.event_type, framing].extend(indices)
+                keys[writer.event_type, framing].add(key)
         parts: dict[str, list[tuple[list[int], pa.Table]]] = defaultdict(list)
-        for event_type, indices in groups.items():
+        for (event_type, framing), indices in groups.items():
             indices.sort()  # several writer versions of one type: keep the input order
-            table = self._native(event_type, [payloads[i] for i in indices])
+            writers = frozenset(keys[event_type, framing])
+            table = self._native(event_type, framing, writers, [payloads[i] for i in indices])
             if table is None:
                 slow[event_type].extend(indices)
             else:
@@ -101,10 +117,20 @@ class BatchDecoder:
         out.rejected.sort(key=lambda r: r[0])
         return out
 
+    def _writer(self, framing: str, key: bytes, payload: bytes) -> EventSchema | None:
+        """The writer schema a header key names (a registry id is looked up once per client)."""
+        if framing == SINGLE_OBJECT:
+            return self.codec.catalog.by_fingerprint(key) if len(key) == 8 else None
+        try:  # an unreachable registry raises RegistryError: not bad data, the batch is retried
+            writer, _ = self.codec.writer_schema(payload)
+        except CodecError:
+            return None
+        return writer
+
     def _refuse_or_route(
         self, index: int, payload: bytes, slow: dict[str, list[int]], out: DecodedBatch
     ) -> None:
-        """Confluent framing goes to the codec; a bad header is rejected with the codec's reason."""
+        """A payload the native path cannot take: the codec decodes it or says what is wrong."""
         try:
             writer, _ = self.codec.writer_schema(payload)
         except CodecError as exc:
@@ -112,13 +138,21 @@ class BatchDecoder:
             return
         slow[writer.event_type].append(index)
 
-    def _native(self, event_type: str, payloads: list[bytes | None]) -> pa.Table | None:
+    def _native(
+        self, event_type: str, framing: str, keys: frozenset[bytes], payloads: list[bytes | None]
+    ) -> pa.Table | None:
         schema = self.codec.catalog.current(event_type)
-        decoder = self._decoders.get(event_type)
+        cache_key = (event_type, framing, keys)
+        decoder = self._decoders.get(cache_key)
         if decoder is None:
-            decoder = self._decoders[event_type] = vtforge_native.SingleObjectDecoder(
-                json.dumps(schema.expanded),
-                [(s.fingerprint, json.dumps(s.expanded)) for s in self.codec.catalog.versions(event_type)],
+            if framing == SINGLE_OBJECT:  # every version in the catalog, by fingerprint
+                writers = [(s.fingerprint, s.expanded) for s in self.codec.catalog.versions(event_type)]
+            else:  # the registry ids this batch named
+                assert self.codec.registry is not None
+                resolve = self.codec.registry.schema_for
+                writers = [(k, resolve(int.from_bytes(k, "big")).expanded) for k in sorted(keys)]
+            decoder = self._decoders[cache_key] = vtforge_native.SingleObjectDecoder(
+                json.dumps(schema.expanded), [(k, json.dumps(w)) for k, w in writers], framing
             )
         try:
             batches = [pa.record_batch(b) for b in decoder.decode(payloads)]

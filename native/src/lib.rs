@@ -19,7 +19,7 @@ use arrow_array::ffi::{to_ffi, FFI_ArrowArray, FFI_ArrowSchema};
 use arrow_array::{Array, RecordBatch, StructArray};
 use arrow_avro::codec::Tz;
 use arrow_avro::reader::{Decoder, ReaderBuilder};
-use arrow_avro::schema::{AvroSchema, Fingerprint, SchemaStore};
+use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyCapsule, PyList, PyTuple};
@@ -31,21 +31,65 @@ pyo3::create_exception!(
     "A payload that does not decode to exactly one record; args: (index, message)."
 );
 
-/// One writer schema: its 8-byte little-endian CRC-64-AVRO fingerprint and its JSON.
+/// One writer schema: the key its payloads carry in their header, and its JSON.
 type Writer = (Vec<u8>, String);
 
-fn build_decoder(reader: &str, writers: &[Writer], batch_size: usize) -> PyResult<Decoder> {
-    let mut store = SchemaStore::new();
-    for (fingerprint, json) in writers {
-        let bytes: [u8; 8] = fingerprint
-            .as_slice()
-            .try_into()
-            .map_err(|_| PyValueError::new_err("a fingerprint must be 8 bytes"))?;
+/// How a payload names its writer schema.
+#[derive(Clone, Copy)]
+enum Framing {
+    /// Avro single-object encoding: `C3 01` + 8-byte little-endian CRC-64-AVRO fingerprint.
+    SingleObject,
+    /// Confluent wire format: `00` + 4-byte big-endian schema registry id.
+    Confluent,
+}
+
+impl Framing {
+    fn parse(name: &str) -> PyResult<Self> {
+        match name {
+            "single_object" => Ok(Self::SingleObject),
+            "confluent" => Ok(Self::Confluent),
+            other => Err(PyValueError::new_err(format!("unknown framing {other:?}"))),
+        }
+    }
+
+    /// Where the writer's key sits in a payload's header; the body starts at its end.
+    fn key_range(self) -> std::ops::Range<usize> {
+        match self {
+            Self::SingleObject => 2..10,
+            Self::Confluent => 1..5,
+        }
+    }
+
+    fn fingerprint(self, key: &[u8]) -> PyResult<Fingerprint> {
+        let wrong = || PyValueError::new_err(format!("a writer key of {} bytes", key.len()));
+        Ok(match self {
+            Self::SingleObject => {
+                Fingerprint::Rabin(u64::from_le_bytes(key.try_into().map_err(|_| wrong())?))
+            }
+            Self::Confluent => {
+                Fingerprint::Id(u32::from_be_bytes(key.try_into().map_err(|_| wrong())?))
+            }
+        })
+    }
+
+    fn store(self) -> SchemaStore {
+        match self {
+            Self::SingleObject => SchemaStore::new(),
+            Self::Confluent => SchemaStore::new_with_type(FingerprintAlgorithm::Id),
+        }
+    }
+}
+
+fn build_decoder(
+    reader: &str,
+    writers: &[Writer],
+    framing: Framing,
+    batch_size: usize,
+) -> PyResult<Decoder> {
+    let mut store = framing.store();
+    for (key, json) in writers {
         store
-            .set(
-                Fingerprint::Rabin(u64::from_le_bytes(bytes)),
-                AvroSchema::new(json.clone()),
-            )
+            .set(framing.fingerprint(key)?, AvroSchema::new(json.clone()))
             .map_err(value_error)?;
     }
     ReaderBuilder::new()
@@ -57,11 +101,12 @@ fn build_decoder(reader: &str, writers: &[Writer], batch_size: usize) -> PyResul
         .map_err(value_error)
 }
 
-/// Decodes single-object encoded payloads of one event type into Arrow batches.
+/// Decodes framed Avro payloads of one event type into Arrow batches.
 #[pyclass(module = "vtforge_native")]
 struct SingleObjectDecoder {
     reader: String,
     writers: Vec<Writer>,
+    framing: Framing,
     strict: Strict,
     decoder: Option<Decoder>,
     capacity: usize,
@@ -70,14 +115,18 @@ struct SingleObjectDecoder {
 #[pymethods]
 impl SingleObjectDecoder {
     /// ``reader_schema``: the JSON every payload resolves to; ``writer_schemas``: every
-    /// ``(fingerprint, json)`` a payload may name (the reader schema's own included).
+    /// ``(key, json)`` a payload may name — the 8-byte fingerprint for ``framing =
+    /// "single_object"``, the 4-byte big-endian registry id for ``"confluent"``.
     #[new]
-    fn new(reader_schema: String, writer_schemas: Vec<Writer>) -> PyResult<Self> {
-        build_decoder(&reader_schema, &writer_schemas, 1)?; // fail early on a bad schema
-        let strict = Strict::new(&writer_schemas)?;
+    #[pyo3(signature = (reader_schema, writer_schemas, framing = "single_object"))]
+    fn new(reader_schema: String, writer_schemas: Vec<Writer>, framing: &str) -> PyResult<Self> {
+        let framing = Framing::parse(framing)?;
+        build_decoder(&reader_schema, &writer_schemas, framing, 1)?; // fail early on a bad schema
+        let strict = Strict::new(&writer_schemas, framing)?;
         Ok(Self {
             reader: reader_schema,
             writers: writer_schemas,
+            framing,
             strict,
             decoder: None,
             capacity: 0,
@@ -94,7 +143,12 @@ impl SingleObjectDecoder {
         let wanted = payloads.len() + 1; // never full by row count: only a schema switch flushes
         if self.decoder.is_none() || self.capacity < wanted {
             self.capacity = wanted.next_power_of_two().max(1024);
-            self.decoder = Some(build_decoder(&self.reader, &self.writers, self.capacity)?);
+            self.decoder = Some(build_decoder(
+                &self.reader,
+                &self.writers,
+                self.framing,
+                self.capacity,
+            )?);
         }
         let result = self.decode_all(py, payloads);
         if result.is_err() {
@@ -161,21 +215,19 @@ type Failure = (Option<usize>, String);
 /// Reading the body once with the reference reader rejects those (and everything else that is
 /// not one well-formed record), so only payloads the Avro specification accepts become rows.
 struct Strict {
-    // Declared first so they are dropped before the schemas they borrow.
-    readers: Vec<([u8; 8], GenericDatumReader<'static>)>,
+    framing: Framing,
+    // Declared before the schemas so they are dropped before the schemas they borrow.
+    readers: Vec<(Vec<u8>, GenericDatumReader<'static>)>,
     #[allow(clippy::vec_box)] // boxed: the readers point into them while this Vec still grows
     _schemas: Vec<Box<apache_avro::Schema>>,
 }
 
 impl Strict {
-    fn new(writers: &[Writer]) -> PyResult<Self> {
+    fn new(writers: &[Writer], framing: Framing) -> PyResult<Self> {
         let mut readers = Vec::with_capacity(writers.len());
         let mut schemas = Vec::with_capacity(writers.len());
-        for (fingerprint, json) in writers {
-            let fp: [u8; 8] = fingerprint
-                .as_slice()
-                .try_into()
-                .map_err(|_| PyValueError::new_err("a fingerprint must be 8 bytes"))?;
+        for (key, json) in writers {
+            framing.fingerprint(key)?; // the key has the framing's length
             let schema = Box::new(apache_avro::Schema::parse_str(json).map_err(value_error)?);
             // SAFETY: the schema lives on the heap in `_schemas` for as long as `self`, never
             // moves, and its reader (in `readers`) is dropped first.
@@ -184,24 +236,28 @@ impl Strict {
             let reader = GenericDatumReader::builder(schema_ref)
                 .build()
                 .map_err(value_error)?;
-            readers.push((fp, reader));
+            readers.push((key.clone(), reader));
             schemas.push(schema);
         }
         Ok(Self {
+            framing,
             readers,
             _schemas: schemas,
         })
     }
 
-    /// `Err` unless the body after the 10-byte header is exactly one record of its writer schema.
+    /// `Err` unless the body after the header is exactly one record of its writer schema.
     fn check(&self, payload: &[u8]) -> Result<(), String> {
-        let Some(fingerprint) = payload.get(2..10) else {
-            return Ok(());
-        }; // arrow-avro reports it
-        let Some((_, reader)) = self.readers.iter().find(|(fp, _)| fp == fingerprint) else {
+        let range = self.framing.key_range();
+        let body_start = range.end;
+        // a short header or an unknown key: arrow-avro reports it
+        let Some(key) = payload.get(range) else {
             return Ok(());
         };
-        let mut body = &payload[10..];
+        let Some((_, reader)) = self.readers.iter().find(|(k, _)| k.as_slice() == key) else {
+            return Ok(());
+        };
+        let mut body = &payload[body_start..];
         reader.read_value(&mut body).map_err(|e| e.to_string())?;
         if body.is_empty() {
             Ok(())

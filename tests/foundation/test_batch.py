@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from schemas import Codec, default_catalog
 from schemas.batch import BatchDecoder, native_available
 from schemas.catalog import EventSchema
+from schemas.registry import SchemaRegistryClient
 from tests.foundation.avro_strategies import strategy_for
 from tests.support import require_service
 from vtforge.synthetic import generate_events
@@ -181,3 +182,28 @@ def test_every_single_byte_corruption_gets_the_same_verdict(event_type: str) -> 
         if not (same_verdict and same_rows):
             disagreements.append(at)
     assert disagreements == []
+
+
+def test_confluent_framed_payloads_take_the_native_path_with_the_registry(registry_url: str) -> None:
+    _native()
+    codec = Codec(registry=SchemaRegistryClient(registry_url, subject_for=lambda t: f"{t}-value"))
+    events = _SAMPLE_EVENTS
+    payloads = [codec.encode(e) for e in events]
+    old = CATALOG.version("rollout", 1)
+    old_id = codec.registry.id_for(old)  # type: ignore[union-attr]
+    payloads.insert(3, b"\x00" + old_id.to_bytes(4, "big") + _encode_with(old, _a_rollout_v1())[10:])
+    good = len(payloads)
+    payloads.insert(5, payloads[0][:-9])  # truncated
+    payloads.insert(7, b"\x00" + (999).to_bytes(4, "big") + payloads[1][5:])  # an id nobody registered
+    payloads.insert(8, CODEC.encode(events[2]))  # single-object framing beside Confluent
+
+    fast = BatchDecoder(codec).decode(payloads)
+    slow = BatchDecoder(codec, native=False).decode(payloads)
+    assert [(i, e.reason) for i, e in fast.rejected] == [(5, "truncated"), (7, "unknown_schema")]
+    assert [(i, e.reason) for i, e in slow.rejected] == [(5, "truncated"), (7, "unknown_schema")]
+    assert fast.good == good + 1
+    assert 0 < fast.native_rows < fast.good  # the group holding the truncated one fell back
+    for event_type, table in fast.tables.items():
+        assert table.equals(slow.tables[event_type]), event_type
+    clean = [p for i, p in enumerate(payloads) if i not in (5, 7)]
+    assert BatchDecoder(codec).decode(clean).native_rows == len(clean)
