@@ -2,10 +2,11 @@
 
 Per-event decoding (fastavro into dicts, then ``RecordBatch.from_pylist``) costs ~30 µs for a
 1 KB rollout on this project's machines; it was most of the ingestor's time. Here, framed Avro
-payloads (single-object, or Confluent with the codec's schema registry) go to **arrow-avro** (Apache Arrow's Rust Avro reader, wrapped by the
-optional ``vtforge_native`` module built from ``native/``, which also has every body read once
-by the Apache Avro reference reader to refuse bytes arrow-avro would take leniently) and come
-back as Arrow columns, ~5.5 µs an event without the GIL, with no Python object per event.
+payloads (single-object, or Confluent with the codec's schema registry) go to **arrow-avro**
+(Apache Arrow's Rust Avro reader, wrapped by the optional ``vtforge_native`` module built from
+``native/``, which also has every body read once by the Apache Avro reference reader to refuse
+bytes arrow-avro would take leniently) and come back as Arrow columns, ~5.5 µs an event without
+the GIL, with no Python object per event.
 
 The codec stays the judge of what is wrong with a payload. The native path takes a group of
 payloads only when every one of them decodes to exactly one record from exactly its own bytes;

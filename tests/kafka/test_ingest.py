@@ -38,20 +38,21 @@ def _raw_producer(cfg) -> client.Producer:
     return client.Producer(client.Connection.from_config(cfg), linger_ms=1)
 
 
-def _dead_letters(cfg, expected: int) -> list:
-    consumer = client.Consumer(
-        client.Connection.from_config(cfg), group=f"{cfg.forge.events.dead_letter_topic}-reader"
-    )
+def _read_topic(cfg, topic: str, expected: int, timeout_s: float = 30) -> list:
+    """Up to ``expected`` records of ``topic``, read by a fresh group from the start."""
+    consumer = client.Consumer(client.Connection.from_config(cfg), group=f"{topic}-reader")
+    consumer.subscribe([topic], on_assigned=lambda _: None, on_revoked=lambda _: None)
     seen: list = []
-    consumer.subscribe(
-        [cfg.forge.events.dead_letter_topic], on_assigned=lambda _: None, on_revoked=lambda _: None
-    )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout_s
     while len(seen) < expected and time.monotonic() < deadline:
         for records in consumer.poll(0.5).values():
             seen.extend(records)
     consumer.close()
     return seen
+
+
+def _dead_letters(cfg, expected: int) -> list:
+    return _read_topic(cfg, cfg.forge.events.dead_letter_topic, expected)
 
 
 @pytest.mark.parametrize("workers", [0, 1], ids=["writer-thread", "worker-process"])
@@ -185,23 +186,11 @@ def test_confluent_framed_events_ingest_through_the_schema_registry(
     cfg = ws.config()
     events = [rollout(i, tag=ws.tag) for i in range(120)]
     ids = produce(cfg, events)  # KafkaSink registers the schema and frames with its id
-    raw = _raw_consumer_values(cfg, cfg.forge.events.topic("rollout"), len(events))
-    assert {v[:1] for v in raw} == {b"\x00"}  # Confluent framing, not single-object
+    raw = _read_topic(cfg, cfg.forge.events.topic("rollout"), len(events), timeout_s=60)
+    assert {r.value[:1] for r in raw} == {b"\x00"}  # Confluent framing, not single-object
     report = Ingestor(cfg, once=True).run()
     assert report.rejected == 0 and quarantined(cfg) == []
     assert sorted(landed_ids(cfg)) == sorted(ids)
-
-
-def _raw_consumer_values(cfg, topic: str, n: int) -> list[bytes]:
-    consumer = client.Consumer(client.Connection.from_config(cfg), group=f"peek-{topic}")
-    consumer.subscribe([topic], on_assigned=lambda _: None, on_revoked=lambda _: None)
-    values: list[bytes] = []
-    deadline = time.monotonic() + 60
-    while len(values) < n and time.monotonic() < deadline:
-        for records in consumer.poll(0.5).values():
-            values += [r.value for r in records]
-    consumer.close()
-    return values
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.batch import BatchDecoder, native_available
+from schemas.batch import BatchDecoder
 from schemas.codec import Codec
 from schemas.registry import SchemaRegistryClient
 from vtforge.ingest import naming
@@ -82,7 +82,7 @@ def write_batch(job: BatchJob) -> BatchResult:
 def _batch_decoder(registry_url: str | None) -> BatchDecoder:
     """This thread's decoder for that registry (built once; the native one is not shareable)."""
     decoders: dict[tuple[bool, str | None], BatchDecoder] = _local.__dict__.setdefault("decoders", {})
-    key = (native_decoding and native_available(), registry_url)
+    key = (native_decoding, registry_url)
     if key not in decoders:
         # decoding only looks schemas up by id, so the subject naming is never used
         registry = SchemaRegistryClient(registry_url, subject_for=str) if registry_url else None
