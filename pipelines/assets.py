@@ -14,6 +14,7 @@ from pipelines.resources import WRITER_POOL, WarehouseResource
 from schemas import default_catalog
 from warehouse.exports import export_datasets
 from warehouse.ingest import ingest_all, raw_table
+from warehouse.model_metadata import model_metadata
 from warehouse.models import DATASETS, MODELS, RAW, Model, build
 from warehouse.quarantine_table import build_quarantine
 
@@ -86,7 +87,8 @@ def model_asset(model: Model) -> AssetsDefinition:
     def _build(warehouse: WarehouseResource) -> MaterializeResult:
         with warehouse.connect() as (con, _config):
             rows = build(con, model.name)
-        return MaterializeResult(metadata={"dagster/row_count": rows})
+            extra = model_metadata(con, model.name)  # rl_prompts: the tasks it left out, and why
+        return MaterializeResult(metadata={"dagster/row_count": rows, **extra})
 
     return _build
 

@@ -73,15 +73,29 @@ def fit_messages(
     before = count_tokens(tokenizer, messages, add_generation_prompt=gen)
     if before <= limit:
         return Fit(messages, "kept", before, before)
+    # A skipped row records ``extra["min_tokens"]``: the fewest tokens the policy could cut it to,
+    # so an error can say how much room the shortest row needs.
     if policy == "skip":
-        return Fit(None, "skipped", before, 0, reason=f"{before} tokens > budget {limit}")
+        return Fit(
+            None,
+            "skipped",
+            before,
+            0,
+            reason=f"{before} tokens > budget {limit}",
+            extra={"min_tokens": before},
+        )
     if policy != "drop_oldest_context":
         raise ValueError(f"unknown truncation policy {policy!r}")
     head, tail = _protected_split(messages, has_answer)
     droppable = tail - head
     if droppable <= 0:
         return Fit(
-            None, "skipped", before, 0, reason=f"{before} tokens > budget {limit}; no context turn to drop"
+            None,
+            "skipped",
+            before,
+            0,
+            reason=f"{before} tokens > budget {limit}; no context turn to drop",
+            extra={"min_tokens": before},
         )
 
     def with_dropped(k: int) -> list[Message]:
@@ -89,13 +103,15 @@ def fit_messages(
 
     # Fewer turns never means more tokens, so binary-search the smallest k that fits.
     lo, hi = 1, droppable
-    if count_tokens(tokenizer, with_dropped(hi), add_generation_prompt=gen) > limit:
+    fewest = count_tokens(tokenizer, with_dropped(hi), add_generation_prompt=gen)
+    if fewest > limit:
         return Fit(
             None,
             "skipped",
             before,
             0,
             reason=f"over budget {limit} even with all {droppable} context turns dropped",
+            extra={"min_tokens": fewest},
         )
     while lo < hi:
         mid = (lo + hi) // 2

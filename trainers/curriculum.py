@@ -1,5 +1,9 @@
 """The GRPO curriculum: which prompt each batch slot gets, and when hard tasks come back.
 
+- Buckets come from the measured baseline success rate by one rule (``vtforge.tasks.model.bucket_of``,
+  the same as the warehouse's). A task with no measured baseline is ``unmeasured``: it is left out
+  (counted in ``history``) unless ``include_unmeasured``, which makes it drawable from the start,
+  like an active bucket.
 - Training starts on ``start_bucket`` (medium: > 10% baseline success). When that bucket is empty
   it starts on the nearest non-empty one and says so in ``history``.
 - Each optimiser step's success rate is the mean reward of the samples generated in that step
@@ -24,20 +28,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-BUCKETS = ("easy", "medium", "hard")
+from vtforge.tasks.model import BUCKETS, UNMEASURED
+from vtforge.tasks.model import bucket_of as rate_bucket
 
 
 def bucket_of(row: Mapping[str, Any], easy_min: float, medium_min: float) -> str:
-    """``difficulty_bucket`` when set, else by baseline success (>= easy_min easy, > medium_min medium)."""
+    """The row's bucket: ``difficulty_bucket`` when it names one (the warehouse computed it with the
+    same rule), else the rule applied to ``baseline_success_rate`` (``unmeasured`` when None)."""
     bucket = row.get("difficulty_bucket")
-    if bucket in BUCKETS:
+    if bucket in (*BUCKETS, UNMEASURED):
         return str(bucket)
-    rate = row.get("baseline_success_rate")
-    if rate is None:
-        return "medium"
-    if rate >= easy_min:
-        return "easy"
-    return "medium" if rate > medium_min else "hard"
+    return rate_bucket(row.get("baseline_success_rate"), easy_min, medium_min)
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Curriculum:
     replay: Sequence[Mapping[str, Any]] = ()
     policy_version: str = ""
     seed: int = 0
+    include_unmeasured: bool = False
     pools: dict[str, list[Mapping[str, Any]]] = field(init=False)
     active: list[str] = field(init=False)
     step_success: deque = field(init=False)
@@ -60,22 +62,35 @@ class Curriculum:
 
     def __post_init__(self) -> None:
         c = self.cfg
-        self.pools = {b: [] for b in BUCKETS}
+        self.pools = {b: [] for b in (*BUCKETS, UNMEASURED)}
         for row in self.prompts:
             self.pools[bucket_of(row, c.easy_min_success, c.medium_min_success)].append(row)
+        unmeasured = self.pools[UNMEASURED]
+        if unmeasured and not self.include_unmeasured:
+            left_out = {str(r.get("task_id")) for r in unmeasured}
+            self.replay = [r for r in self.replay if str(r.get("task_id")) not in left_out]
+            self.history.append({"step": 0, "event": "unmeasured_left_out", "tasks": len(unmeasured)})
         start = c.start_bucket
         if not self.pools[start]:
             order = {"easy": ("medium", "hard"), "medium": ("easy", "hard"), "hard": ("medium", "easy")}[
                 start
             ]
             fallback = next((b for b in order if self.pools[b]), None)
-            if fallback is None:
-                raise ValueError("no RL prompts to train on")
+            if fallback is None and not (self.include_unmeasured and unmeasured):
+                hint = (
+                    f"; {len(unmeasured)} unmeasured (no baseline): measure them with `vtforge tasks "
+                    "baseline` or pass --include-unmeasured"
+                    if unmeasured
+                    else ""
+                )
+                raise ValueError(f"no RL prompts to train on in a measured bucket{hint}")
             self.history.append(
-                {"step": 0, "event": "start_bucket_empty", "wanted": start, "using": fallback}
+                {"step": 0, "event": "start_bucket_empty", "wanted": start, "using": fallback or UNMEASURED}
             )
             start = fallback
-        self.active = [start]
+        self.active = [start] if start else []
+        if self.include_unmeasured and unmeasured:
+            self.active.append(UNMEASURED)
         self.history.append({"step": 0, "event": "start", "active": list(self.active)})
         window = c.hard_return_stable_steps
         self.step_success = deque(maxlen=window)
@@ -133,9 +148,9 @@ class Curriculum:
             row = dict(rng.choice(self.replay))
             kind = "replay"
         else:
-            easier = [
-                b for b in BUCKETS[: BUCKETS.index(min(self.active, key=BUCKETS.index))] if self.pools[b]
-            ]
+            measured = [b for b in self.active if b in BUCKETS]
+            top = min(measured, key=BUCKETS.index) if measured else BUCKETS[0]
+            easier = [b for b in BUCKETS[: BUCKETS.index(top)] if self.pools[b]]
             if easier and rng.random() < self.cfg.easy_keep_fraction:
                 bucket = rng.choice(easier)
                 kind = "keep_easier"
@@ -176,27 +191,27 @@ def replay_rows(
     prompts: Sequence[Mapping[str, Any]],
     tokenizer: Any,
     max_completion_tokens: int,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[dict[str, Any]], int, int]:
     """Replay samples as curriculum rows; the prompt row of the same task supplies the columns.
 
-    A replayed completion longer than the completion budget is left out (never cut): returns the
-    rows and how many were left out.
+    A sample is replayed only into the group of its own prompt: its task must be one of ``prompts``
+    (so it fits the budget, is in a drawable bucket, carries the run's localization and every
+    column the reward reads) and its prompt text must be that row's. A replayed completion longer
+    than the completion budget is left out (never cut). Returns the rows, how many were too long and
+    how many had no matching prompt row.
     """
     by_task = {str(p["task_id"]): p for p in prompts}
-    rows, skipped = [], 0
+    rows, too_long, unmatched = [], 0, 0
     for sample in replay:
         completion = sample["completion"]
         if len(tokenizer(completion, add_special_tokens=False)["input_ids"]) + 1 > max_completion_tokens:
-            skipped += 1
+            too_long += 1
             continue
         base = by_task.get(str(sample["task_id"]))
-        if base is not None and (base.get("prompt_text") or "") == (sample.get("prompt") or ""):
-            row = dict(base)
-        else:
-            row = {
-                "task_id": sample["task_id"],
-                "prompt": [{"role": "user", "content": sample.get("prompt") or ""}],
-            }
+        if base is None or (base.get("prompt_text") or "") != (sample.get("prompt") or ""):
+            unmatched += 1
+            continue
+        row = dict(base)
         row.update(
             replay_completion=completion,
             replay_reward=float(sample["reward"]),
@@ -204,4 +219,4 @@ def replay_rows(
             replay_policy_version=sample.get("policy_version"),
         )
         rows.append(row)
-    return rows, skipped
+    return rows, too_long, unmatched

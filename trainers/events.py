@@ -13,11 +13,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
 from schemas import new_event
+
+if TYPE_CHECKING:
+    from trainers.rewards import Judgement
 
 PRODUCER = "vtforge.trainers"
 
@@ -149,6 +152,15 @@ class TrainingStepEvents(TrainerCallback):
             self._pending = None
 
 
+def parse_status_of(judgement: Judgement | None) -> str:
+    """The rollout's ``parse_status``: the reward's typed parse failure, ``no_edit`` when untyped."""
+    if judgement is None:
+        return "ok"
+    if judgement.parse_status:
+        return judgement.parse_status
+    return "no_edit" if judgement.outcome == "no_edit" else "ok"
+
+
 def sample_events(
     *,
     row: dict[str, Any],
@@ -205,9 +217,7 @@ def sample_events(
                 "stop_reason": "length" if truncated else "stop",
                 "messages": messages,
                 "reasoning": None,
-                "parse_status": "no_edit"
-                if judgement is not None and judgement.outcome == "no_edit"
-                else "ok",
+                "parse_status": parse_status_of(judgement),
                 "retry_index": 0,
                 "outcome": outcome,
                 "cached_prompt_tokens": None,

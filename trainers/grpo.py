@@ -14,8 +14,18 @@ has no option for, each as a small override:
 - **the curriculum** (``trainers.curriculum``) feeds prompts through a lazily drawn stream, so
   what a step trains on depends on the success rate so far.
 
-The prompts come from ``rl_prompts``, whose localization is fixed upstream (gold or a fixed
-model's): GRPO never generates or trains a localization, only the code edit.
+The prompts come from ``rl_prompts``, whose localization is fixed upstream: GRPO never generates or
+trains a localization, only the code edit. ``frozen_localization = P`` first emits policy P's
+localization of every RL task as ``method = 'frozen'`` (``trainers.frozen_localization``), refreshes
+the warehouse and trains only on the rows built on P's files (``localization_policy = P``).
+Only tasks in a measured difficulty bucket are drawn unless ``include_unmeasured``.
+
+The completion budget is reserved from the context budget (``min(forge.context.train_tokens, the
+model's window)``). On a tiny model (or one trained from it: its config says ``vtforge_tiny``) the
+default ``forge.train.max_completion_tokens`` is clamped to ``1/TINY_COMPLETION_SHARE`` of that
+budget, so the default levers leave room for a prompt; a value given with ``--max-completion-tokens``
+or set in ``vtcode.toml`` is used as it is. When no prompt fits, the error names the lever and the
+value that would fit.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from trainers import runs
 from trainers.common import common_args, event_sink, starting_policy
 from trainers.curriculum import Curriculum, replay_rows
 from trainers.events import TrainingStepEvents, sample_events
+from trainers.frozen_localization import FrozenLocalizationError, freeze_localization
 from trainers.readers import (
     ReadFilter,
     TruncationLog,
@@ -45,8 +56,11 @@ from trainers.readers import (
 )
 from trainers.rewards import BanditReward, OutcomeReward, SandboxReward, as_trl_reward
 from trainers.sft import TrainingDataError
+from trainers.tiny import TINY_MARKER
+from vtforge import constants as C
 
 TRAINER = "grpo"
+TINY_COMPLETION_SHARE = 8  # the tiny model reserves at most 1/8 of its window for the completion
 
 
 def zero_variance_rows(advantages: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -147,6 +161,8 @@ class GrpoOptions:
     emit_events: bool = True
     emit_samples: bool | None = None  # rollout + reward events per sample; None: only with the sandbox reward
     on_step: Any = None  # called with each training_step event (progress output)
+    include_unmeasured: bool = False  # also draw tasks with no measured baseline (bucket 'unmeasured')
+    frozen_localization: str | None = None  # train on this policy's localization (see module doc)
 
 
 def _make_reward(cfg: Any, kind: str) -> OutcomeReward:
@@ -167,16 +183,74 @@ class _CurriculumSteps(TrainerCallback):
         self.curriculum.end_step()
 
 
+def completion_budget(requested: int, budget: int, *, explicit: bool, tiny: bool) -> int:
+    """The completion budget: ``requested``, except that a tiny model on the default lever keeps at
+    most ``budget // TINY_COMPLETION_SHARE`` (``explicit``: the value was chosen, so it is kept)."""
+    if tiny and not explicit:
+        return max(1, min(requested, budget // TINY_COMPLETION_SHARE))
+    return requested
+
+
+def no_room_message(
+    *,
+    lever: str,
+    completion: int,
+    budget: int,
+    window: int | None,
+    train_tokens: int,
+    shortest: int | None,
+    lever_value: int | None = None,
+) -> str:
+    """Which lever leaves the prompts no room, by how much, and what would fit (``lever_value``: the
+    lever's own value when the budget used was clamped from it)."""
+    limited_by = (
+        f"the model's {window}-position window"
+        if window and window <= train_tokens
+        else f"forge.context.train_tokens={train_tokens}"
+    )
+    room = max(budget - completion, 0)
+    value = (
+        f"{lever_value} (clamped to {completion} for a tiny model)"
+        if lever_value is not None and lever_value != completion
+        else str(completion)
+    )
+    text = f"{lever}={value} leaves {room} of {budget} positions ({limited_by}) for prompts"
+    if shortest is None:
+        return text
+    fixes = []
+    if budget - shortest >= 1:
+        fixes.append(f"lower it to ≤ {budget - shortest}")
+    if window and window <= train_tokens:
+        fixes.append(f"use a model with ≥ {shortest + completion} positions")
+    else:
+        fixes.append(f"raise forge.context.train_tokens to ≥ {shortest + completion}")
+    return f"{text}; the shortest prompt needs {shortest}: {' or '.join(fixes)}"
+
+
 def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = None) -> dict[str, Any]:
     """Train with GRPO, save ``final/``, write ``run.json`` and return the summary."""
     from datasets import Features, IterableDataset, List, Value
 
     train_cfg, context, curriculum_cfg = cfg.forge.train, cfg.forge.context, cfg.forge.curriculum
-    max_completion = options.max_completion_tokens or train_cfg.max_completion_tokens
+    requested_completion = options.max_completion_tokens or train_cfg.max_completion_tokens
+    explicit_completion = options.max_completion_tokens is not None or (
+        train_cfg.max_completion_tokens != C.MAX_COMPLETION_TOKENS
+    )
     num_generations = options.num_generations or train_cfg.num_generations
+    frozen_policy = options.frozen_localization or train_cfg.frozen_localization_policy
+    run = None
+    frozen = None
+    slice_ = dict(options.slice)
+    if frozen_policy:
+        run = runs.new_run(cfg.data_dir, TRAINER)
+        try:
+            frozen = freeze_localization(cfg, frozen_policy, request=run.policy_version)
+        except FrozenLocalizationError as exc:
+            raise TrainingDataError(str(exc)) from None
+        slice_.update(localized_from="frozen", localization_policy=frozen_policy)
     con = connect(cfg.duckdb_path)
     reader = WarehouseReader(con)
-    filt = ReadFilter(split=options.split, slice=options.slice)
+    filt = ReadFilter(split=options.split, slice=slice_)
     latest_sft = runs.read_latest(cfg.data_dir).get("sft", {}).get("final")
 
     def corpus():
@@ -188,9 +262,11 @@ def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = N
         options.model, corpus=corpus, seed=train_cfg.seed, fallback=Path(latest_sft) if latest_sft else None
     )
     budget = context.train_tokens
-    max_positions = getattr(policy.model.config, "max_position_embeddings", None)
-    if max_positions:
-        budget = min(budget, int(max_positions))
+    window = getattr(policy.model.config, "max_position_embeddings", None)
+    if window:
+        budget = min(budget, int(window))
+    tiny = policy.is_tiny or bool(getattr(policy.model.config, TINY_MARKER, False))
+    max_completion = completion_budget(requested_completion, budget, explicit=explicit_completion, tiny=tiny)
     log = TruncationLog()
     prompts = list(
         iter_rl_prompts(
@@ -206,15 +282,48 @@ def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = N
     replay_source = list(iter_replay(reader)) if curriculum_cfg.replay_mix_fraction > 0 else []
     con.close()
     if not prompts:
+        room = ""
+        if log.counts["skipped"]:
+            lever = (
+                "--max-completion-tokens"
+                if options.max_completion_tokens is not None
+                else "forge.train.max_completion_tokens"
+            )
+            room = ": " + no_room_message(
+                lever=lever,
+                completion=max_completion,
+                budget=budget,
+                window=int(window) if window else None,
+                train_tokens=context.train_tokens,
+                shortest=log.shortest_skipped,
+                lever_value=requested_completion,
+            )
+        if frozen is not None and not log.counts["skipped"]:
+            room = (
+                f": no row carries {frozen_policy}'s frozen localization yet (with forge.events.sink = "
+                "kafka, ingest the events and materialise, then run again)"
+            )
         raise TrainingDataError(
-            f"no usable rl_prompts rows in {cfg.duckdb_path} (filter {filt}; truncation {log.summary()})"
+            f"no usable rl_prompts rows in {cfg.duckdb_path}{room} "
+            f"(filter {filt}; truncation {log.summary()})"
         )
-    run = runs.new_run(cfg.data_dir, TRAINER)
-    log.write_jsonl(run.truncation_log)
-    replay, replay_too_long = replay_rows(replay_source, prompts, policy.tokenizer, max_completion)
-    curriculum = Curriculum(
-        curriculum_cfg, prompts, replay, policy_version=run.policy_version, seed=train_cfg.seed
+    replay, replay_too_long, replay_unmatched = replay_rows(
+        replay_source, prompts, policy.tokenizer, max_completion
     )
+    try:
+        curriculum = Curriculum(
+            curriculum_cfg,
+            prompts,
+            replay,
+            seed=train_cfg.seed,
+            include_unmeasured=options.include_unmeasured,
+        )
+    except ValueError as exc:
+        raise TrainingDataError(f"{exc} (rl_prompts in {cfg.duckdb_path}, filter {filt})") from None
+    if run is None:
+        run = runs.new_run(cfg.data_dir, TRAINER)
+    curriculum.policy_version = run.policy_version
+    log.write_jsonl(run.truncation_log)
 
     features = Features(
         {"prompt": List({"role": Value("string"), "content": Value("string")}), "slot": Value("int64")}
@@ -304,8 +413,12 @@ def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = N
         "prompts": len(prompts),
         "replay_rows": len(replay),
         "replay_too_long": replay_too_long,
+        "replay_unmatched": replay_unmatched,  # no training prompt of that task with that prompt text
         "budget_tokens": budget,
+        "max_completion_tokens": max_completion,
         "truncation": log.summary(),
+        "frozen_localization": frozen.summary() if frozen is not None else None,
+        "include_unmeasured": options.include_unmeasured,
         "learning_rate": lr,
         "reward": type(reward_fn).__name__,
         "sample_events": emit_samples,

@@ -47,9 +47,13 @@ class TruncationLog:
 
     counts: Counter = field(default_factory=Counter)
     records: list[dict[str, Any]] = field(default_factory=list)
+    shortest_skipped: int | None = None  # fewest tokens any skipped row could have been cut to
 
     def add(self, row_id: str, fit: Fit) -> None:
         self.counts[fit.action] += 1
+        needed = fit.extra.get("min_tokens")
+        if needed is not None and (self.shortest_skipped is None or needed < self.shortest_skipped):
+            self.shortest_skipped = int(needed)
         if fit.action != "kept":
             self.records.append(
                 {
@@ -286,16 +290,24 @@ def iter_sft_examples(
 
 # --- RL prompts and replay ---------------------------------------------------------------------------
 
+# repo_dir and test_patch are what the sandbox reward runs the patch with; the localization and
+# baseline columns say where the prompt's files and bucket came from (older tables may lack some).
 RL_COLUMNS = (
     "task_id",
     "prompt",
     "messages",
     "repo",
     "base_commit",
+    "repo_dir",
+    "test_patch",
     "fail_to_pass",
     "pass_to_pass",
     "localized_files",
+    "localized_from",
+    "localization_policy",
     "baseline_success_rate",
+    "baseline_samples",
+    "baseline_source",
     "difficulty_bucket",
     "split",
 )

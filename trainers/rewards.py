@@ -10,9 +10,17 @@ reward-function signature (TRL passes the dataset's extra columns as keyword lis
   applied to the base files with self-play's parser), applies it in the sandbox
   (``sandbox.open_sandbox``), runs the task's FAIL_TO_PASS and PASS_TO_PASS tests and grades the
   run as SWE-bench does (``sandbox.grading``). An answer with no usable edit is 0.0 without
-  running anything.
+  running anything. Failing tests are rerun ``forge.selfplay.flaky_reruns`` times; a test whose
+  outcome changes is flaky and is left out of FAIL_TO_PASS / PASS_TO_PASS for that sample's
+  judgement, so it decides nothing; when every FAIL_TO_PASS test is flaky nothing is left to judge
+  by and the reward is ``None`` (outcome ``flaky``), out of the group like an infra failure.
 - ``BanditReward`` is a deterministic toy reward (the first character of the answer is one of
   ``arms``) for tests and for smoke runs where no sandbox task exists.
+
+The answer is the completion without its reasoning, cut by self-play's splitter
+(``vtforge.selfplay.reasoning.split_reasoning``: ``<think>``, ``<thinking>``, ``<reasoning>``,
+``◁think▷``, ``<|begin_of_thought|>``), so an edit drafted while thinking is never applied here
+either.
 """
 
 from __future__ import annotations
@@ -27,7 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
+from vtforge import constants as C
+from vtforge.selfplay.reasoning import split_reasoning
+
 _FENCE = re.compile(r"```(?:diff|patch)?[ \t]*\n(.*?)```", re.DOTALL)
 
 
@@ -36,11 +46,8 @@ class OutcomeReward(Protocol):
 
 
 def answer_text(completion: str) -> str:
-    """The completion without its ``<think>…</think>`` reasoning."""
-    text = _THINK.sub("", completion)
-    if "</think>" in text:  # an opening tag in the prompt: reasoning ends at the first close
-        text = text.split("</think>", 1)[1]
-    return text.strip()
+    """The completion without its reasoning, as self-play parses it (one splitter for both)."""
+    return split_reasoning(completion).answer.strip()
 
 
 def extract_patch(completion: str) -> str | None:
@@ -99,20 +106,33 @@ class Judgement:
 
     reward: float | None
     patch: str | None
-    outcome: str  # resolved | unresolved | infra_failure | no_edit
+    outcome: str  # resolved | unresolved | infra_failure | no_edit | flaky
     error: str | None = None
     apply_status: str = "not_tried"  # applied | applied_with_fuzz | failed | not_tried
+    flaky: tuple[str, ...] = ()  # tests whose outcome changed on a rerun: left out of the judgement
+    parse_status: str | None = None  # self-play's typed parse failure when the answer held no usable edit
 
 
 class SandboxReward:
     """Execution outcome of the completion's patch in the configured sandbox (SWE-bench grading).
 
     ``judgements`` keeps, per (task id, completion), what happened, for the GRPO sample events.
+    ``flaky_reruns`` defaults to ``forge.selfplay.flaky_reruns`` of ``cfg``.
     """
 
     def __init__(
-        self, cfg: Any, *, repo_dir: Callable[[Mapping[str, Any]], Path | None] | None = None
+        self,
+        cfg: Any,
+        *,
+        repo_dir: Callable[[Mapping[str, Any]], Path | None] | None = None,
+        flaky_reruns: int | None = None,
     ) -> None:
+        if flaky_reruns is None:
+            selfplay = getattr(getattr(cfg, "forge", None), "selfplay", None)
+            flaky_reruns = getattr(selfplay, "flaky_reruns", C.FLAKY_RERUNS)
+        if flaky_reruns < 0:
+            raise ValueError(f"forge.selfplay.flaky_reruns must be >= 0, got {flaky_reruns}")
+        self.flaky_reruns = int(flaky_reruns)
         try:
             from sandbox import open_sandbox
         except ImportError as exc:  # the sandbox package is part of vtforge; this is an install problem
@@ -140,17 +160,23 @@ class SandboxReward:
 
     def patch_of(self, completion: str, row: Mapping[str, Any]) -> str | None:
         """The completion's patch: a unified diff, else SEARCH/REPLACE edits applied to the base files."""
+        return self.parse(completion, row)[0]
+
+    def parse(self, completion: str, row: Mapping[str, Any]) -> tuple[str | None, str]:
+        """``(patch, parse_status)``: the patch or None, and self-play's typed reason when None."""
         patch = extract_patch(completion)
-        if patch is not None or "SEARCH" not in completion:
-            return patch
+        if patch is not None:
+            return patch, "ok"
         repo = self.repo_dir(row)
         if repo is None:
-            return None
+            return None, "no_edit"
         from vtforge.selfplay.parsing import parse_edit
 
         tree, read = _git_files(str(repo), str(row.get("base_commit") or "HEAD"))
         edit = parse_edit(completion, read, tree, scope=str(row.get("task_id") or ""))
-        return edit.diff if edit.ok and edit.diff else None
+        if edit.ok and edit.diff:
+            return edit.diff, "ok"
+        return None, str(edit.status) if not edit.ok else "no_change"
 
     def __call__(self, completion: str, row: Mapping[str, Any]) -> float | None:
         judgement = self.judge(completion, row)
@@ -162,21 +188,28 @@ class SandboxReward:
         """Everything about one completion's execution: the patch, how it applied, the outcome."""
         from sandbox import RunRequest
         from sandbox.grading import grade, test_ids
+        from vtforge.selfplay.matrix import flaky_nodes, without_flaky
 
         if self.repo_dir(row) is None:  # an edit with nowhere to run it is not the model's failure
             if extract_patch(completion) or "SEARCH" in answer_text(completion):
                 return Judgement(None, None, "infra_failure", "the task's repository is not on this machine")
             return Judgement(0.0, None, "no_edit")
-        patch = self.patch_of(completion, row)
+        patch, parse_status = self.parse(completion, row)
         if patch is None:
-            return Judgement(0.0, None, "no_edit")
+            return Judgement(0.0, None, "no_edit", parse_status=parse_status)
         prepared = self._prepare(row)
         if prepared is None or not prepared.ok:
             return Judgement(None, patch, "infra_failure", getattr(prepared, "setup_log", "")[-2000:] or None)
         f2p, p2p = test_ids(row.get("fail_to_pass")), test_ids(row.get("pass_to_pass"))
         patches = [patch] + ([row["test_patch"]] if row.get("test_patch") else [])
         result = self.box.run(
-            prepared, RunRequest(patches=patches, tests=[*f2p, *p2p] or None, label=row.get("task_id"))
+            prepared,
+            RunRequest(
+                patches=patches,
+                tests=[*f2p, *p2p] or None,
+                flaky_reruns=self.flaky_reruns,
+                label=row.get("task_id"),
+            ),
         )
         if result.status == "patch_apply_failed" and not result.applied_with:
             apply_status, error = "failed", "; ".join(result.apply_errors)[:2000] or result.error
@@ -186,11 +219,22 @@ class SandboxReward:
             apply_status, error = "applied_with_fuzz", None
         else:
             apply_status, error = "applied", None
+        flaky = flaky_nodes(result)
+        kept_f2p, kept_p2p = without_flaky(f2p, flaky), without_flaky(p2p, flaky)
+        if f2p and not kept_f2p and result.status == "completed":  # a clean run nothing may judge
+            why = "every FAIL_TO_PASS test is flaky: " + ", ".join(sorted(flaky))
+            return Judgement(None, patch, "flaky", why[:2000], apply_status, tuple(sorted(flaky)))
         task = str(row.get("task_id") or "task")
-        report = grade({"instance_id": task, "FAIL_TO_PASS": f2p, "PASS_TO_PASS": p2p}, result, patch)[task]
+        instance = {"instance_id": task, "FAIL_TO_PASS": kept_f2p, "PASS_TO_PASS": kept_p2p}
+        report = grade(instance, result, patch)[task]
         resolved = bool(report["resolved"])
         return Judgement(
-            1.0 if resolved else 0.0, patch, "resolved" if resolved else "unresolved", error, apply_status
+            1.0 if resolved else 0.0,
+            patch,
+            "resolved" if resolved else "unresolved",
+            error,
+            apply_status,
+            tuple(sorted(flaky)),
         )
 
     def many(self, completions: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[float | None]:

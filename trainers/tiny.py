@@ -58,13 +58,23 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):  # -> PreTrain
     return fast
 
 
+TINY_MAX_POSITIONS = 4096  # room for a real BugFixer prompt (a file or two) plus a completion
+TINY_MARKER = "vtforge_tiny"  # set in the model's config (saved with it): a run can tell a tiny lineage
+
+
 def tiny_model(
-    tokenizer, *, hidden_size: int = 64, layers: int = 2, seed: int = 0, max_positions: int = 1024
+    tokenizer,
+    *,
+    hidden_size: int = 64,
+    layers: int = 2,
+    seed: int = 0,
+    max_positions: int = TINY_MAX_POSITIONS,
 ):
     """A 2-layer Qwen2 model sized to ``tokenizer``, randomly initialised with ``seed``.
 
     Its window (``max_positions``) caps the context budget of runs on it: rows that do not fit are
-    handled by the truncation policy, never cut.
+    handled by the truncation policy, never cut. Positions are rotary (no parameters), so the 4,096
+    default costs nothing until a row is that long; the config carries ``vtforge_tiny = True``.
     """
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
@@ -82,6 +92,7 @@ def tiny_model(
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
     )
+    setattr(config, TINY_MARKER, True)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id

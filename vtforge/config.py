@@ -50,6 +50,7 @@ class SelfplayConfig(_Table):
     engine_retries: int = Field(C.ENGINE_RETRIES, ge=0)
     engine_timeout_s: float = Field(C.ENGINE_TIMEOUT_S, gt=0.0)
     max_new_tokens: int = Field(C.SELFPLAY_MAX_NEW_TOKENS, ge=1)
+    flaky_reruns: int = Field(C.FLAKY_RERUNS, ge=0)  # matrix and RL reward: reruns of failing tests
     replay_file: str | None = None  # JSONL of recorded completions (engine = "replay")
 
 
@@ -196,6 +197,7 @@ class TrainConfig(_Table):
     save_steps: int = Field(C.SAVE_STEPS, ge=1)
     save_total_limit: int = Field(C.SAVE_TOTAL_LIMIT, ge=1)
     use_vllm: bool = C.USE_VLLM
+    frozen_localization_policy: str | None = C.FROZEN_LOCALIZATION_POLICY
 
 
 class VtcodeConfig(_Table):

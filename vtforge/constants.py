@@ -31,6 +31,7 @@ ENGINE_CONCURRENCY = 8  # requests in flight to an OpenAI-compatible endpoint
 ENGINE_RETRIES = 3  # per request, on connection errors, 429 and 5xx
 ENGINE_TIMEOUT_S = 600.0
 SELFPLAY_MAX_NEW_TOKENS = 4096
+FLAKY_RERUNS = 1  # reruns of failing tests in the matrix and the RL reward; an outcome change = flaky
 
 # --- forge.selection (execution-based selection weights) -------------------------------------
 WEIGHT_TEST_PASS_RATE = 1.0
@@ -109,6 +110,7 @@ PACKING = True
 SAVE_STEPS = 50
 SAVE_TOTAL_LIMIT = 2
 USE_VLLM = False  # GPU: generate with vLLM (colocated) instead of transformers
+FROZEN_LOCALIZATION_POLICY: str | None = None  # GRPO's prompts take this policy's localization
 
 # --- forge.vtcode (live vtcode sessions: tail, exec, hook, notify) -----------------------------
 VTCODE_BINARY = "vtcode"

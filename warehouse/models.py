@@ -82,15 +82,22 @@ MODELS: tuple[Model, ...] = (
         "Chat-format SFT examples from successful and gold rollouts; synthetic ones upsampled.",
     ),
     _m(
+        "rl_prompts_excluded",
+        DATASETS,
+        "tasks",
+        "Tasks the execution-outcome reward cannot run on (no repo_dir, …), with the reason.",
+    ),
+    _m(
         "rl_prompts",
         DATASETS,
-        "tasks rollouts policy_versions rollout_outcomes localizations chat_transcripts",
-        "One BugFixer RL prompt per task with its difficulty bucket.",
+        "tasks rollouts policy_versions rollout_outcomes localizations chat_transcripts "
+        "raw_localization_predicted rl_prompts_excluded",
+        "One BugFixer RL prompt per runnable task, with its localization and difficulty bucket.",
     ),
     _m(
         "replay_buffer",
         DATASETS,
-        "rollouts rollout_outcomes policy_versions chat_transcripts",
+        "rollouts rollout_outcomes policy_versions chat_transcripts rl_prompts_excluded",
         "Top-k successful BugFixer trajectories per task from the latest policy versions.",
     ),
     _m(
@@ -103,19 +110,19 @@ MODELS: tuple[Model, ...] = (
         "telemetry_localization",
         TELEMETRY,
         "localizations policy_versions",
-        "Localization recall@k per stage and policy version.",
+        "Localization recall@k per stage, policy version and file kind (source | test).",
     ),
     _m(
         "telemetry_patches",
         TELEMETRY,
         "raw_patch_proposed rollouts rewards policy_versions",
-        "Patch apply and resolve rates per stage and policy version.",
+        "Patch acceptance per BugFixer sample (with its failure reasons), apply and resolve rates.",
     ),
     _m(
         "telemetry_tests",
         TELEMETRY,
-        "test_outcomes policy_versions",
-        "Generated-test quality and flake rate per stage and policy version.",
+        "test_outcomes rollouts policy_versions",
+        "Generated-test quality, per-task fail-before-fix rate and flake rate per stage and version.",
     ),
     _m(
         "telemetry_rewards",
@@ -127,7 +134,7 @@ MODELS: tuple[Model, ...] = (
         "curriculum_gates",
         TELEMETRY,
         "telemetry_localization telemetry_patches telemetry_tests",
-        "Each promotion gate: threshold, value, passed.",
+        "Each promotion gate: threshold, comparison, value, passed.",
     ),
 )
 

@@ -94,7 +94,7 @@ def _plots(con: duckdb.DuckDBPyConnection, folder: Path) -> list[tuple[str, Path
             made.append((title, path))
 
     if _has(con, "telemetry_localization"):
-        series = _by_version(con, "telemetry_localization", ["recall_at_k"], ["stage", "k"])
+        series = _by_version(con, "telemetry_localization", ["recall_at_k"], ["stage", "file_kind", "k"])
         add(
             "localization_recall",
             "Localization recall@k",
@@ -107,7 +107,7 @@ def _plots(con: duckdb.DuckDBPyConnection, folder: Path) -> list[tuple[str, Path
             "patch_acceptance",
             "Patch acceptance",
             "rate",
-            _by_version(con, "telemetry_patches", ["apply_rate", "resolve_rate"], ["stage"]),
+            _by_version(con, "telemetry_patches", ["acceptance", "resolve_rate"], ["stage"]),
             "policy version",
         )
     if _has(con, "telemetry_tests"):
@@ -118,7 +118,12 @@ def _plots(con: duckdb.DuckDBPyConnection, folder: Path) -> list[tuple[str, Path
             _by_version(
                 con,
                 "telemetry_tests",
-                ["fail_before_rate", "fail_before_pass_after_rate", "flake_rate"],
+                [
+                    "fail_before_fix_task_rate",
+                    "fail_before_rate",
+                    "fail_before_pass_after_rate",
+                    "flake_rate",
+                ],
                 ["stage"],
             ),
             "policy version",
@@ -156,7 +161,8 @@ def _plots(con: duckdb.DuckDBPyConnection, folder: Path) -> list[tuple[str, Path
 # --- tables --------------------------------------------------------------------------------------
 
 _TABLES = {
-    "Curriculum gates": "SELECT stage, policy_version, gate, threshold, value, passed FROM curriculum_gates "
+    "Curriculum gates": "SELECT stage, policy_version, gate, comparison, threshold, value, passed "
+    "FROM curriculum_gates "
     "ORDER BY stage, version_index, gate",
     "SFT examples": "SELECT role, source, synthetic, split, count(*) AS examples FROM sft_examples "
     "GROUP BY ALL ORDER BY ALL",

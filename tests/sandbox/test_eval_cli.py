@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from swebench.harness.reporting import make_run_report
 
 from tests.sandbox.toyrepo import ToyRepo
 from tests.support import require_service
@@ -61,11 +63,12 @@ def predictions(toy: ToyRepo, instance_id: str) -> list[dict]:
     ]
 
 
-def test_eval_grades_like_swe_bench(workspace: Path, toy: ToyRepo) -> None:
+def test_eval_grades_like_swe_bench(workspace: Path, toy: ToyRepo, monkeypatch: pytest.MonkeyPatch) -> None:
     require_service(shutil.which("bwrap") is not None, "bubblewrap")
     instance = toy.instance()
-    inst = write_jsonl(workspace / "instances.jsonl", [instance])
-    preds = write_jsonl(workspace / "preds.jsonl", predictions(toy, instance["instance_id"]))
+    inst = write_jsonl(workspace / "instances.jsonl", [instance, toy.instance("toy__toycalc-unpredicted")])
+    rows = predictions(toy, instance["instance_id"])
+    preds = write_jsonl(workspace / "preds.jsonl", rows)
     done = vtforge(
         "eval",
         "--instances",
@@ -78,12 +81,15 @@ def test_eval_grades_like_swe_bench(workspace: Path, toy: ToyRepo) -> None:
         "2",
         "--report-dir",
         "reports",
+        "--run-id",
+        "r1",
         cwd=workspace,
     )
     assert done.returncode == 0, done.stderr + done.stdout
+    run_dir = workspace / "reports" / "logs" / "run_evaluation" / "r1"
 
     def report(model: str) -> dict:
-        path = workspace / "reports" / model / instance["instance_id"] / "report.json"
+        path = run_dir / model / instance["instance_id"] / "report.json"
         return json.loads(path.read_text())[instance["instance_id"]]
 
     gold = report("gold")
@@ -97,17 +103,38 @@ def test_eval_grades_like_swe_bench(workspace: Path, toy: ToyRepo) -> None:
     assert broken["resolved"] is False
     assert broken["tests_status"]["PASS_TO_PASS"]["failure"] == ["tests/test_basic.py::test_mul"]
     assert broken["tests_status"]["FAIL_TO_PASS"]["failure"] == []
-    garbage = report("garbage")
-    assert garbage["patch_successfully_applied"] is False and garbage["status"] == "patch_apply_failed"
+    # as the harness: a patch that does not apply leaves no report.json (an error), only its logs
+    garbage_dir = run_dir / "garbage" / instance["instance_id"]
+    assert sorted(p.name for p in garbage_dir.iterdir()) == ["patch.diff", "run_instance.log"]
+    assert "status: patch_apply_failed" in (garbage_dir / "run_instance.log").read_text()
 
-    summary = json.loads((workspace / "reports" / "gold" / "summary.json").read_text())
-    assert summary["resolved_ids"] == [instance["instance_id"]] and summary["resolved_instances"] == 1
-    empty_summary = json.loads((workspace / "reports" / "org__empty" / "summary.json").read_text())
+    def summary(model: str) -> dict:
+        return json.loads((workspace / "reports" / f"{model}.r1.json").read_text())
+
+    gold_summary = summary("gold")
+    assert (
+        gold_summary["resolved_ids"] == [instance["instance_id"]] and gold_summary["resolved_instances"] == 1
+    )
+    assert gold_summary["incomplete_ids"] == ["toy__toycalc-unpredicted"]
+    assert gold_summary["total_instances"] == 2 and gold_summary["submitted_instances"] == 1
+    empty_summary = summary("org__empty")
     assert (empty_summary["empty_patch_instances"], empty_summary["unresolved_instances"]) == (1, 0)
-    broken_summary = json.loads((workspace / "reports" / "breaks-p2p" / "summary.json").read_text())
-    assert broken_summary["unresolved_ids"] == [instance["instance_id"]]
-    garbage_summary = json.loads((workspace / "reports" / "garbage" / "summary.json").read_text())
+    assert summary("breaks-p2p")["unresolved_ids"] == [instance["instance_id"]]
+    garbage_summary = summary("garbage")
     assert garbage_summary["error_instances"] == 1 and garbage_summary["completed_instances"] == 0
+
+    # SWE-bench's own run report, reading our folder from the report folder, counts the same
+    monkeypatch.chdir(workspace / "reports")
+    instances = [instance, toy.instance("toy__toycalc-unpredicted")]
+    for row in rows:
+        model = row["model_name_or_path"].replace("/", "__")
+        path = make_run_report(
+            {row["instance_id"]: row}, instances, "r1", report_dir=str(workspace / "swebench")
+        )
+        reference = json.loads(Path(path).read_text())
+        ours = summary(model)
+        for key in ("completed", "resolved", "unresolved", "empty_patch", "error", "incomplete", "submitted"):
+            assert ours[f"{key}_ids"] == reference[f"{key}_ids"], (model, key)
 
     tamper = report("tamper")  # its test file was reset before the real test patch went in
     assert tamper["patch_successfully_applied"] is True and tamper["resolved"] is False
@@ -136,9 +163,10 @@ def test_eval_on_the_docker_backend(workspace: Path, toy: ToyRepo, docker_box) -
         "eval", "--instances", str(inst), "--predictions", str(preds), "--report-dir", "r", cwd=workspace
     )
     assert done.returncode == 0, done.stderr + done.stdout
-    gold = json.loads((workspace / "r" / "gold" / instance["instance_id"] / "report.json").read_text())
+    run_dir = workspace / "r" / "logs" / "run_evaluation" / "preds"  # the run id: the predictions' stem
+    gold = json.loads((run_dir / "gold" / instance["instance_id"] / "report.json").read_text())
     assert gold[instance["instance_id"]]["resolved"] is True
-    empty = json.loads((workspace / "r" / "org__empty" / instance["instance_id"] / "report.json").read_text())
+    empty = json.loads((run_dir / "org__empty" / instance["instance_id"] / "report.json").read_text())
     assert empty[instance["instance_id"]]["resolved"] is False
     assert "docker" in done.stdout
 
@@ -153,3 +181,51 @@ def test_eval_errors_are_one_line(workspace: Path) -> None:
         "eval", "--instances", str(inst), "--predictions", str(preds), "--backend", "local", cwd=workspace
     )
     assert done.returncode == 1 and "unknown instances: b" in done.stderr
+
+
+def test_eval_reads_parquet_instances(workspace: Path, toy: ToyRepo) -> None:
+    """Hugging Face ships SWE-bench as Parquet; test lists may be lists there, not JSON strings."""
+    require_service(shutil.which("bwrap") is not None, "bubblewrap")
+    instance = {**toy.instance(), "FAIL_TO_PASS": toy.fail_to_pass}  # a list; PASS_TO_PASS a JSON string
+    pq.write_table(pa.Table.from_pylist([instance]), workspace / "instances.parquet")
+    rows = [
+        {"instance_id": instance["instance_id"], "model_name_or_path": "gold", "model_patch": toy.gold_patch}
+    ]
+    preds = write_jsonl(workspace / "preds.jsonl", rows)
+    done = vtforge(
+        "eval",
+        "--instances",
+        "instances.parquet",
+        "--predictions",
+        str(preds),
+        "--backend",
+        "local",
+        "--report-dir",
+        "out",
+        cwd=workspace,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    summary = json.loads((workspace / "out" / "gold.preds.json").read_text())
+    assert summary["resolved_ids"] == [instance["instance_id"]]
+    path = workspace / "out" / "logs" / "run_evaluation" / "preds" / "gold" / instance["instance_id"]
+    report = json.loads((path / "report.json").read_text())[instance["instance_id"]]
+    assert report["tests_status"]["FAIL_TO_PASS"] == {"success": toy.fail_to_pass, "failure": []}
+    assert report["tests_status"]["PASS_TO_PASS"] == {"success": toy.pass_to_pass, "failure": []}
+
+
+def test_eval_refuses_an_instance_without_repo_dir(workspace: Path, toy: ToyRepo) -> None:
+    """It used to run in the current folder and exit 0 with an infra failure."""
+    instance = toy.instance()
+    del instance["repo_dir"]
+    inst = write_jsonl(workspace / "instances.jsonl", [instance])
+    rows = [
+        {"instance_id": instance["instance_id"], "model_name_or_path": "gold", "model_patch": toy.gold_patch}
+    ]
+    preds = write_jsonl(workspace / "preds.jsonl", rows)
+    done = vtforge(
+        "eval", "--instances", str(inst), "--predictions", str(preds), "--backend", "local", cwd=workspace
+    )
+    assert done.returncode == 1, done.stdout
+    message = " ".join(done.stderr.split())  # rich may wrap the line
+    assert f"{inst}: instance {instance['instance_id']}: field repo_dir is missing" in message
+    assert not (workspace / "evaluation" / "logs").exists()  # nothing ran

@@ -232,3 +232,9 @@ def test_a_judged_sample_is_a_rollout_a_patch_and_a_reward() -> None:
     )  # fmt: skip
     assert [e["envelope"]["event_type"] for e in no_edit] == ["rollout"]
     assert no_edit[0]["parse_status"] == "no_edit"
+    typed = sample_events(
+        row=row, completion="<<<<<<< SEARCH", reward=0.0, policy_version="grpo-v", sample_index=1,
+        model="tiny", engine="transformers", temperature=1.0, prompt_tokens=5, completion_tokens=2,
+        truncated=False, judgement=Judgement(0.0, None, "no_edit", parse_status="unterminated_block"),
+    )  # fmt: skip
+    assert typed[0]["parse_status"] == "unterminated_block"  # the acceptance metric's reasons

@@ -58,8 +58,17 @@ class Stream:
         return event
 
     def task(
-        self, task_id: str, split: str, gold_files: list[str], f2p: list[str], p2p: list[str], test_patch: str
+        self,
+        task_id: str,
+        split: str,
+        gold_files: list[str],
+        f2p: list[str],
+        p2p: list[str],
+        test_patch: str,
+        repo_dir: str | None = "/srv/repos/org-repo",
     ):
+        """A registered task; ``repo_dir`` is where its repository would be (never read here), so the
+        execution-outcome reward counts it as runnable (rl_prompts_excluded)."""
         self.add(
             "task_registered",
             {
@@ -69,6 +78,7 @@ class Stream:
                 "problem_statement": f"issue of {task_id}",
                 "patch": gold_diff(*gold_files),
                 "test_patch": test_patch,
+                "repo_dir": repo_dir,
                 "fail_to_pass": f2p,
                 "pass_to_pass": p2p,
                 "source": "swe-bench",
@@ -100,6 +110,7 @@ class Stream:
         answer: str | None = None,
         reasoning: str | None = None,
         synthetic: bool = False,
+        parse_status: str = "ok",
     ) -> None:
         self.add(
             "rollout",
@@ -126,19 +137,27 @@ class Stream:
                     },
                 ],
                 "reasoning": reasoning if reasoning is not None else f"why {rollout_id}",
-                "parse_status": "ok",
+                "parse_status": parse_status,
             },
             key=rollout_id,
             task_id=task_id,
             synthetic=synthetic,
         )
 
-    def localization(self, rollout_id: str, task_id: str, files: list[str], method: str = "model") -> None:
+    def localization(
+        self,
+        rollout_id: str,
+        task_id: str,
+        files: list[str],
+        method: str = "model",
+        attributes: dict[str, str] | None = None,
+    ) -> None:
         self.add(
             "localization_predicted",
             {"rollout_id": rollout_id, "files": files, "dropped": [], "method": method},
             key=f"loc:{rollout_id}",
             task_id=task_id,
+            **({"attributes": attributes} if attributes else {}),
         )
 
     def patch(self, patch_id: str, rollout_id: str, task_id: str, apply_status: str = "applied") -> None:
@@ -177,8 +196,10 @@ class Stream:
         task_id: str,
         patch_id: str | None,
         test_id: str | None,
-        results: list[tuple[str, str] | tuple[str, str, bool]],
+        results: list[tuple[str, str] | tuple[str, str, bool] | tuple[str, str, bool, int]],
+        attributes: dict[str, str] | None = None,
     ) -> None:
+        """``results``: (name, status[, flaky[, reruns]]); ``attributes`` e.g. {"kind": "gold"}."""
         self.add(
             "execution_result",
             {
@@ -194,7 +215,7 @@ class Stream:
                         "name": r[0],
                         "status": r[1],
                         "duration_s": 0.1,
-                        "reruns": 0,
+                        "reruns": r[3] if len(r) > 3 else 0,
                         "flaky": r[2] if len(r) > 2 else False,
                     }
                     for r in results
@@ -203,6 +224,7 @@ class Stream:
             },
             key=execution_id,
             task_id=task_id,
+            **({"attributes": attributes} if attributes else {}),
         )
 
     def reward(
@@ -211,21 +233,25 @@ class Stream:
         task_id: str,
         patch_id: str,
         rollout_id: str,
-        execution_id: str,
+        execution_id: str | None,
         version: str,
         value: float,
+        *,
+        subject_kind: str = "patch",
+        outcome: str | None = None,
     ) -> None:
+        """A reward for ``patch_id`` (or, with ``subject_kind``, a test or rollout id in its place)."""
         self.add(
             "reward_assigned",
             {
                 "reward_id": reward_id,
-                "subject_kind": "patch",
+                "subject_kind": subject_kind,
                 "subject_id": patch_id,
                 "rollout_id": rollout_id,
                 "execution_id": execution_id,
                 "policy_version": version,
                 "reward": value,
-                "outcome": "resolved" if value >= 1.0 else "unresolved",
+                "outcome": outcome or ("resolved" if value >= 1.0 else "unresolved"),
             },
             key=reward_id,
             task_id=task_id,
@@ -326,4 +352,134 @@ def hand_stream() -> list[dict[str, Any]]:
         task_id=T2,
         stage="eval",
     )
+    return s.events
+
+
+# --- the recipe's metrics ----------------------------------------------------------------------
+
+K = [f"org__recipe-{i}" for i in range(1, 7)]  # K[0] .. K[5]
+
+
+def k_source_file(i: int) -> str:
+    return f"src/k{i}.py"
+
+
+def k_test_file(i: int) -> str:
+    return f"tests/test_k{i}.py"
+
+
+def recipe_stream() -> list[dict[str, Any]]:
+    """Localization per file kind, acceptance per BugFixer sample, fail-before-fix per task, flakes.
+
+    Six tasks K[i]: gold patch touches src/k<i+1>.py, test patch tests/test_k<i+1>.py (K[5] has
+    none: a synthesised bug, its FAIL_TO_PASS test is in tests/test_k6.py). Policy v0:
+
+        LS  localizer  K0  src/k1.py                       source, perfect → recall 1
+        LT  localizer  K0  tests/test_k1.py, target=test   test (self-play's tag), perfect → 1
+        LW  testwriter K0  tests/test_k1.py                test (a TestWriter's), perfect → 1
+        B1  bugfixer   K0  P1 applied                      accepted
+        B2  bugfixer   K0  parse_status search_not_found   parse failure (a rollout reward, no patch)
+        B3  bugfixer   K0  P3 apply failed                 apply failure  → acceptance 1/3
+        W1  testwriter K0  A1 rewarded fails_before_passes_after; W1b: A1b passes on the base run
+        W2, W3 testwriter K1, K2  A2, A3 rewarded fails_before_passes_after
+        W4  testwriter K3  A4: base FAILED (re-run twice, never passed: not flaky), gold run PASSED
+        W5  testwriter K4  F: base FAILED, gold run PASSED only on a re-run (flaky), rewarded good
+        → tasks K0..K4 sampled, K0..K3 good: 4/5 = 0.8, not > 0.8
+
+    Policy v1: LT5, a test-file localization of K5 (tests/test_k6.py first: recall@1 = 1; no source
+    localization, so no localization gate); BugFixer samples on K0: empty_output, no_edit (GRPO),
+    parsed but never tried, applied_with_fuzz, applied, applied → acceptance 3/6 = 0.5 (>= 0.5
+    passes); TestWriter samples on K0..K5, rewarded good on K0..K4, K5's did not parse → 5/6 > 0.8.
+    """
+    s = Stream()
+    for i, task in enumerate(K, start=1):
+        test_patch = gold_diff(k_test_file(i)) if task != K[5] else ""  # K5: a synthesised bug
+        s.task(task, "train", [k_source_file(i)], [f"{k_test_file(i)}::test_fix"], [], test_patch)
+    k0 = K[0]
+    # --- v0: localization
+    s.rollout("LS", k0, "localizer", "v0", 0)
+    s.localization("LS", k0, [k_source_file(1)])
+    s.rollout("LT", k0, "localizer", "v0", 1)
+    s.localization("LT", k0, [k_test_file(1)], attributes={"target": "test"})
+    s.rollout("LW", k0, "testwriter", "v0", 9)
+    s.localization("LW", k0, [k_test_file(1)])
+    # --- v0: BugFixer samples
+    s.rollout("B1", k0, "bugfixer", "v0", 0)
+    s.patch("P1", "B1", k0)
+    s.rollout("B2", k0, "bugfixer", "v0", 1, parse_status="search_not_found")
+    s.reward("RB2", k0, "B2", "B2", None, "v0", 0.0, subject_kind="rollout", outcome="unresolved")
+    s.rollout("B3", k0, "bugfixer", "v0", 2)
+    s.patch("P3", "B3", k0, apply_status="failed")
+    # --- v0: TestWriter samples
+    for n, (task, rollout, test) in enumerate([(k0, "W1", "A1"), (K[1], "W2", "A2"), (K[2], "W3", "A3")]):
+        s.rollout(rollout, task, "testwriter", "v0", 0)
+        s.test(test, rollout, task, f"tests/test_gen.py::test_a{n + 1}")
+        s.reward(
+            f"R{test}",
+            task,
+            test,
+            rollout,
+            None,
+            "v0",
+            1.0,
+            subject_kind="test",
+            outcome="fails_before_passes_after",
+        )
+    s.rollout("W1b", k0, "testwriter", "v0", 1)
+    s.test("A1b", "W1b", k0, "tests/test_gen.py::test_a1b")
+    s.execution(
+        "EB0",
+        k0,
+        None,
+        None,
+        [("tests/test_gen.py::test_a1", "FAILED"), ("tests/test_gen.py::test_a1b", "PASSED")],
+        {"kind": "base"},
+    )
+    s.rollout("W4", K[3], "testwriter", "v0", 0)
+    s.test("A4", "W4", K[3], "tests/test_gen.py::test_a4")
+    s.execution(
+        "EB3", K[3], None, None, [("tests/test_gen.py::test_a4", "FAILED", False, 2)], {"kind": "base"}
+    )
+    s.execution("EG3", K[3], None, None, [("tests/test_gen.py::test_a4", "PASSED")], {"kind": "gold"})
+    s.rollout("W5", K[4], "testwriter", "v0", 0)
+    s.test("F", "W5", K[4], "tests/test_gen.py::test_f")
+    s.execution(
+        "EB4", K[4], None, None, [("tests/test_gen.py::test_f", "FAILED", False, 2)], {"kind": "base"}
+    )
+    s.execution("EG4", K[4], None, None, [("tests/test_gen.py::test_f", "PASSED", True, 1)], {"kind": "gold"})
+    s.reward(
+        "RF", K[4], "F", "W5", "EG4", "v0", 1.0, subject_kind="test", outcome="fails_before_passes_after"
+    )
+    # --- v1: a test-file localization only (K5 has no test patch: its FAIL_TO_PASS tests' files)
+    s.rollout("LT5", K[5], "localizer", "v1", 1)
+    s.localization("LT5", K[5], [k_test_file(6), k_test_file(1)], attributes={"target": "test"})
+    # --- v1: BugFixer samples
+    s.rollout("C1", k0, "bugfixer", "v1", 0, parse_status="empty_output")
+    s.rollout("C2", k0, "bugfixer", "v1", 1, parse_status="no_edit")
+    s.rollout("C3", k0, "bugfixer", "v1", 2)
+    s.patch("Q3", "C3", k0, apply_status="not_tried")
+    s.rollout("C4", k0, "bugfixer", "v1", 3)
+    s.patch("Q4", "C4", k0, apply_status="applied_with_fuzz")
+    s.rollout("C5", k0, "bugfixer", "v1", 4)
+    s.patch("Q5", "C5", k0)
+    s.rollout("C6", k0, "bugfixer", "v1", 5)
+    s.patch("Q5", "C6", k0)  # the same patch again: a sample of its own
+    # --- v1: TestWriter samples
+    for n, task in enumerate(K[:5]):
+        rollout, test = f"V{n}", f"H{n}"
+        s.rollout(rollout, task, "testwriter", "v1", 0)
+        s.test(test, rollout, task, f"tests/test_gen.py::test_h{n}")
+        s.reward(
+            f"R{test}",
+            task,
+            test,
+            rollout,
+            None,
+            "v1",
+            1.0,
+            subject_kind="test",
+            outcome="fails_before_passes_after",
+        )
+    s.rollout("V5", K[5], "testwriter", "v1", 0, parse_status="no_new_test")
+    s.reward("RV5", K[5], "V5", "V5", None, "v1", 0.0, subject_kind="rollout", outcome="not_discriminating")
     return s.events

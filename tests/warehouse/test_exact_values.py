@@ -179,25 +179,32 @@ def test_false_positives(con) -> None:
 def test_telemetry(con) -> None:
     assert rows(
         con,
-        "SELECT stage, policy_version, k, localizations, recall_at_k, all_found_at_k "
+        "SELECT stage, policy_version, file_kind, k, localizations, recall_at_k, all_found_at_k "
         "FROM telemetry_localization",
     ) == [
-        ("selfplay", "v0", 1, 2, 0.25, 0.0),
-        ("selfplay", "v0", 2, 2, 0.25, 0.0),
-        ("selfplay", "v0", 3, 2, 0.5, 0.5),
-        ("selfplay", "v0", 4, 2, 0.5, 0.5),
-        ("selfplay", "v0", 5, 2, 0.5, 0.5),
+        ("selfplay", "v0", "source", 1, 2, 0.25, 0.0),
+        ("selfplay", "v0", "source", 2, 2, 0.25, 0.0),
+        ("selfplay", "v0", "source", 3, 2, 0.5, 0.5),
+        ("selfplay", "v0", "source", 4, 2, 0.5, 0.5),
+        ("selfplay", "v0", "source", 5, 2, 0.5, 0.5),
     ]
     assert rows(
         con,
         "SELECT stage, policy_version, proposals, applied, round(apply_rate, 4), judged, resolved, "
         "resolve_rate FROM telemetry_patches",
     ) == [("selfplay", "v0", 2, 2, 1.0, 2, 1, 0.5), ("selfplay", "v1", 3, 2, 0.6667, 2, 1, 0.5)]
+    # every BugFixer sample of the stream parsed: acceptance per sample equals apply_rate here
+    assert rows(
+        con,
+        "SELECT policy_version, samples, accepted, parse_failures, apply_failures, empty, not_tried, "
+        "round(acceptance, 4) FROM telemetry_patches",
+    ) == [("v0", 2, 2, 0, 0, 0, 0, 1.0), ("v1", 3, 2, 0, 1, 0, 0, 0.6667)]
     assert rows(
         con,
         "SELECT stage, policy_version, tests, run_before_fix, fail_before_rate, judged, "
-        "fail_before_pass_after_rate, with_results, flake_rate FROM telemetry_tests",
-    ) == [("selfplay", "v0", 2, 2, 0.5, 1, 1.0, 2, 0.5)]
+        "fail_before_pass_after_rate, with_results, flake_rate, tasks_sampled, "
+        "tasks_with_fail_before_pass_after, fail_before_fix_task_rate FROM telemetry_tests",
+    ) == [("selfplay", "v0", 2, 2, 0.5, 1, 1.0, 2, 0.5, 1, 1, 1.0)]
     assert rows(
         con,
         "SELECT stage, policy_version, role, rollouts, reward_mean, reward_std, groups, solved_all, "
@@ -210,7 +217,8 @@ def test_telemetry(con) -> None:
     assert rows(
         con, "SELECT gate, threshold, round(value, 4), passed, policy_version, stage FROM curriculum_gates"
     ) == [
-        ("fail_before_fix_rate", 0.8, 0.5, False, "v0", "selfplay"),
+        # per sampled task (T1: G1 fails before and passes after the fix), not per test (1 of 2)
+        ("fail_before_fix_rate", 0.8, 1.0, True, "v0", "selfplay"),
         ("localization_accuracy", 0.6, 0.5, False, "v0", "selfplay"),
         ("patch_acceptance", 0.5, 1.0, True, "v0", "selfplay"),
         ("patch_acceptance", 0.5, 0.6667, True, "v1", "selfplay"),

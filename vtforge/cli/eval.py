@@ -16,7 +16,8 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_(
         instances: Annotated[
-            Path, typer.Option("--instances", help="SWE-bench instances (.jsonl/.json) with repo_dir.")
+            Path,
+            typer.Option("--instances", help="SWE-bench instances (.jsonl/.json/.parquet) with repo_dir."),
         ],
         predictions: Annotated[
             Path,
@@ -30,17 +31,27 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option("--workers", min=1, help="Parallel runs (else forge.sandbox.concurrency)."),
         ] = None,
-        report_dir: Annotated[Path, typer.Option("--report-dir", help="Where report.json files go.")] = Path(
-            "evaluation"
-        ),
+        report_dir: Annotated[
+            Path,
+            typer.Option(
+                "--report-dir",
+                help="Where logs/run_evaluation/<run id>/... and <model>.<run id>.json go.",
+            ),
+        ] = Path("evaluation"),
+        run_id: Annotated[
+            str | None,
+            typer.Option(
+                "--run-id", help="Names this run's folder and report (else the predictions file's stem)."
+            ),
+        ] = None,
         flaky_reruns: Annotated[
             int, typer.Option("--flaky-reruns", min=0, help="Reruns of failing tests.")
         ] = 1,
         config: ConfigOption = None,
     ) -> None:
-        """Run each prediction's patch + the test patch; write report.json per instance and a summary."""
+        """Run each prediction (its patch, then the test patch); write SWE-bench's logs and run report."""
         from sandbox.api import SandboxUnavailable, open_sandbox
-        from sandbox.evaluate import evaluate, read_records
+        from sandbox.evaluate import check_predictions, check_runnable, evaluate, read_records
         from vtforge.transport import sink_from_config
 
         cfg = config_from(config)
@@ -52,9 +63,21 @@ def register(app: typer.Typer) -> None:
             prediction_rows = read_records(predictions)
         except (ValueError, OSError) as exc:
             raise CliError(str(exc)) from None
-        for number, row in enumerate(instance_rows, start=1):
-            if "instance_id" not in row:
-                raise CliError(f"{instances}: record {number} has no instance_id")
+        for path, rows in ((instances, instance_rows), (predictions, prediction_rows)):
+            for number, row in enumerate(rows, start=1):
+                if not isinstance(row, dict) or "instance_id" not in row:
+                    raise CliError(f"{path}: record {number} has no field instance_id")
+        run = run_id if run_id is not None else predictions.stem
+        if not run or "/" in run or run in (".", ".."):
+            raise CliError(f"--run-id {run!r}: must be a non-empty name without '/'", code=2)
+        try:
+            check_predictions(instance_rows, prediction_rows)
+        except ValueError as exc:
+            raise CliError(f"{predictions}: {exc}") from None
+        try:
+            check_runnable(instance_rows, prediction_rows)
+        except ValueError as exc:
+            raise CliError(f"{instances}: {exc}") from None
         name = backend or cfg.forge.sandbox.backend
         if name not in ("local", "docker", "kubernetes"):
             raise CliError(f"--backend must be local, docker or kubernetes, got {name!r}", code=2)
@@ -88,6 +111,7 @@ def register(app: typer.Typer) -> None:
                     instance_rows,
                     prediction_rows,
                     report_dir,
+                    run_id=run,
                     workers=workers or cfg.forge.sandbox.concurrency,
                     emit=sink.emit,
                     on_done=done,
@@ -95,25 +119,26 @@ def register(app: typer.Typer) -> None:
                 )
             except ValueError as exc:
                 raise CliError(str(exc)) from None
-        table = Table(title=f"evaluation ({name} backend) -> {report_dir}")
-        for column in (
-            "model",
-            "submitted",
-            "resolved",
-            "unresolved",
-            "empty patch",
-            "error",
-            "infra failure",
-        ):
+        table = Table(title=f"evaluation {run} ({name} backend) -> {report_dir}")
+        columns_ = ("model", "submitted", "completed", "resolved", "unresolved", "empty patch", "error")
+        for column in (*columns_, "incomplete", "infra failure", "run report"):
             table.add_column(column)
         for model, s in sorted(summaries.items()):
             table.add_row(
                 model,
-                str(len(s.submitted_ids)),
-                str(len(s.resolved_ids)),
-                str(len(s.unresolved_ids)),
-                str(len(s.empty_patch_ids)),
-                str(len(s.error_ids)),
-                str(len(s.infra_failure_ids)),
+                *(
+                    str(len(ids))
+                    for ids in (
+                        s.submitted_ids,
+                        s.completed_ids,
+                        s.resolved_ids,
+                        s.unresolved_ids,
+                        s.empty_patch_ids,
+                        s.error_ids,
+                        s.incomplete_ids,
+                        s.infra_failure_ids,
+                    )
+                ),
+                s.file_name,
             )
         console.print(table)

@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
                 verdict = (
                     "[green]pass[/]" if r.passed else f"[red]FAIL[/]{' (' + r.note + ')' if r.note else ''}"
                 )
-                table.add_row(r.gate, r.stage or "", f">= {r.threshold:.2f}", value, verdict)
+                table.add_row(r.gate, r.stage or "", f"{r.comparison} {r.threshold:.2f}", value, verdict)
             console.print(table)
         if not report.passed:
             names = ", ".join(sorted({r.gate for r in report.failed})) or "no gates evaluated"

@@ -202,6 +202,7 @@ def run_selfplay(
                 inject_counterexamples=sp.inject_counterexamples,
                 majority_vote=cfg.forge.selection.majority_vote,
                 max_localized_files=sp.max_localized_files,
+                flaky_reruns=sp.flaky_reruns,
                 budget_tokens=cfg.forge.context.inference_tokens,
             )
             for task in task_list:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -163,6 +163,109 @@ def register(app: typer.Typer) -> None:
             sha = json.loads(json_path.read_text())["slice_sha256"]
             console.print(f"{name}: {json_path} {md_path} slice_sha256={sha}")
 
+    @tasks_app.command("baseline")
+    def baseline(
+        policy: str = typer.Option(
+            ..., "--policy", help="Policy version measured (recorded on every event), e.g. the SFT policy."
+        ),
+        samples: int = typer.Option(8, "--samples", min=1, help="BugFixer samples per task."),
+        tasks: str = typer.Option(
+            None, "--tasks", help="Task-bank slice or a JSONL file of tasks (default: every slice)."
+        ),
+        split: str = typer.Option("train", "--split", help="train | eval | all."),
+        engine: str = typer.Option(
+            "replay", "--engine", help="replay (default) | openai | vllm | transformers."
+        ),
+        replay: str = typer.Option(
+            None, "--replay", help="replay: recorded completions (JSONL), or 'warehouse' (the policy's own)."
+        ),
+        make_replay: bool = typer.Option(
+            True,
+            "--make-replay/--no-make-replay",
+            help="replay: if the file is missing, first write labelled SYNTHETIC completions for the tasks.",
+        ),
+        limit: int = typer.Option(None, "--limit", min=1, help="Only the first N tasks."),
+        run_id: str = typer.Option(None, "--run-id", help="Run id (default: time-based)."),
+        config: ConfigOption = None,
+    ) -> None:
+        """Measure a policy's baseline success per task in the sandbox and emit it (stage 'eval').
+
+        After `vtforge materialize`, rl_prompts buckets each task by the resolved share of these
+        samples (easy >= forge.curriculum.easy_min_success, medium > medium_min_success, else hard).
+        """
+        import uuid
+        from datetime import UTC, datetime
+
+        from sandbox.api import SandboxUnavailable, open_sandbox
+        from vtforge.selfplay.task import as_selfplay_task
+        from vtforge.tasks.baseline import run_baseline
+        from vtforge.transport import sink_from_config
+
+        cfg = config_from(config)
+        if split not in (*SPLITS, "all"):
+            raise CliError(f"--split must be train, eval or all, got {split!r}", code=2)
+        if engine not in ("openai", "vllm", "transformers", "replay"):
+            raise CliError(
+                f"--engine must be one of openai, vllm, transformers, replay, got {engine!r}", code=2
+            )
+        records = _baseline_records(cfg, tasks)
+        chosen, skipped = [], []
+        for record in records:
+            record_split = getattr(record, "split", None) or (
+                record.get("split") if isinstance(record, dict) else None
+            )
+            if split != "all" and (record_split or "train") != split:
+                continue
+            try:
+                chosen.append(as_selfplay_task(record))
+            except ValueError:
+                skipped.append(str(getattr(record, "instance_id", None) or record.get("instance_id")))
+        chosen = chosen[: limit or None]
+        if not chosen:
+            raise CliError(
+                f"--tasks {tasks or '(every slice)'}: no {split} task with a repo_dir to run "
+                f"({len(skipped)} without one)"
+            )
+        model = _baseline_engine(cfg, engine, policy, replay, tasks or "bank", chosen, make_replay, samples)
+        base_id = run_id or f"baseline-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        try:
+            box = open_sandbox(cfg)
+        except SandboxUnavailable as exc:
+            raise CliError(f"forge.sandbox.backend = {cfg.forge.sandbox.backend}: {exc}") from None
+        with box, model, sink_from_config(cfg, producer="vtforge.tasks.baseline") as sink:
+
+            def emit(events: list[dict]) -> None:
+                sink.emit_many(events)
+                sink.flush()
+
+            summary = run_baseline(
+                cfg,
+                chosen,
+                model,
+                box,
+                emit,
+                samples=samples,
+                policy_version=policy,
+                run_id=base_id,
+                progress=lambda task_id: console.print(f"[dim]measuring {task_id}[/]"),
+            )
+        cur = cfg.forge.curriculum
+        buckets = summary.buckets(cur.easy_min_success, cur.medium_min_success)
+        table = Table(title=f"baseline of {policy} ({base_id}, {samples} samples per task)")
+        for column in ("task", "judged", "resolved", "rate", "bucket", "note"):
+            table.add_column(column)
+        for t in summary.tasks:
+            rate = f"{t.rate:.2f}" if t.rate is not None else ""
+            table.add_row(
+                t.task_id, str(t.judged), str(t.resolved), rate, buckets[t.task_id], (t.error or "")[:60]
+            )
+        console.print(table)
+        if skipped:
+            console.print(f"[yellow]{len(skipped)} tasks without a repo_dir were not measured[/]")
+        console.print(
+            f"{summary.events} events emitted; `vtforge materialize` buckets the tasks in rl_prompts"
+        )
+
     @tasks_app.command("list")
     def list_(
         slice_name: str = typer.Option(None, "--slice", help="List this slice's tasks."),
@@ -204,3 +307,64 @@ def register(app: typer.Typer) -> None:
                 ",".join(t.contamination_flags),
             )
         console.print(table)
+
+
+def _baseline_records(cfg: Any, tasks: str | None) -> list[Any]:
+    """The tasks to measure: a slice or JSONL file (as ``vtforge selfplay --tasks``), else every slice."""
+    from vtforge.cli.selfplay import load_tasks
+
+    if tasks:
+        return load_tasks(cfg, tasks)
+    from vtforge.tasks.bank import load_all
+
+    return [t for slice_tasks in load_all(cfg).values() for t in slice_tasks]
+
+
+def _baseline_engine(
+    cfg: Any,
+    engine: str,
+    policy: str,
+    replay: str | None,
+    tasks_name: str,
+    chosen: list[Any],
+    make_replay: bool,
+    samples: int,
+) -> Any:
+    """The engine that plays ``policy``: its recorded completions (replay), else its model.
+
+    For transformers/vllm without ``forge.selfplay.engine_model``, the policy's own trainer output
+    (``<data_dir>/trainers/<policy>/final``) is used when it exists.
+    """
+    from vtforge.selfplay.engines import make_engine
+
+    if engine == "replay":
+        if replay == "warehouse":
+            from vtforge.selfplay.engines.replay_engine import ReplayEngine
+
+            return ReplayEngine.from_warehouse(cfg.duckdb_path, policy_version=policy)
+        replay_file = replay or cfg.forge.selfplay.replay_file
+        if replay_file is None:
+            from vtforge.cli.selfplay import default_replay_file
+
+            target = default_replay_file(cfg, tasks_name)
+            if not target.exists():
+                if not make_replay:
+                    raise CliError(f"replay file not found: {target} (pass --replay FILE)")
+                from vtforge.selfplay.recorded import make_records, write_records
+
+                count = write_records(target, make_records(chosen, patches=max(40, samples), tests=1))
+                console.print(f"wrote {count} [bold]synthetic[/] recorded completions to {target}")
+            replay_file = str(target)
+        try:
+            return make_engine(cfg, "replay", replay_file=replay_file)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    own = cfg.data_dir / "trainers" / policy / "final"
+    if engine in ("transformers", "vllm") and not cfg.forge.selfplay.engine_model and own.is_dir():
+        from vtforge.selfplay.engines.local_engines import TransformersEngine, VLLMEngine
+
+        return TransformersEngine(str(own)) if engine == "transformers" else VLLMEngine(str(own))
+    try:
+        return make_engine(cfg, engine)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None

@@ -107,6 +107,17 @@ def register(app: typer.Typer) -> None:
         num_generations: int = typer.Option(
             None, "--num-generations", min=2, help="Samples per prompt; default forge.train.num_generations."
         ),
+        include_unmeasured: bool = typer.Option(
+            False,
+            "--include-unmeasured",
+            help="Also draw tasks with no measured baseline (bucket 'unmeasured'); default: measured only.",
+        ),
+        frozen_localization: str = typer.Option(
+            None,
+            "--frozen-localization",
+            metavar="POLICY",
+            help="Freeze localization: train on this policy version's files (e.g. the SFT policy).",
+        ),
         events: bool = EventsOption,
         config: ConfigOption = None,
     ) -> None:
@@ -127,6 +138,8 @@ def register(app: typer.Typer) -> None:
             num_generations=num_generations,
             emit_events=events,
             on_step=_step_line,
+            include_unmeasured=include_unmeasured,
+            frozen_localization=frozen_localization,
         )
         try:
             summary = grpo.run_grpo(cfg, options)
@@ -160,7 +173,14 @@ def _print(summary: dict) -> None:
     else:
         means = ", ".join(f"{m:.2f}" for m in summary["reward_means"])
         print_(
-            f"  prompts {summary['prompts']}, replay rows {summary['replay_rows']}, reward means [{means}]"
+            f"  prompts {summary['prompts']}, replay rows {summary['replay_rows']}, reward means [{means}], "
+            f"context {summary['budget_tokens']} tokens ({summary['max_completion_tokens']} for answers)"
         )
         print_(f"  groups {summary['filtering']}, curriculum active {summary['curriculum']['active']}")
+        if summary.get("frozen_localization"):
+            frozen = summary["frozen_localization"]
+            print_(
+                f"  localization frozen from {frozen['policy_version']}: {frozen['tasks']} tasks "
+                f"({frozen['missing']} rl_prompts tasks it never localized are left out)"
+            )
     print_(f"  model: {Path(summary['final'])}")

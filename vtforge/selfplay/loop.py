@@ -3,6 +3,11 @@
 localize (source files, test file) → BugFixer × P and TestWriter × T (temperature schedule,
 retries) → matrix (one base run, one gold run, one run per unique patch) → weighted selection →
 optional synthesis over the top-n → outcome rewards → false-positive catalog → events.
+
+Failing tests are rerun ``flaky_reruns`` times in every matrix run; a test flagged flaky anywhere
+in the matrix rewards and penalises nobody (``matrix`` explains the protocol): a flaky generated
+test earns its TestWriter the outcome ``flaky`` (reward 0), and a patch whose every FAIL_TO_PASS
+test is flaky gets the outcome ``flaky`` instead of a verdict.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 from sandbox.api import Sandbox
 from schemas import stable_id
+from vtforge import constants as C
 from vtforge.selfplay import prompts
 from vtforge.selfplay.archive import Archive
 from vtforge.selfplay.catalog import Catalog, FalsePositive, counterexample_id
@@ -39,6 +45,7 @@ class Options:
     max_localized_files: int = 5
     budget_tokens: int = 131072
     seed: int = 0
+    flaky_reruns: int = C.FLAKY_RERUNS  # forge.selfplay.flaky_reruns
 
 
 @dataclass
@@ -172,7 +179,7 @@ def run_task(
 
     # --- execution ------------------------------------------------------------------------------
     prepared = box.prepare(task.repo_spec())
-    runner = MatrixRunner(box)
+    runner = MatrixRunner(box, flaky_reruns=opts.flaky_reruns)
     synth_rollouts: list[Rollout] = []
     synth_key: str | None = None
     if not prepared.ok:
@@ -372,10 +379,10 @@ def _archive_all(
     # patches and their rewards
     for r in fix_rollouts + synth_rollouts:
         row = matrix.rows.get(r.parsed.key) if (r.ok and matrix is not None) else None
-        if row is None or row.resolved is None:
-            outcome = "infra_failure" if (r.ok and (matrix is None or row is not None)) else "unresolved"
+        if row is not None:
+            outcome = row.outcome  # resolved | unresolved | infra_failure | flaky
         else:
-            outcome = "resolved" if row.resolved else "unresolved"
+            outcome = "infra_failure" if (r.ok and matrix is None) else "unresolved"
         if r.ok:
             archive.patch(r, r.parsed.key, row.result if row else None)
         archive.rollout(r, outcome=outcome if r.ok else r.status)
@@ -403,9 +410,11 @@ def _archive_all(
                 outcome="not_discriminating",
             )
             continue
-        if gold is None or gold.resolved is None:
+        if gold is None or gold.result.infra_failure:
             outcome = "infra_failure"
-        elif test.test_id in matrix.valid and gold.passes.get(test.test_id, False):
+        elif test.test_id in matrix.flaky:
+            outcome = "flaky"  # never fails-before-passes-after, whatever its runs said
+        elif test.test_id in matrix.counted() and gold.passes.get(test.test_id, False):
             outcome = "fails_before_passes_after"
         else:
             outcome = "not_discriminating"

@@ -15,16 +15,28 @@ How it stays cheap (the naive way is a fresh workspace and one run per patch × 
 
 A generated test that hangs or kills its session at the base run is isolated (each test file run
 alone once) and dropped as ``poison`` so that it cannot spoil every row.
+
+Flaky tests: every run asks the sandbox to rerun its failing tests ``flaky_reruns`` times
+(``forge.selfplay.flaky_reruns``) in a second session on the same workspace; a test whose outcome
+changes is marked ``flaky`` in that run's result (and its ``execution_result`` event). A node
+flagged flaky in *any* run of the matrix (base, gold, any candidate) is flaky for the whole matrix:
+it counts for no pass rate, regression share, informativeness or TestWriter reward, and it is left
+out of the task's FAIL_TO_PASS / PASS_TO_PASS when rows are graded. A row whose every
+FAIL_TO_PASS test is flaky cannot be judged (``resolved`` None, outcome ``flaky``). Only failures
+are rerun, so a test that passes first and would fail later is not caught by that run; but each
+test runs in every row, and a flip in any of them excludes it everywhere, while a test that
+passes on the base commit was never valid anyway.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sandbox.api import PreparedRepo, RunRequest, RunResult, Sandbox
 from sandbox.grading import FAIL_STATUSES, PASS_STATUSES, grade, lookup
+from vtforge import constants as C
 from vtforge.selfplay.diffs import unified_diff
 from vtforge.selfplay.task import SelfplayTask
 
@@ -81,17 +93,50 @@ def test_failed(test: CandidateTest, statuses: Mapping[str, str]) -> bool:
     return any(s is None or s in FAIL_STATUSES for s in found)
 
 
+def flaky_nodes(result: RunResult) -> set[str]:
+    """Node ids whose outcome changed between the sessions of one run (the sandbox's reruns)."""
+    return {name for name, outcome in result.tests.items() if outcome.flaky}
+
+
+def flagged(test_id: str, flaky: Collection[str]) -> bool:
+    """``test_id`` is flaky: itself, one of its parametrised cases, or (a truncated id) by prefix.
+
+    Generous on purpose (any run id it could stand for): excluding one test too many only costs
+    evidence, counting a flaky one would let chance decide.
+    """
+    if test_id in flaky:
+        return True
+    truncated = test_id.count("[") > test_id.count("]") or test_id.endswith("...")
+    prefix = test_id.removesuffix("...") if truncated else test_id + "["
+    return any(name.startswith(prefix) for name in flaky)
+
+
+def without_flaky(test_ids: Iterable[str], flaky: Collection[str]) -> list[str]:
+    """The ids that are not flaky, in order: what a judgement may be decided by."""
+    return [t for t in test_ids if not flagged(t, flaky)]
+
+
 @dataclass
 class Row:
     """One patch's run: per-test results and its outcome on the task's own tests."""
 
     key: str
     result: RunResult
+    patch: str = ""
+    statuses: dict[str, str] = field(default_factory=dict)  # node id -> status ({} when not applied)
     passes: dict[str, bool] = field(default_factory=dict)  # test_id -> passed
-    regression_passed: int = 0
-    resolved: bool | None = None  # None: infra failure, never counted against the patch
-    failing_task_tests: list[str] = field(default_factory=list)
+    resolved: bool | None = None  # None: infra failure or only flaky FAIL_TO_PASS: never counted
+    failing_task_tests: list[str] = field(default_factory=list)  # flaky ones left out
     graded: bool = True  # False when the task's test patch could not be applied with this patch
+
+    @property
+    def outcome(self) -> str:
+        """The patch reward's outcome: resolved | unresolved | infra_failure | flaky."""
+        if self.result.infra_failure:
+            return "infra_failure"
+        if self.resolved is None:
+            return "flaky"
+        return "resolved" if self.resolved else "unresolved"
 
 
 @dataclass
@@ -104,37 +149,82 @@ class Matrix:
     rows: dict[str, Row] = field(default_factory=dict)
     gold: Row | None = None
     runs: int = 0
+    flaky_nodes: set[str] = field(default_factory=set)  # flagged flaky in any run of this matrix
+
+    @property
+    def flaky(self) -> set[str]:
+        """Candidate tests with a node flagged flaky in some run: they neither reward nor penalise."""
+        return {t.test_id for t in self.tests if any(flagged(n, self.flaky_nodes) for n in t.nodes)}
+
+    def counted(self) -> set[str]:
+        """The tests that judge: valid (fail on the base commit) and not flaky."""
+        return self.valid - self.flaky
 
     def informative(self) -> set[str]:
-        """Valid tests that some candidate passes (a test no candidate can pass tells nothing)."""
-        return {t for t in self.valid if any(row.passes.get(t, False) for row in self.rows.values())}
+        """Counted tests that some candidate passes (a test no candidate can pass tells nothing)."""
+        return {t for t in self.counted() if any(row.passes.get(t, False) for row in self.rows.values())}
 
     def pass_rate(self, key: str) -> float:
         row = self.rows.get(key)
-        if row is None or not self.valid:
+        counted = self.counted()
+        if row is None or not counted:
             return 0.0
-        return sum(row.passes.get(t, False) for t in self.valid) / len(self.valid)
+        return sum(row.passes.get(t, False) for t in counted) / len(counted)
 
     def regression_safety(self, key: str) -> float:
+        """Share of the base-passing regression tests (flaky ones left out) the patch keeps passing."""
         row = self.rows.get(key)
         if row is None or not row.result.patch_applied:
             return 0.0
-        return 1.0 if not self.regression else row.regression_passed / len(self.regression)
+        regression = without_flaky(self.regression, self.flaky_nodes)
+        if not regression:
+            return 1.0
+        return sum(row.statuses.get(n) in PASS_STATUSES for n in regression) / len(regression)
+
+    def regrade(self, task: SelfplayTask) -> None:
+        """Grade every row on the task's tests, leaving out those flaky anywhere in the matrix."""
+        f2p = without_flaky(task.fail_to_pass, self.flaky_nodes)
+        p2p = without_flaky(task.pass_to_pass, self.flaky_nodes)
+        instance = {"instance_id": task.task_id, "FAIL_TO_PASS": f2p, "PASS_TO_PASS": p2p}
+        for row in [*self.rows.values(), *([self.gold] if self.gold else [])]:
+            row.failing_task_tests = []
+            if row.result.infra_failure:
+                row.resolved = None
+            elif not row.graded:
+                row.resolved = False
+            elif task.fail_to_pass and not f2p and row.result.status == "completed":
+                row.resolved = None  # a clean run, but every FAIL_TO_PASS test is flaky: nothing judges it
+            else:
+                report = grade(instance, row.result, row.patch)[task.task_id]
+                row.resolved = bool(report["resolved"])
+                block = report["tests_status"]
+                row.failing_task_tests = block["FAIL_TO_PASS"]["failure"] + block["PASS_TO_PASS"]["failure"]
 
 
 class MatrixRunner:
     """Runs a task's matrix through one sandbox (thread-safe ``run``)."""
 
-    def __init__(self, box: Sandbox, *, concurrency: int | None = None, timeout_s: float | None = None):
+    def __init__(
+        self,
+        box: Sandbox,
+        *,
+        concurrency: int | None = None,
+        timeout_s: float | None = None,
+        flaky_reruns: int = C.FLAKY_RERUNS,
+    ):
+        if flaky_reruns < 0:
+            raise ValueError(f"forge.selfplay.flaky_reruns must be >= 0, got {flaky_reruns}")
         self.box = box
         self.concurrency = max(1, concurrency or box.concurrency)
         self.timeout_s = timeout_s
+        self.flaky_reruns = flaky_reruns
 
     def _request(self, patches: Sequence[str], nodes: Sequence[str], label: str) -> RunRequest:
         return RunRequest(
             patches=[p for p in patches if p.strip()],
             tests=sorted(set(nodes)),
             pytest_args=PYTEST_ARGS,
+            flaky_reruns=self.flaky_reruns,
             timeout_s=self.timeout_s,
             label=label,
         )
@@ -151,6 +241,7 @@ class MatrixRunner:
         result = self.box.run(prepared, self._request([task.test_patch, bundle_of(tests)], nodes, "base"))
         runs = 1
         statuses = result.status_map()
+        flaky = flaky_nodes(result)
         poison: set[str] = set()
         if result.status in INCOMPLETE:
             missing = [t for t in tests if any(lookup(n, statuses) is None for n in t.nodes)]
@@ -169,6 +260,7 @@ class MatrixRunner:
                     poison.add(test.test_id)
                 else:
                     statuses.update(single.status_map())
+                    flaky |= flaky_nodes(single)
         if result.status == "infra_failure" or not result.patch_applied:
             valid: set[str] = set()
         else:
@@ -178,9 +270,10 @@ class MatrixRunner:
             for n in task.pass_to_pass
             if n.split("::", 1)[0] in base_tree and statuses.get(n) in PASS_STATUSES
         ]
-        return Matrix(list(tests), result, valid, regression, poison, runs=runs)
+        return Matrix(list(tests), result, valid, regression, poison, runs=runs, flaky_nodes=flaky)
 
     def _row(self, prepared: PreparedRepo, task: SelfplayTask, matrix: Matrix, key: str, patch: str) -> Row:
+        """One patch's run; graded later (``Matrix.regrade``), once every row's flaky tests are known."""
         tests = [t for t in matrix.tests if t.test_id not in matrix.poison]
         own = list(task.fail_to_pass) + list(task.pass_to_pass)
         nodes = [n for t in tests for n in t.nodes] + matrix.regression + own
@@ -195,18 +288,8 @@ class MatrixRunner:
             nodes = [n for t in tests for n in t.nodes] + matrix.regression
             result = self.box.run(prepared, self._request([patch, bundle_of(tests)], nodes, label))
         statuses = result.status_map() if result.patch_applied else {}
-        row = Row(key, result, graded=graded)
+        row = Row(key, result, patch=patch, statuses=statuses, graded=graded)
         row.passes = {t.test_id: test_passed(t, statuses) for t in tests}
-        row.regression_passed = sum(statuses.get(n) in PASS_STATUSES for n in matrix.regression)
-        if result.infra_failure:
-            row.resolved = None
-        elif not graded:
-            row.resolved = False
-        else:
-            report = grade(task.instance(), result, patch)[task.task_id]
-            row.resolved = bool(report["resolved"])
-            block = report["tests_status"]
-            row.failing_task_tests = block["FAIL_TO_PASS"]["failure"] + block["PASS_TO_PASS"]["failure"]
         return row
 
     def rows(
@@ -218,7 +301,7 @@ class MatrixRunner:
         *,
         gold: bool = True,
     ) -> Matrix:
-        """Run every patch not yet in the matrix (and the gold patch once), concurrently."""
+        """Run every patch not yet in the matrix (and the gold patch once), concurrently, then regrade."""
         todo = [(k, d) for k, d in patches.items() if k not in matrix.rows]
         if gold and matrix.gold is None and task.gold_patch.strip():
             todo.append((GOLD, task.gold_patch))
@@ -230,21 +313,27 @@ class MatrixRunner:
             else:
                 matrix.rows[key] = row
             matrix.runs += 1 + (0 if row.graded else 1)
+            matrix.flaky_nodes |= flaky_nodes(row.result)
+        matrix.regrade(task)
         return matrix
 
 
 class NaiveRunner:
     """The baseline: a fresh workspace and one run per patch × test pair (no bundling, no dedup)."""
 
-    def __init__(self, box: Sandbox, *, timeout_s: float | None = None) -> None:
+    def __init__(
+        self, box: Sandbox, *, timeout_s: float | None = None, flaky_reruns: int = C.FLAKY_RERUNS
+    ) -> None:
         self.box = box
         self.timeout_s = timeout_s
+        self.flaky_reruns = flaky_reruns
 
     def pair(self, prepared: PreparedRepo, task: SelfplayTask, patch: str, test: CandidateTest) -> bool:
         request = RunRequest(
             patches=[p for p in (patch, task.test_patch, test.bundle_diff) if p.strip()],
             tests=list(test.nodes),
             pytest_args=PYTEST_ARGS,
+            flaky_reruns=self.flaky_reruns,
             timeout_s=self.timeout_s,
         )
         return test_passed(test, self.box.run(prepared, request).status_map())

@@ -2,9 +2,11 @@
 
 Each candidate gets three scores in [0, 1]:
 
-- ``test_pass_rate``: share of the *valid* generated tests it passes (a test is valid only when it
-  fails on the base commit; others cannot tell a fix from no fix);
-- ``regression_safety``: share of the base-passing regression tests still passing;
+- ``test_pass_rate``: share of the *counted* generated tests it passes (a test counts only when it
+  fails on the base commit, since others cannot tell a fix from no fix, and was flagged flaky in no
+  run of the matrix, since its verdict is chance);
+- ``regression_safety``: share of the base-passing regression tests still passing (flaky ones
+  left out);
 - ``diff_minimality``: ``smallest candidate's changed lines / this candidate's changed lines``.
 
 ``total`` is their weighted sum (``forge.selection``). Ranking is by total, then by how many

@@ -172,10 +172,19 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def difficulty_from_rate(rate: float | None, easy_min: float, medium_min: float) -> str | None:
-    """The curriculum bucket of a measured pass rate (None until self-play has measured it)."""
+BUCKETS = ("easy", "medium", "hard")
+UNMEASURED = "unmeasured"
+
+
+def bucket_of(rate: float | None, easy_min: float, medium_min: float) -> str:
+    """The curriculum bucket of a measured baseline success rate: the one rule for every layer.
+
+    ``easy`` when ``rate >= easy_min``, ``medium`` when ``rate > medium_min``, else ``hard``;
+    ``unmeasured`` when no baseline was measured (``None``). The warehouse macro ``bucket_of`` in
+    ``warehouse/sql/_macros.sql`` is the same rule (a test checks they agree, boundaries included).
+    """
     if rate is None:
-        return None
+        return UNMEASURED
     if rate >= easy_min:
         return "easy"
     return "medium" if rate > medium_min else "hard"

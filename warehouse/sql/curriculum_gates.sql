@@ -1,31 +1,42 @@
--- Promotion gates per stage and policy version: value against threshold (passed = at or above).
---   localization_accuracy  all_found_at_k at k = max_localized_files
---   patch_acceptance       apply_rate of proposed patches
---   fail_before_fix_rate   fail_before_rate of generated tests
+-- Promotion gates per stage and policy version: value against threshold, compared as the gate says.
+--   localization_accuracy  all_found_at_k of source-file localizations (the BugFixer's files against
+--                          the gold patch's files) at k = max_localized_files; passes at >= threshold
+--   patch_acceptance       acceptance: accepted patches / BugFixer samples (unparseable, empty and
+--                          non-applying samples included); passes at >= threshold
+--   fail_before_fix_rate   fail_before_fix_task_rate: sampled tasks with a generated test that fails
+--                          before the fix and passes after it / tasks with a TestWriter sample; the
+--                          recipe asks for more than the threshold (> 80%), so it passes at > threshold
+-- The gates' comparisons live here only (the `gates` rows); trainers/gates.py reads them from the
+-- `comparison` column when it re-applies thresholds from the config.
 WITH measured AS (
     SELECT 'localization_accuracy' AS gate, stage, policy_version, version_index, all_found_at_k AS value
-    FROM telemetry_localization WHERE k = getvariable('max_localized_files')
+    FROM telemetry_localization WHERE k = getvariable('max_localized_files') AND file_kind = 'source'
     UNION ALL
-    SELECT 'patch_acceptance', stage, policy_version, version_index, apply_rate FROM telemetry_patches
+    SELECT 'patch_acceptance', stage, policy_version, version_index, acceptance FROM telemetry_patches
     UNION ALL
-    SELECT 'fail_before_fix_rate', stage, policy_version, version_index, fail_before_rate FROM telemetry_tests
+    SELECT 'fail_before_fix_rate', stage, policy_version, version_index, fail_before_fix_task_rate
+    FROM telemetry_tests
 ),
-thresholds AS (
+gates AS (
     SELECT * FROM (VALUES
-        ('localization_accuracy', getvariable('gate_localization_accuracy')),
-        ('patch_acceptance', getvariable('gate_patch_acceptance')),
-        ('fail_before_fix_rate', getvariable('gate_fail_before_fix_rate'))
-    ) AS t(gate, threshold)
+        ('localization_accuracy', getvariable('gate_localization_accuracy'), '>='),
+        ('patch_acceptance', getvariable('gate_patch_acceptance'), '>='),
+        ('fail_before_fix_rate', getvariable('gate_fail_before_fix_rate'), '>')
+    ) AS g(gate, threshold, comparison)
 )
 SELECT
     m.gate,
-    t.threshold::DOUBLE AS threshold,
+    g.threshold::DOUBLE AS threshold,
     m.value::DOUBLE AS value,
-    m.value >= t.threshold AS passed,
+    CASE g.comparison
+        WHEN '>' THEN m.value::DOUBLE > g.threshold::DOUBLE
+        ELSE m.value::DOUBLE >= g.threshold::DOUBLE
+    END AS passed,
     m.policy_version,
     m.stage,
-    m.version_index
+    m.version_index,
+    g.comparison
 FROM measured m
-JOIN thresholds t USING (gate)
+JOIN gates g USING (gate)
 WHERE m.value IS NOT NULL
 ORDER BY m.stage, m.version_index, m.policy_version, m.gate

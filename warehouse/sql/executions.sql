@@ -15,7 +15,7 @@ SELECT
     len(e.tests) AS n_tests,
     len(list_filter(e.tests, lambda x: x.status = 'PASSED')) AS n_passed,
     len(list_filter(e.tests, lambda x: is_failure(x.status))) AS n_failed,
-    len(list_filter(e.tests, lambda x: x.flaky OR x.reruns > 0)) AS n_flaky,
+    len(list_filter(e.tests, lambda x: x.flaky)) AS n_flaky,
     e.duration_s,
     e.setup_s,
     e.cpu_s,

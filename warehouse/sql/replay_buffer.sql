@@ -1,6 +1,7 @@
 -- Successful BugFixer trajectories of the latest replay_window_versions policy versions: the best
 -- replay_top_k_per_task per task (newest version first), at most replay_max_rows rows.
--- staleness = how many policy versions behind the latest one the trajectory is.
+-- staleness = how many policy versions behind the latest one the trajectory is. Tasks the reward
+-- cannot run on (rl_prompts_excluded) are left out: their groups could never be judged.
 WITH latest AS (
     SELECT max(version_index) AS top FROM policy_versions
 ),
@@ -13,6 +14,7 @@ candidates AS (
     JOIN chat_transcripts c USING (rollout_id)
     WHERE r.role = 'bugfixer' AND o.success
       AND v.version_index > (SELECT top FROM latest) - getvariable('replay_window_versions')
+      AND r.task_id NOT IN (SELECT task_id FROM rl_prompts_excluded)
 ),
 ranked AS (
     SELECT *, row_number() OVER (

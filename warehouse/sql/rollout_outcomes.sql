@@ -1,5 +1,6 @@
 -- The outcome of every rollout as one reward in [0, 1], and success = full reward:
---   localizer   recall of the gold patch's files within the first max_localized_files predictions;
+--   localizer   recall of the files it is measured against (localizations.gold_files: the gold
+--               patch's for source, the test patch's for test) within the first max_localized_files;
 --   bugfixer, synthesis, agent   the best reward of any patch the rollout proposed (or of a reward
 --               that names the rollout; an agent rollout whose outcome is resolved counts as 1);
 --   testwriter  the test's reward, else 1 when it fails before and passes after the fix, 0 when
@@ -7,7 +8,7 @@
 -- NULL reward = not judged yet (no execution, no gold files). Infra failures never count.
 WITH patch_reward AS (
     SELECT subject_id AS patch_id, max(reward) AS reward
-    FROM rewards WHERE subject_kind = 'patch' AND outcome <> 'infra_failure'
+    FROM rewards WHERE subject_kind = 'patch' AND outcome NOT IN ('infra_failure', 'flaky')
     GROUP BY subject_id
 ),
 by_patch AS (
@@ -27,7 +28,7 @@ by_test AS (
 ),
 direct AS (
     SELECT rollout_id, max(reward) AS reward
-    FROM rewards WHERE rollout_id IS NOT NULL AND outcome <> 'infra_failure'
+    FROM rewards WHERE rollout_id IS NOT NULL AND outcome NOT IN ('infra_failure', 'flaky')
     GROUP BY rollout_id
 ),
 located AS (

@@ -1,4 +1,7 @@
--- One row per task (latest registration wins); gold_files are the files the gold patch touches.
+-- One row per task (latest registration wins); gold_files are the files the gold patch touches;
+-- test_files (what a test-file localization is measured against) the files its test patch touches,
+-- or, for a task without a test patch (a synthesised bug that tests already in the repository
+-- catch), the files of its FAIL_TO_PASS tests.
 SELECT
     t.instance_id AS task_id,
     t.repo,
@@ -19,6 +22,10 @@ SELECT
     t.difficulty_bucket AS declared_difficulty_bucket,
     t.baseline_success_rate AS declared_baseline_success_rate,
     diff_files(t.patch) AS gold_files,
+    CASE WHEN len(diff_files(t.test_patch)) > 0 THEN diff_files(t.test_patch)
+         ELSE list_sort(list_distinct(
+             list_transform(coalesce(t.fail_to_pass, []), lambda n: split_part(n, '::', 1))))
+    END AS test_files,
     t.contamination_flags,
     t.synthetic,
     t.stage,

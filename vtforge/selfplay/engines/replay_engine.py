@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vtforge.selfplay.engines.base import Completion, Engine, Request
+from vtforge.selfplay.reasoning import split_reasoning
 
 
 class ReplayEngine(Engine):
@@ -68,7 +69,7 @@ class ReplayEngine(Engine):
             if not answers:
                 continue
             text = answers[-1]["content"]
-            if reasoning and "<think>" not in text:
+            if reasoning and split_reasoning(text).reasoning is None:
                 text = f"<think>{reasoning}</think>\n{text}"
             records.append(
                 {
