@@ -6,11 +6,12 @@ localization policy ``P`` (the pre-RL policy) produced — its greedy sample fir
 — and emits it again as a ``localization_predicted`` event with ``method = 'frozen'``: the
 envelope attributes carry ``policy_version = P``, ``source_rollout_id`` (the localizer rollout it
 copies) and ``for_run`` (the GRPO run that asked for it); ``rollout_id`` is
-``frozen/<P>/<source rollout>``. After the warehouse is refreshed, ``rl_prompts`` prefers the
-latest frozen localization of each task: ``localized_files`` are P's files, ``localized_from =
-'frozen'``, ``localization_policy = P``, and the prompt is the one a BugFixer of P's run saw with
-exactly those files (else built from the issue and the files). GRPO then reads only the rows whose
-``localization_policy`` is P.
+``frozen/<P>/<source rollout>``. After the warehouse is refreshed with
+``forge.train.frozen_localization_policy = P``, ``rl_prompts`` prefers P's latest frozen
+localization of each task (other policies' frozen copies are ignored): ``localized_files`` are
+P's files, ``localized_from = 'frozen'``, ``localization_policy = P``, and the prompt is the one a
+BugFixer of P's run saw with exactly those files (else built from the issue and the files). GRPO
+then reads only the rows whose ``localization_policy`` is P.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ def freeze_localization(
     from vtforge.transport import sink_from_config
     from warehouse.refresh import refresh as refresh_warehouse
 
+    cfg = cfg.with_lever("train", "frozen_localization_policy", policy_version)  # rl_prompts reads it
     if refresh:
         refresh_warehouse(cfg, exports=False)
     con = connect(cfg.duckdb_path)

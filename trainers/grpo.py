@@ -23,9 +23,9 @@ Only tasks in a measured difficulty bucket are drawn unless ``include_unmeasured
 The completion budget is reserved from the context budget (``min(forge.context.train_tokens, the
 model's window)``). On a tiny model (or one trained from it: its config says ``vtforge_tiny``) the
 default ``forge.train.max_completion_tokens`` is clamped to ``1/TINY_COMPLETION_SHARE`` of that
-budget, so the default levers leave room for a prompt; a value given with ``--max-completion-tokens``
-or set in ``vtcode.toml`` is used as it is. When no prompt fits, the error names the lever and the
-value that would fit.
+budget, so the default levers leave room for a prompt (``forge.train.max_completion_tokens`` is
+sized for real models); a value given with ``--max-completion-tokens`` is used as it is. When no
+prompt fits, the error names the lever and the value that would fit.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ from trainers.readers import (
 from trainers.rewards import BanditReward, OutcomeReward, SandboxReward, as_trl_reward
 from trainers.sft import TrainingDataError
 from trainers.tiny import TINY_MARKER
-from vtforge import constants as C
 
 TRAINER = "grpo"
 TINY_COMPLETION_SHARE = 8  # the tiny model reserves at most 1/8 of its window for the completion
@@ -233,9 +232,7 @@ def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = N
 
     train_cfg, context, curriculum_cfg = cfg.forge.train, cfg.forge.context, cfg.forge.curriculum
     requested_completion = options.max_completion_tokens or train_cfg.max_completion_tokens
-    explicit_completion = options.max_completion_tokens is not None or (
-        train_cfg.max_completion_tokens != C.MAX_COMPLETION_TOKENS
-    )
+    explicit_completion = options.max_completion_tokens is not None  # the lever is for real models
     num_generations = options.num_generations or train_cfg.num_generations
     frozen_policy = options.frozen_localization or train_cfg.frozen_localization_policy
     run = None

@@ -12,6 +12,7 @@ invalid value fails with the key, the file and the line.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -255,6 +256,11 @@ class Config:
     @property
     def data_dir(self) -> Path:
         return (self.root / self.forge.warehouse.data_dir).resolve()
+
+    def with_lever(self, table: str, key: str, value: Any) -> Config:
+        """This config with ``forge.<table>.<key>`` set for one run (the files are not touched)."""
+        section = getattr(self.forge, table).model_copy(update={key: value})
+        return dataclasses.replace(self, forge=self.forge.model_copy(update={table: section}))
 
     @property
     def duckdb_path(self) -> Path:

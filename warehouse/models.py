@@ -141,7 +141,7 @@ MODELS: tuple[Model, ...] = (
 MODELS_BY_NAME = {m.name: m for m in MODELS}
 
 
-def variables(config: Config) -> dict[str, float | int]:
+def variables(config: Config) -> dict[str, float | int | str]:
     """The config levers the SQL reads with ``getvariable``."""
     forge = config.forge
     gates = forge.curriculum.gates
@@ -156,12 +156,16 @@ def variables(config: Config) -> dict[str, float | int]:
         "gate_localization_accuracy": gates.localization_accuracy,
         "gate_patch_acceptance": gates.patch_acceptance,
         "gate_fail_before_fix_rate": gates.fail_before_fix_rate,
+        "frozen_localization_policy": forge.train.frozen_localization_policy or "",
     }
 
 
 def prepare(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Set the lever variables and the helper macros on a connection."""
     for name, value in variables(config).items():
+        if isinstance(value, str):
+            con.execute(f"SET VARIABLE {name} = ?", [value])
+            continue
         literal = repr(float(value)) if isinstance(value, float) else str(int(value))
         con.execute(f"SET VARIABLE {name} = {literal}")
     con.execute(sql_text("_macros"))

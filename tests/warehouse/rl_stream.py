@@ -63,6 +63,7 @@ def rollout(
     run_id: str,
     stage: str = "selfplay",
     retry: int = 0,
+    purpose: str | None = None,
 ) -> None:
     s.add(
         "rollout",
@@ -91,6 +92,7 @@ def rollout(
         task_id=task_id,
         run_id=run_id,
         stage=stage,
+        attributes={"purpose": purpose} if purpose else {},
     )
 
 
@@ -156,6 +158,17 @@ def rl_stream() -> list[dict[str, Any]]:
         ("SE2", 2, 0, 0.0),
         ("SE3", 3, 0, 0.0),
     ):
-        rollout(s, rid, E, "bugfixer", "sft", sample, run_id="baseline-1", stage="eval", retry=retry)
+        rollout(
+            s,
+            rid,
+            E,
+            "bugfixer",
+            "sft",
+            sample,
+            run_id="baseline-1",
+            stage="eval",
+            retry=retry,
+            purpose="baseline",
+        )
         judged(s, rid, E, "sft", value, stage="eval")
     return s.events

@@ -9,6 +9,7 @@ import pytest
 from tests.warehouse.conftest import config_here, emit, materialize_in_process
 from tests.warehouse.rl_stream import A, B, C, D, E, rl_stream
 from trainers.frozen_localization import Pick, frozen_event
+from vtforge.config import set_value
 from warehouse.reader import open_reader
 
 pytestmark = pytest.mark.slow
@@ -19,6 +20,10 @@ def materialised(module_workspace: Path):
     config = config_here()
     emit(config, rl_stream())
     emit(config, [frozen_event(Pick(A, ["a.py", "x.py"], "LA0", False), "v0", request="grpo-test")])
+    # another policy's frozen copy of B's localization: ignored, since the lever names v0
+    emit(config, [frozen_event(Pick(B, ["nope.py"], "LB0", False), "v9", request="grpo-old")])
+    set_value(config.files[-1], "forge.train.frozen_localization_policy", "v0")
+    config = config_here()
     result = materialize_in_process(config)
     assert result.success
     reader = open_reader(config)

@@ -174,7 +174,7 @@ def register(app: typer.Typer) -> None:
         ),
         split: str = typer.Option("train", "--split", help="train | eval | all."),
         engine: str = typer.Option(
-            "replay", "--engine", help="replay (default) | openai | vllm | transformers."
+            None, "--engine", help="openai | vllm | transformers | replay (else forge.selfplay.engine)."
         ),
         replay: str = typer.Option(
             None, "--replay", help="replay: recorded completions (JSONL), or 'warehouse' (the policy's own)."
@@ -197,11 +197,12 @@ def register(app: typer.Typer) -> None:
         from datetime import UTC, datetime
 
         from sandbox.api import SandboxUnavailable, open_sandbox
+        from vtforge.selfplay.baseline import run_baseline
         from vtforge.selfplay.task import as_selfplay_task
-        from vtforge.tasks.baseline import run_baseline
         from vtforge.transport import sink_from_config
 
         cfg = config_from(config)
+        engine = engine or cfg.forge.selfplay.engine
         if split not in (*SPLITS, "all"):
             raise CliError(f"--split must be train, eval or all, got {split!r}", code=2)
         if engine not in ("openai", "vllm", "transformers", "replay"):
@@ -232,7 +233,7 @@ def register(app: typer.Typer) -> None:
             box = open_sandbox(cfg)
         except SandboxUnavailable as exc:
             raise CliError(f"forge.sandbox.backend = {cfg.forge.sandbox.backend}: {exc}") from None
-        with box, model, sink_from_config(cfg, producer="vtforge.tasks.baseline") as sink:
+        with box, model, sink_from_config(cfg, producer="vtforge.selfplay.baseline") as sink:
 
             def emit(events: list[dict]) -> None:
                 sink.emit_many(events)
@@ -346,7 +347,8 @@ def _baseline_engine(
         if replay_file is None:
             from vtforge.cli.selfplay import default_replay_file
 
-            target = default_replay_file(cfg, tasks_name)
+            own = default_replay_file(cfg, tasks_name)
+            target = own.with_name(f"baseline-{own.name}")  # never self-play's own file
             if not target.exists():
                 if not make_replay:
                     raise CliError(f"replay file not found: {target} (pass --replay FILE)")

@@ -239,8 +239,12 @@ def records_for_task(
     test_file = next(iter(f2p_by_file), None) or next(iter(p2p_by_file), None)
     if test_file is None:
         test_file = next((p for p in view.test_files() if p.rsplit("/", 1)[-1].startswith("test_")), None)
-    if test_file:
-        records.append(_record(task, "localizer", 1, test_file, "test_file"))
+    # the test localization names where the task's own tests live (class-based ones too), else the
+    # file the TestWriter material comes from
+    located = (n.partition("::")[0] for n in task.fail_to_pass)
+    localized_test = next((path for path in located if path in view.tree_set), None) or test_file
+    if localized_test:
+        records.append(_record(task, "localizer", 1, localized_test, "test_file"))
 
     # --- BugFixer ------------------------------------------------------------------------------
     gold_text = blocks_text(hunks) if hunks else ""

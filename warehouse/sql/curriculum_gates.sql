@@ -1,13 +1,14 @@
 -- Promotion gates per stage and policy version: value against threshold, compared as the gate says.
 --   localization_accuracy  all_found_at_k of source-file localizations (the BugFixer's files against
 --                          the gold patch's files) at k = max_localized_files; passes at >= threshold
---   patch_acceptance       acceptance: accepted patches / BugFixer samples (unparseable, empty and
---                          non-applying samples included); passes at >= threshold
+--   patch_acceptance       acceptance: accepted patches / judged BugFixer samples (unparseable, empty
+--                          and non-applying samples included); passes at >= threshold
 --   fail_before_fix_rate   fail_before_fix_task_rate: sampled tasks with a generated test that fails
 --                          before the fix and passes after it / tasks with a TestWriter sample; the
 --                          recipe asks for more than the threshold (> 80%), so it passes at > threshold
--- The gates' comparisons live here only (the `gates` rows); trainers/gates.py reads them from the
--- `comparison` column when it re-applies thresholds from the config.
+-- The gates' comparisons are the `gates` rows; trainers/gates.py reads them from the `comparison`
+-- column when it re-applies thresholds from the config (its COMPARISONS mirror them for tables
+-- built before the column existed; tests/warehouse/test_recipe_metrics.py checks both agree).
 WITH measured AS (
     SELECT 'localization_accuracy' AS gate, stage, policy_version, version_index, all_found_at_k AS value
     FROM telemetry_localization WHERE k = getvariable('max_localized_files') AND file_kind = 'source'

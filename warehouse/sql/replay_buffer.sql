@@ -12,9 +12,9 @@ candidates AS (
     JOIN rollout_outcomes o USING (rollout_id)
     JOIN policy_versions v ON v.policy_version = r.policy_version
     JOIN chat_transcripts c USING (rollout_id)
+    ANTI JOIN rl_prompts_excluded x ON x.task_id = r.task_id
     WHERE r.role = 'bugfixer' AND o.success
       AND v.version_index > (SELECT top FROM latest) - getvariable('replay_window_versions')
-      AND r.task_id NOT IN (SELECT task_id FROM rl_prompts_excluded)
 ),
 ranked AS (
     SELECT *, row_number() OVER (

@@ -4,19 +4,23 @@
 --
 -- baseline_success_rate = the resolved share of the judged BugFixer samples (one outcome per sample:
 -- its last attempt; infra failures are not judged) that measured it, from
--- (first match wins): the samples of `vtforge tasks baseline` (stage 'eval') of the first policy
--- version measured that way ('baseline'); else the judged BugFixer rollouts of the first policy
--- version that attempted the task ('rollouts'); else the task bank's declared rate ('declared').
+-- (first match wins): the samples of the latest `vtforge tasks baseline` run (attribute purpose =
+-- baseline; a run on real completions before one on synthetic recorded ones) ('baseline'); else the
+-- judged BugFixer rollouts of the first policy version that attempted the task ('rollouts'); else
+-- the task bank's declared rate ('declared').
 -- difficulty_bucket = bucket_of(baseline_success_rate): 'unmeasured' when there is none.
 --
--- Localization: a 'frozen' localization (a named frozen policy's files, emitted before RL) wins,
--- the latest one emitted first; else the newest policy's own ('model'); else the gold files.
+-- Localization: a 'frozen' localization of the policy named by forge.train.frozen_localization_policy
+-- (emitted before RL) wins, the latest one emitted first; else the newest policy's own ('model');
+-- else the gold files. Frozen copies of other policies are ignored, so a freeze never leaks into a
+-- later run that names no frozen policy.
 -- localization_policy = the policy version whose localization it is (NULL for gold files).
 -- The prompt is the one a BugFixer rollout saw (for a frozen localization: a BugFixer rollout of
 -- the run that produced those files, so the prompt shows exactly them), else built from the issue
 -- and the localized files.
 WITH bugfix AS (
-    SELECT r.task_id, r.rollout_id, r.run_id, r.policy_version, r.stage = 'eval' AS measured,
+    SELECT r.task_id, r.rollout_id, r.run_id, r.policy_version, r.synthetic,
+           coalesce(r.stage = 'eval' AND r.attributes['purpose'] = 'baseline', false) AS measured,
            v.version_index, r.sample_index, r.occurred_at, o.reward
     FROM rollouts r
     JOIN policy_versions v ON v.policy_version = r.policy_version
@@ -27,23 +31,38 @@ WITH bugfix AS (
         PARTITION BY r.run_id, r.policy_version, r.task_id, r.sample_index)
 ),
 judged AS (
-    SELECT *, min(version_index) OVER (PARTITION BY task_id, measured) AS first_version
-    FROM bugfix WHERE reward IS NOT NULL
+    SELECT * FROM bugfix WHERE reward IS NOT NULL
 ),
-baseline AS (
+-- one measurement per (task, run) for baseline runs, per (task, policy version) for other rollouts
+measurements AS (
     SELECT task_id,
+           measured,
+           CASE WHEN measured THEN run_id ELSE policy_version END AS unit,
            avg(CASE WHEN reward >= 1.0 THEN 1.0 ELSE 0.0 END) AS rate,
            count(*) AS samples,
            any_value(policy_version) AS policy,
+           bool_and(synthetic) AS synthetic,
+           min(version_index) AS version_index,
+           max(occurred_at) AS measured_at
+    FROM judged
+    GROUP BY task_id, measured, unit
+),
+baseline AS (
+    SELECT task_id, rate, samples, policy,
            CASE WHEN measured THEN 'baseline' ELSE 'rollouts' END AS source
-    FROM judged WHERE version_index = first_version
-    GROUP BY task_id, measured
-    QUALIFY row_number() OVER (PARTITION BY task_id ORDER BY measured DESC) = 1
+    FROM measurements
+    QUALIFY row_number() OVER (
+        PARTITION BY task_id
+        ORDER BY measured DESC,
+                 CASE WHEN measured THEN synthetic END NULLS LAST,   -- baselines: real before synthetic
+                 CASE WHEN measured THEN measured_at END DESC NULLS LAST,  -- ... then the latest
+                 version_index, unit) = 1                             -- rollouts: the first version
 ),
 frozen_attributes AS (
     SELECT rollout_id, envelope.attributes AS attributes
     FROM raw_localization_predicted
     WHERE method = 'frozen'
+      AND envelope.attributes['policy_version'] = getvariable('frozen_localization_policy')
     QUALIFY row_number() OVER (PARTITION BY rollout_id ORDER BY occurred_at DESC, event_id) = 1
 ),
 frozen AS (
@@ -55,6 +74,7 @@ frozen AS (
     LEFT JOIN policy_versions v USING (policy_version)
     LEFT JOIN frozen_attributes a USING (rollout_id)
     WHERE l.file_kind = 'source'  -- the BugFixer's files, not a TestWriter's test file
+      AND (l.method <> 'frozen' OR a.rollout_id IS NOT NULL)  -- only the named frozen policy's
     QUALIFY row_number() OVER (
         PARTITION BY l.task_id
         ORDER BY l.method = 'frozen' DESC, coalesce(v.version_index, -1) DESC, coalesce(l.sample_index, 0),
@@ -96,7 +116,7 @@ assembled AS (
     LEFT JOIN frozen f USING (task_id)
     LEFT JOIN shown s USING (task_id)
     LEFT JOIN frozen_shown fs USING (task_id)
-    WHERE t.task_id NOT IN (SELECT task_id FROM rl_prompts_excluded)
+    ANTI JOIN rl_prompts_excluded x USING (task_id)
 ),
 prompted AS (
     SELECT *,

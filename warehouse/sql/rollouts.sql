@@ -20,6 +20,7 @@ SELECT
     r.retry_index,
     r.outcome,
     r.envelope.run_id AS run_id,
+    r.envelope.attributes AS attributes,
     r.stage,
     r.synthetic,
     r.occurred_at

@@ -7,7 +7,8 @@
 --   parse_failures  it wrote an edit that could not be turned into a patch (any other parse_status
 --                   but ok: malformed block, unknown file, search text not found, no change, …)
 --   not_tried       it parsed, but its patch was never applied (no sandbox run, infra failure)
--- acceptance = accepted / samples (unparseable, empty, non-applying and untried samples included).
+-- acceptance = accepted / (samples - not_tried): unparseable, empty and non-applying samples count
+-- against the policy; an untried one (the sandbox never ran it) is not judged, like an infra failure.
 -- Per proposal (every patch_proposed of any role, synthesis included): apply_rate = applied /
 -- proposals; resolve_rate = resolved / proposals that were judged.
 WITH patch_of AS (
@@ -81,7 +82,7 @@ SELECT
     coalesce(s.apply_failures, 0) AS apply_failures,
     coalesce(s.empty, 0) AS empty,
     coalesce(s.not_tried, 0) AS not_tried,
-    s.accepted / nullif(s.samples, 0) AS acceptance,
+    s.accepted / nullif(s.samples - s.not_tried, 0) AS acceptance,
     coalesce(p.proposals, 0) AS proposals,
     coalesce(p.applied, 0) AS applied,
     p.apply_rate,

@@ -84,7 +84,7 @@ def _judged(events: Sequence[dict[str, Any]]) -> TaskBaseline:
     out = TaskBaseline(task_id="", samples=len(last))
     for r in last.values():
         reward = rewards.get(r["rollout_id"])
-        if reward is None or reward["outcome"] == "infra_failure":
+        if reward is None or reward["outcome"] in ("infra_failure", "flaky"):  # not judged, as the warehouse
             continue
         out.judged += 1
         out.resolved += int(reward["reward"] >= 1.0)
@@ -118,6 +118,7 @@ def run_baseline(
         inject_counterexamples=False,
         majority_vote=cfg.forge.selection.majority_vote,
         max_localized_files=sp.max_localized_files,
+        flaky_reruns=sp.flaky_reruns,
         budget_tokens=cfg.forge.context.inference_tokens,
     )
     schedule = Schedule.from_config(sp)
