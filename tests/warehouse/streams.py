@@ -389,7 +389,8 @@ def recipe_stream() -> list[dict[str, Any]]:
     Policy v1: LT5, a test-file localization of K5 (tests/test_k6.py first: recall@1 = 1; no source
     localization, so no localization gate); BugFixer samples on K0: empty_output, no_edit (GRPO),
     parsed but never tried (not judged: out of the denominator), applied_with_fuzz, applied, applied,
-    empty_output again → acceptance 3/6 = 0.5 (>= 0.5 passes); TestWriter samples on K0..K5, rewarded good on K0..K4, K5's did not parse → 5/6 > 0.8.
+    empty_output again → acceptance 3/6 = 0.5 (>= 0.5 passes); TestWriter samples on K0..K5,
+    rewarded good on K0..K4, K5's did not parse → 5/6 > 0.8.
     """
     s = Stream()
     for i, task in enumerate(K, start=1):
