@@ -111,6 +111,8 @@ def register(app: typer.Typer) -> None:
             console.print(f"[dim]{title}: {time.perf_counter() - t0:.1f}s[/]")
         console.rule("[bold]summary")
         print_summary(cfg)
+        if not quick:
+            print_policies(cfg)
         console.print(f"demo finished in {time.perf_counter() - started:.0f}s; data under {cfg.data_dir}")
         console.print(
             'next: `vtforge ui` (asset graph), `vtforge sql "SELECT …"`, '
@@ -228,3 +230,46 @@ def print_summary(cfg: Config) -> None:
         for row in rows:
             summary.add_row(*(str(v) for v in row))
         console.print(summary)
+
+
+POLICY_SQL = """
+SELECT p.stage, p.policy_version, p.samples,
+       1.0 - (p.parse_failures + p.empty) / nullif(p.samples, 0) AS parse_rate,
+       p.acceptance AS apply_rate,
+       p.resolve_rate,
+       t.fail_before_fix_task_rate
+FROM telemetry_patches p
+LEFT JOIN telemetry_tests t
+    ON t.stage IS NOT DISTINCT FROM p.stage AND t.policy_version IS NOT DISTINCT FROM p.policy_version
+WHERE p.samples > 0
+ORDER BY p.stage, p.version_index, p.policy_version
+"""
+
+
+def print_policies(cfg: Config) -> None:
+    """Every policy side by side, as the warehouse measures it (docs/SELFPLAY.md › Recipe metrics)."""
+    from warehouse.reader import open_reader
+
+    con = open_reader(cfg)
+    try:
+        rows = con.execute(POLICY_SQL).fetchall()
+    finally:
+        con.close()
+    table = Table(title="policies side by side (BugFixer samples; fail-before-fix per sampled task)")
+    for column in (
+        "stage",
+        "policy",
+        "samples",
+        "parse rate",
+        "apply rate",
+        "resolve rate",
+        "fail-before-fix",
+    ):
+        table.add_column(column, justify="left" if column in ("stage", "policy") else "right")
+
+    def rate(value: float | None) -> str:
+        return "—" if value is None else f"{value:.2f}"
+
+    for stage, policy, samples, *rates in rows:
+        table.add_row(str(stage), str(policy), str(samples), *(rate(v) for v in rates))
+    console.print(table)
