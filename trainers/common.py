@@ -26,15 +26,37 @@ class Policy:
         return self.source == runs.TINY
 
 
+def model_folder(cfg: Any, model: str) -> Path:
+    """The Hugging Face folder ``--model`` stands for: a registry name (``forge.models``, e.g.
+    ``smollm2-135m``; a GGUF source is converted once under the data dir), else a local folder or
+    ``.gguf`` file (relative to the working directory, then to the workspace).
+
+    Raises ``vtforge.models.ModelError`` (one line: what to install or set) when it cannot be had.
+    """
+    from vtforge.models import hf_folder, known_models
+
+    if model not in known_models(cfg):
+        local = Path(model).expanduser()
+        if local.exists():
+            model = str(local.resolve())
+    return hf_folder(cfg, model).resolve()
+
+
 def starting_policy(
-    model: str | None, *, corpus: Callable[[], Iterable[str]], seed: int, fallback: Path | None = None
+    model: str | None,
+    *,
+    corpus: Callable[[], Iterable[str]],
+    seed: int,
+    fallback: Path | None = None,
+    cfg: Any = None,
 ) -> Policy:
-    """``model`` (a local folder), else ``fallback`` when it exists, else a fresh tiny model.
+    """``model`` (a registry name when ``cfg`` is given, or a local folder), else ``fallback`` when it
+    exists, else a fresh tiny model.
 
     The tiny model's tokenizer is trained on ``corpus()`` (the run's own texts), so it fits the data.
     """
     if model and model != runs.TINY:
-        path = Path(model).expanduser().resolve()
+        path = model_folder(cfg, model) if cfg is not None else Path(model).expanduser().resolve()
         m, tok = runs.load_pretrained(path)
         return Policy(m, tok, str(path), runs.parent_version(path))
     if model is None and fallback is not None and fallback.is_dir():

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m trainers.gpu_smoke                       # random ~30M-parameter Qwen2 from a config
     .venv/bin/python -m trainers.gpu_smoke --model /models/Qwen2.5-0.5B-Instruct   # a local model folder
+    .venv/bin/python -m trainers.gpu_smoke --model smollm2-135m  # a registry name (forge.models)
     .venv/bin/python -m trainers.gpu_smoke --vllm                # GRPO generation with vLLM (colocated)
     .venv/bin/python -m trainers.gpu_smoke --allow-cpu --small   # the same script on a CPU (CI, laptops)
 
@@ -63,7 +64,11 @@ def _random_model_folder(folder: Path, small: bool) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", help="local model folder (default: a random model built from a config)")
+    parser.add_argument(
+        "--model",
+        help="registry name (forge.models, e.g. smollm2-135m) or local model folder "
+        "(default: a random model built from a config)",
+    )
     parser.add_argument("--sft-steps", type=int, default=30)
     parser.add_argument("--grpo-steps", type=int, default=8)
     parser.add_argument("--vllm", action="store_true", help="GRPO generation with vLLM (must be installed)")
@@ -76,19 +81,28 @@ def main() -> int:
     if not torch.cuda.is_available() and not args.allow_cpu:
         print("no CUDA device; pass --allow-cpu to run on the CPU", file=sys.stderr)
         return 2
+    from trainers.common import model_folder
     from trainers.grpo import GrpoOptions, run_grpo
     from trainers.sft import SftOptions, run_sft
     from trainers.synthetic import build_warehouse
     from vtforge.config import load_config
+    from vtforge.models import ModelError
 
     started = time.perf_counter()
+    named = None
+    if args.model:  # resolved in the working directory's workspace, so a GGUF is converted once there
+        try:
+            named = str(model_folder(load_config(), args.model))
+        except ModelError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     checks: dict[str, bool] = {}
     with tempfile.TemporaryDirectory(prefix="vtforge-gpu-smoke-") as tmp:
         ws = Path(tmp)
         (ws / "vtcode.toml").write_text(_levers(args.small, args.vllm))
         cfg = load_config(cwd=ws)
         build_warehouse(cfg.duckdb_path, sft=256, rl={"easy": 8, "medium": 16, "hard": 8}, replay=8)
-        model = args.model or str(_random_model_folder(ws / "start-model", args.small))
+        model = named or str(_random_model_folder(ws / "start-model", args.small))
         sft = run_sft(
             cfg, SftOptions(model=model, max_steps=args.sft_steps, learning_rate=None if args.model else 1e-3)
         )

@@ -24,8 +24,10 @@ The completion budget is reserved from the context budget (``min(forge.context.t
 model's window)``). On a tiny model (or one trained from it: its config says ``vtforge_tiny``) the
 default ``forge.train.max_completion_tokens`` is clamped to ``1/TINY_COMPLETION_SHARE`` of that
 budget, so the default levers leave room for a prompt (``forge.train.max_completion_tokens`` is
-sized for real models); a value given with ``--max-completion-tokens`` is used as it is. When no
-prompt fits, the error names the lever and the value that would fit.
+sized for real models); a value given with ``--max-completion-tokens`` is used as it is. A real model
+keeps the lever as it is: ``smollm2-135m`` (8,192 positions) gets a budget of min(65,536, 8,192) =
+8,192 with 1,024 reserved for the completion. When no prompt fits, the error names the lever and the
+value that would fit.
 """
 
 from __future__ import annotations
@@ -148,7 +150,7 @@ class ForgeGRPOTrainer(GRPOTrainer):
 
 @dataclass
 class GrpoOptions:
-    model: str | None = None  # local folder; None = the latest SFT policy, else the tiny model
+    model: str | None = None  # registry name or local folder; None = the latest SFT policy, else tiny
     max_steps: int = 10
     split: str | None = "train"
     slice: dict[str, Any] = field(default_factory=dict)
@@ -256,7 +258,11 @@ def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = N
                 yield message["content"]
 
     policy = starting_policy(
-        options.model, corpus=corpus, seed=train_cfg.seed, fallback=Path(latest_sft) if latest_sft else None
+        options.model,
+        corpus=corpus,
+        seed=train_cfg.seed,
+        fallback=Path(latest_sft) if latest_sft else None,
+        cfg=cfg,
     )
     budget = context.train_tokens
     window = getattr(policy.model.config, "max_position_embeddings", None)

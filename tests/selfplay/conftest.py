@@ -34,3 +34,14 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     sandbox.concurrency = 2
     yield sandbox
     sandbox.close()
+
+
+@pytest.fixture(scope="session")
+def real_llamacpp(real_model_gguf):  # -> LlamaCppEngine
+    """SmolLM2-135M-Instruct on llama.cpp, loaded once per session (4,096 positions: a small KV cache)."""
+    from vtforge import constants as C
+    from vtforge.selfplay.engines.llamacpp_engine import LlamaCppEngine
+
+    engine = LlamaCppEngine(real_model_gguf, n_ctx=4096, model_name=C.DEFAULT_MODEL)
+    yield engine
+    engine.close()

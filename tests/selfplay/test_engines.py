@@ -96,7 +96,7 @@ def test_openai_engine_against_a_local_server_with_a_tiny_model(tmp_path: Path) 
     pytest.importorskip("transformers", reason="needs the train extra (transformers)")
     from trainers.tiny import tiny_model, train_tokenizer
     from vtforge.selfplay.engines.local_engines import TransformersEngine
-    from vtforge.selfplay.engines.serve import ModelServer
+    from vtforge.serve import ModelServer
 
     tokenizer = train_tokenizer(
         ["def add(a, b):\n    return a + b\n", "<<<<<<< SEARCH\n=======\n>>>>>>> REPLACE"]

@@ -2,7 +2,8 @@
 
 1. the demo task bank: validated bugs synthesised from real PyPI packages (built once, cached);
 2. self-play on it with the ``replay`` engine (recorded, labelled-synthetic completions), so the
-   sandbox, the execution matrix, selection, rewards and the false-positive catalog all run;
+   sandbox, the execution matrix, selection, rewards and the false-positive catalog all run, and
+   with the real model (SmolLM2-135M-Instruct from PyPI on llama.cpp) on a few tasks at small k;
 3. a labelled synthetic trace stream (upsampled in SFT data, as the recipe does);
 4. with ``sink = "kafka"``: the local broker and one ingestion pass;
 5. the warehouse: every Dagster asset materialised, plus the HTML report;
@@ -15,6 +16,7 @@ own clear failure; ``--quick`` stops after step 5 with the synthetic stream only
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -24,6 +26,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
+from vtforge import constants as C
 from vtforge.cli._common import CliError, ConfigOption, config_from, console
 from vtforge.config import Config
 
@@ -43,6 +46,9 @@ def register(app: typer.Typer) -> None:
         patches: int = typer.Option(8, help="BugFixer rollouts per task in the demo's self-play."),
         tests: int = typer.Option(8, help="TestWriter rollouts per task in the demo's self-play."),
         train_steps: int = typer.Option(4, help="Optimiser steps of each of the SFT and GRPO runs."),
+        model_tasks: int = typer.Option(
+            2, help="Demo-bank tasks the real model plays (0: skip it); 2 BugFixer + 2 TestWriter each."
+        ),
     ) -> None:
         """Run the whole pipeline on this machine and print what landed where."""
         cfg = config_from(config)
@@ -72,6 +78,13 @@ def register(app: typer.Typer) -> None:
                     ),
                 ),
             ]
+            if model_tasks:
+                steps.append(
+                    (
+                        f"self-play with the real model ({C.DEFAULT_MODEL} on llama.cpp)",
+                        lambda: _real_model_selfplay(cfg, model_tasks),
+                    )
+                )
         steps.append(("synthetic trace stream", lambda: _synthetic(cfg, tasks, seed)))
         if cfg.forge.events.sink == "kafka":
             steps.append(("Kafka ingestion into the landing zone", lambda: _ingest(cfg)))
@@ -120,15 +133,38 @@ def register(app: typer.Typer) -> None:
         )
 
 
-def _child(cfg: Config, *args: str, allow_exit: tuple[int, ...] = (0,)) -> int:
+def _child(
+    cfg: Config, *args: str, allow_exit: tuple[int, ...] = (0,), env: dict[str, str] | None = None
+) -> int:
     """``python -m vtforge ARGS --config …`` in a child process, streaming its output."""
     command = [sys.executable, "-m", "vtforge", *args]
     if cfg.files:
         command += ["--config", str(cfg.files[-1])]
-    result = subprocess.run(command, cwd=cfg.root)
+    result = subprocess.run(command, cwd=cfg.root, env={**os.environ, **env} if env else None)
     if result.returncode not in allow_exit:
         raise CliError(f"demo step failed: vtforge {' '.join(args)} exited {result.returncode}")
     return result.returncode
+
+
+def _real_model_selfplay(cfg: Config, tasks: int) -> None:
+    """The real policy on a few demo tasks, small k and short answers, so it takes minutes on 2 cores.
+
+    SmolLM2-135M rarely writes a parseable SEARCH/REPLACE edit: its parse failures are data (rolled
+    out, rewarded 0, kept with their raw text), and the summary shows its rates beside the replay's.
+    """
+    from vtforge.models import ModelError, gguf_path
+
+    try:
+        gguf_path(cfg, C.DEFAULT_MODEL)
+    except ModelError as exc:
+        console.print(f"  [yellow]skipped[/]: {exc}")
+        return
+    _child(
+        cfg,
+        *("selfplay", "--tasks", "demo", "--model", C.DEFAULT_MODEL, "--limit", str(tasks)),
+        *("--patches", "2", "--tests", "2", "--max-new-tokens", "128", "--no-synthesis"),
+        env={f"{C.ENV_PREFIX}SELFPLAY__MAX_RETRIES": "1"},
+    )
 
 
 def _bank(cfg: Config) -> None:

@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from vtforge import constants as C
 from vtforge.cli._common import CliError, ConfigOption, config_from, console
 from vtforge.config import Config
 
@@ -59,7 +60,16 @@ def register(app: typer.Typer) -> None:
             ..., "--tasks", help="Task-bank slice (e.g. demo) or a JSONL file of tasks."
         ),
         engine: str = typer.Option(
-            None, "--engine", help="openai | vllm | transformers | replay (default: config)."
+            None,
+            "--engine",
+            help="openai | vllm | transformers | llamacpp | replay (default: config; with --model, "
+            "llamacpp for a GGUF model, transformers for a folder).",
+        ),
+        model: str = typer.Option(
+            None,
+            "--model",
+            help="A forge.models name (e.g. smollm2-135m) or a local GGUF file / model folder "
+            "(default: forge.selfplay.engine_model). openai: the served model's name.",
         ),
         patches: int = typer.Option(
             None, "--patches", min=1, help="BugFixer rollouts per task (default: config)."
@@ -77,6 +87,13 @@ def register(app: typer.Typer) -> None:
             1, "--rounds", min=1, help="Rounds; later ones inject catalogued counterexamples."
         ),
         limit: int = typer.Option(None, "--limit", min=1, help="Only the first N tasks."),
+        max_new_tokens: int = typer.Option(
+            None,
+            "--max-new-tokens",
+            min=1,
+            help="Completion length (default: forge.selfplay.max_new_tokens; llamacpp: at most "
+            "forge.selfplay.llamacpp_max_new_tokens).",
+        ),
         synthesis: bool = typer.Option(True, "--synthesis/--no-synthesis", help="Synthesise a final patch."),
         policy_version: str = typer.Option(
             None, "--policy-version", help="Recorded on every event (default: model)."
@@ -87,9 +104,20 @@ def register(app: typer.Typer) -> None:
         """Sample patches and tests, run the execution matrix, select, reward, catalogue false positives."""
         cfg = config_from(config)
         sp = cfg.forge.selfplay
-        engine_name = engine or sp.engine
-        if engine_name not in ("openai", "vllm", "transformers", "replay"):
-            raise CliError(f"--engine must be one of openai, vllm, transformers, replay, got {engine_name!r}")
+        from vtforge.models import ModelError
+        from vtforge.selfplay.engines import ENGINES, engine_for_model, make_engine
+
+        if engine is None and model is not None:
+            try:
+                engine_name = engine_for_model(cfg, model)
+            except ModelError as exc:
+                raise CliError(str(exc)) from None
+        else:
+            engine_name = engine or sp.engine
+        if engine_name not in ENGINES:
+            raise CliError(f"--engine must be one of {', '.join(ENGINES)}, got {engine_name!r}")
+        if model is not None and engine_name == "replay":
+            raise CliError("--model does not apply to --engine replay (recorded completions)")
         n_patches, n_tests = patches or sp.bugfixer_rollouts, tests or sp.testwriter_rollouts
         records = load_tasks(cfg, tasks)
         from vtforge.selfplay.task import as_selfplay_task
@@ -116,22 +144,23 @@ def register(app: typer.Typer) -> None:
                 )
                 console.print(f"wrote {count} [bold]synthetic[/] recorded completions to {target}")
             replay_file = str(target)
-        from vtforge.selfplay.engines import make_engine
-
         try:
-            model = make_engine(cfg, engine_name, replay_file=replay_file)
-        except ValueError as exc:
+            chosen = make_engine(cfg, engine_name, replay_file=replay_file, model=model)
+        except ValueError as exc:  # ModelError included: one line naming what to install or set
             raise CliError(str(exc)) from None
+        except ImportError as exc:
+            raise CliError(f"--engine {engine_name}: {exc} (pip install 'vtforge[train]')") from None
         summary = run_selfplay(
             cfg,
             task_list,
-            model,
+            chosen,
             patches=n_patches,
             tests=n_tests,
             rounds=rounds,
             synthesis=synthesis,
-            policy_version=policy_version or model.model,
+            policy_version=policy_version or chosen.model,
             run_id=run_id,
+            max_new_tokens=max_new_tokens,
         )
         print_summary(summary)
 
@@ -147,6 +176,7 @@ def run_selfplay(
     synthesis: bool = True,
     policy_version: str,
     run_id: str | None = None,
+    max_new_tokens: int | None = None,
 ) -> dict[str, Any]:
     from sandbox.api import SandboxUnavailable, open_sandbox
     from vtforge.selfplay.catalog import Catalog
@@ -156,9 +186,22 @@ def run_selfplay(
     from vtforge.transport import sink_from_config
 
     sp = cfg.forge.selfplay
+    schedule = Schedule.for_engine(sp, engine, max_new_tokens)
+    max_tokens = schedule.max_tokens
+    lever = (
+        "--max-new-tokens"
+        if max_new_tokens is not None
+        else "forge.selfplay.llamacpp_max_new_tokens"
+        if max_tokens < sp.max_new_tokens
+        else "forge.selfplay.max_new_tokens"
+    )
+    try:
+        window = request_window(cfg, engine, max_tokens, lever=lever)
+    except CliError:
+        engine.close()
+        raise
     base_id = run_id or f"selfplay-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     catalog = Catalog(cfg.data_dir)
-    schedule = Schedule.from_config(sp)
     weights = Weights.from_config(cfg.forge.selection)
     stats: dict[str, Any] = {
         "tasks": 0,
@@ -170,7 +213,10 @@ def run_selfplay(
         "false_positives": 0,
         "errors": [],
         "rounds": rounds,
+        "window": window,
+        "max_new_tokens": max_tokens,
     }
+    meter = Meter()
     started = time.perf_counter()
     try:
         box = open_sandbox(cfg)
@@ -181,6 +227,7 @@ def run_selfplay(
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[rate]}"),
         TextColumn("{task.fields[step]}"),
     )
     with (
@@ -189,7 +236,15 @@ def run_selfplay(
         sink_from_config(cfg, producer="vtforge.selfplay") as sink,
         Progress(*columns, console=console) as progress,
     ):
-        bar = progress.add_task("self-play", total=len(task_list) * rounds, step="")
+        bar = progress.add_task("self-play", total=len(task_list) * rounds, step="", rate="")
+
+        def sampled(rollout: Any) -> None:
+            meter.add(rollout)
+            progress.update(bar, rate=meter.line())
+
+        def stream(events: list[dict[str, Any]]) -> None:
+            stats["events"] += sink.emit_many(events)
+
         for round_index in range(1, rounds + 1):
             opts = Options(
                 patches=patches,
@@ -203,7 +258,7 @@ def run_selfplay(
                 majority_vote=cfg.forge.selection.majority_vote,
                 max_localized_files=sp.max_localized_files,
                 flaky_reruns=sp.flaky_reruns,
-                budget_tokens=cfg.forge.context.inference_tokens,
+                budget_tokens=window,
             )
             for task in task_list:
                 progress.update(bar, description=f"round {round_index}: {task.task_id}"[:60])
@@ -216,6 +271,8 @@ def run_selfplay(
                     weights=weights,
                     catalog=catalog,
                     progress=lambda step: progress.update(bar, step=step),
+                    stream=stream,
+                    on_rollout=sampled,
                 )
                 sink.emit_many(report.events)
                 sink.flush()
@@ -230,9 +287,71 @@ def run_selfplay(
                     stats["errors"].append(f"{task.task_id}: {report.error}")
                 progress.advance(bar)
     stats["seconds"] = time.perf_counter() - started
+    stats.update(meter.summary())
     stats["run_id"] = base_id
     stats["catalog"] = str(catalog.path)
     return stats
+
+
+def request_window(
+    cfg: Config, engine: Any, max_tokens: int, *, lever: str = "forge.selfplay.max_new_tokens"
+) -> int:
+    """A request's window (prompt + completion): ``forge.selfplay.context_tokens``,
+    ``forge.context.inference_tokens`` and the model's own window, the smallest; a completion
+    length (set by ``lever``) that leaves too little of it for a prompt is an error naming it."""
+    sp = cfg.forge.selfplay
+    window = min(sp.context_tokens, cfg.forge.context.inference_tokens)
+    model_window = getattr(engine, "context_window", None)
+    if model_window:
+        window = min(window, int(model_window))
+    room, least = window - max_tokens, C.SELFPLAY_MIN_PROMPT_TOKENS
+    if room < least:
+        raise CliError(
+            f"{lever} = {max_tokens} leaves {max(room, 0)} of the {window}-token window (min of "
+            f"forge.selfplay.context_tokens, forge.context.inference_tokens"
+            f"{' and the model' if model_window else ''}) for prompts; self-play needs at least "
+            f"{least}: lower it to ≤ {max(window - least, 1)}"
+        )
+    return window
+
+
+class Meter:
+    """Samples and completion tokens so far, against the seconds the engine spent on them."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.tokens = 0
+        self.parsed = 0
+        self.engine_s = 0.0
+        self.started = time.perf_counter()
+        self.last = self.started
+
+    def add(self, rollout: Any) -> None:
+        completion = rollout.completion
+        self.samples += 1
+        self.parsed += int(rollout.ok)
+        self.tokens += int(completion.completion_tokens or 0)
+        self.engine_s += max(float(completion.latency_ms or 0.0) / 1000, 0.0)
+        self.last = time.perf_counter()
+
+    def rates(self) -> tuple[float, float]:
+        seconds = self.engine_s or (self.last - self.started)
+        return (self.samples / seconds, self.tokens / seconds) if seconds > 0 else (0.0, 0.0)
+
+    def line(self) -> str:
+        per_sample, per_token = self.rates()
+        return f"{self.samples} samples · {per_sample:.2f} samples/s · {per_token:.0f} tok/s"
+
+    def summary(self) -> dict[str, Any]:
+        per_sample, per_token = self.rates()
+        return {
+            "samples": self.samples,
+            "parsed": self.parsed,
+            "completion_tokens": self.tokens,
+            "engine_seconds": self.engine_s,
+            "samples_per_s": per_sample,
+            "tokens_per_s": per_token,
+        }
 
 
 def print_summary(stats: dict[str, Any]) -> None:
@@ -250,6 +369,13 @@ def print_summary(stats: dict[str, Any]) -> None:
     ):
         table.add_row(label, str(stats[key]))
     table.add_row("seconds", f"{stats['seconds']:.1f}")
+    if "samples" in stats:
+        table.add_row("samples (parsed)", f"{stats['samples']} ({stats['parsed']})")
+        table.add_row("completion tokens", str(stats["completion_tokens"]))
+        table.add_row("engine seconds", f"{stats['engine_seconds']:.1f}")
+        table.add_row(
+            "samples/s, tokens/s (engine time)", f"{stats['samples_per_s']:.2f}, {stats['tokens_per_s']:.1f}"
+        )
     console.print(table)
     console.print(f"false-positive catalog: {stats['catalog']}")
     for error in stats["errors"]:

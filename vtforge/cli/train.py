@@ -1,7 +1,8 @@
 """``vtforge train sft|grpo``: Stage 1 cold-start SFT and Stage 2 GRPO from the warehouse.
 
 Without ``--model`` SFT builds a tiny random model (so it runs anywhere, on a CPU, in seconds), and
-GRPO starts from the latest SFT policy, else a tiny model. On a GPU machine pass a local model
+GRPO starts from the latest SFT policy, else a tiny model. ``--model`` takes a registry name
+(``forge.models``, e.g. ``smollm2-135m``, converted once to a Hugging Face folder) or a local model
 folder. Heavy libraries (torch, transformers, TRL) are imported only when a command runs.
 """
 
@@ -17,7 +18,11 @@ import typer
 from vtforge.cli._common import CliError, ConfigOption, config_from, console
 
 ModelOption = typer.Option(
-    None, "--model", help="Local model folder (save_pretrained layout); default: tiny."
+    None,
+    "--model",
+    metavar="NAME|PATH",
+    help="A registry name (forge.models, e.g. smollm2-135m) or a local model folder; default: tiny "
+    "(grpo: the latest SFT policy, else tiny).",
 )
 SplitOption = typer.Option("train", "--split", help="Rows of this split.")
 RoleOption = typer.Option(None, "--role", help="Only these roles (repeatable), e.g. bugfixer.")
@@ -78,6 +83,7 @@ def register(app: typer.Typer) -> None:
         cfg = config_from(config)
         sft, _ = _import_trainers()
         from trainers.readers import ReaderError
+        from vtforge.models import ModelError
 
         options = sft.SftOptions(
             model=model,
@@ -91,7 +97,7 @@ def register(app: typer.Typer) -> None:
         )
         try:
             summary = sft.run_sft(cfg, options)
-        except (ReaderError, sft.TrainingDataError, FileNotFoundError) as exc:
+        except (ReaderError, sft.TrainingDataError, FileNotFoundError, ModelError) as exc:
             raise CliError(str(exc)) from None
         _print(summary)
 
@@ -128,6 +134,7 @@ def register(app: typer.Typer) -> None:
         _, grpo = _import_trainers()
         from trainers.readers import ReaderError
         from trainers.sft import TrainingDataError
+        from vtforge.models import ModelError
 
         options = grpo.GrpoOptions(
             model=model,
@@ -143,7 +150,7 @@ def register(app: typer.Typer) -> None:
         )
         try:
             summary = grpo.run_grpo(cfg, options)
-        except (ReaderError, TrainingDataError, FileNotFoundError, RuntimeError) as exc:
+        except (ReaderError, TrainingDataError, FileNotFoundError, RuntimeError, ModelError) as exc:
             raise CliError(str(exc)) from None
         _print(summary)
 

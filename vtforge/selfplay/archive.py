@@ -5,6 +5,13 @@ dedups it. Envelope ``synthetic`` follows the completions: a patch, test or exec
 recorded synthetic completion is synthetic; base and gold runs are real executions (``false``).
 ``attributes`` carry the round, what a run was (``base`` | ``gold`` | ``candidate`` |
 ``synthesis``) and the labels of recorded completions.
+
+A rollout is archived twice when the caller streams: ``sampled`` makes its event the moment it is
+parsed (key ``rollout/<id>/sampled``, attribute ``phase = sampled``, ``outcome`` null until the
+matrix judges it, a parse failure's reason otherwise), so an interrupted round keeps its samples;
+``rollout`` makes the final event when the task is done (key ``rollout/<id>``). Their event ids
+differ on purpose: the warehouse drops a second event with a known id (and flags one whose payload
+changed), while its ``rollouts`` table keeps the latest event of each ``rollout_id``.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ PRODUCER = "vtforge.selfplay"
 
 
 class Archive:
-    """Builds the events of one task in one run (emitted together when the task is done)."""
+    """Builds the events of one task in one run (emitted together when the task is done; rollouts'
+    ``sampled`` events earlier, one by one)."""
 
     def __init__(self, *, run_id: str, task_id: str, policy_version: str, engine: str, round_index: int = 1):
         self.run_id = run_id
@@ -43,6 +51,7 @@ class Archive:
         *,
         synthetic: bool,
         attributes: Mapping[str, str] | None = None,
+        keep: bool = True,
     ) -> dict[str, Any]:
         attrs = {"round": str(self.round), **(attributes or {})}
         event = new_event(
@@ -56,10 +65,20 @@ class Archive:
             synthetic=synthetic,
             attributes=attrs,
         )
-        self.events.append(event)
+        if keep:
+            self.events.append(event)
         return event
 
     def rollout(self, r: Rollout, *, outcome: str | None) -> None:
+        self._rollout(r, outcome=outcome, key=f"rollout/{r.rollout_id}", phase=None)
+
+    def sampled(self, r: Rollout) -> dict[str, Any]:
+        """The rollout's event as soon as it is parsed (not kept in ``events``: the caller streams it)."""
+        return self._rollout(
+            r, outcome=None if r.ok else r.status, key=f"rollout/{r.rollout_id}/sampled", phase="sampled"
+        )
+
+    def _rollout(self, r: Rollout, *, outcome: str | None, key: str, phase: str | None) -> dict[str, Any]:
         c: Completion = r.completion
         text = c.text
         messages = [
@@ -72,7 +91,7 @@ class Archive:
             reasoning = getattr(parsed, "reasoning", None) or getattr(
                 getattr(parsed, "edit", None), "reasoning", None
             )
-        self._emit(
+        return self._emit(
             "rollout",
             {
                 "rollout_id": r.rollout_id,
@@ -91,12 +110,16 @@ class Archive:
                 "parse_status": r.status,
                 "retry_index": r.retry_index,
                 "outcome": outcome,
-                "cached_prompt_tokens": None,
+                "cached_prompt_tokens": c.cached_prompt_tokens,
                 "num_turns": 1,
             },
-            f"rollout/{r.rollout_id}",
+            key,
             synthetic=c.synthetic,
-            attributes={f"label.{k}": v for k, v in c.labels.items()},
+            attributes={
+                **{f"label.{k}": v for k, v in c.labels.items()},
+                **({"phase": phase} if phase else {}),
+            },
+            keep=phase is None,
         )
 
     def localization(self, r: Rollout, target: str) -> None:

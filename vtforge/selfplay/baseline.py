@@ -119,9 +119,9 @@ def run_baseline(
         majority_vote=cfg.forge.selection.majority_vote,
         max_localized_files=sp.max_localized_files,
         flaky_reruns=sp.flaky_reruns,
-        budget_tokens=cfg.forge.context.inference_tokens,
+        budget_tokens=min(sp.context_tokens, cfg.forge.context.inference_tokens),
     )
-    schedule = Schedule.from_config(sp)
+    schedule = Schedule.for_engine(sp, engine)
     weights = Weights.from_config(cfg.forge.selection)
     summary = BaselineSummary(run_id=run_id, policy_version=policy_version, samples_per_task=samples)
     for task in tasks:

@@ -8,6 +8,11 @@ Failing tests are rerun ``flaky_reruns`` times in every matrix run; a test flagg
 in the matrix rewards and penalises nobody (``matrix`` explains the protocol): a flaky generated
 test earns its TestWriter the outcome ``flaky`` (reward 0), and a patch whose every FAIL_TO_PASS
 test is flaky gets the outcome ``flaky`` instead of a verdict.
+
+Prompts fit the window: ``prompt_budget`` = min(``budget_tokens``, the engine's context window) −
+the completion's ``max_tokens``, measured with the engine's tokenizer when it has one
+(``prompts`` explains the trimming). With ``stream``, every rollout's ``sampled`` event goes out
+as soon as its completion is parsed; the task's other events are in the report, as before.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ class Options:
     inject_counterexamples: bool = True
     majority_vote: bool = False
     max_localized_files: int = 5
-    budget_tokens: int = 131072
+    budget_tokens: int = 131072  # context window of a request (prompt + completion); the model's caps it
     seed: int = 0
     flaky_reruns: int = C.FLAKY_RERUNS  # forge.selfplay.flaky_reruns
 
@@ -73,7 +78,11 @@ def run_task(
     weights: Weights,
     catalog: Catalog | None = None,
     progress: Callable[[str], None] | None = None,
+    stream: Callable[[list[dict[str, Any]]], Any] | None = None,
+    on_rollout: Callable[[Rollout], None] | None = None,
 ) -> TaskReport:
+    """One task's round. ``stream`` receives each rollout's event as it is sampled (an interrupted
+    task keeps them); ``on_rollout`` sees each rollout (progress)."""
     note = progress or (lambda _msg: None)
     report = TaskReport(task.task_id)
     archive = Archive(
@@ -84,6 +93,14 @@ def run_task(
         round_index=opts.round_index,
     )
     view = RepoView(task.repo_dir, task.base_commit)
+    budget = prompt_budget(opts.budget_tokens, engine, schedule.max_tokens)
+    count = engine.count_tokens
+
+    def sampled(r: Rollout) -> None:
+        if stream is not None:
+            stream([archive.sampled(r)])
+        if on_rollout is not None:
+            on_rollout(r)
 
     # --- localization ---------------------------------------------------------------------------
     note("localizing")
@@ -92,7 +109,12 @@ def run_task(
     for kind in ("source", "test"):
         files = view.source_files() if kind == "source" else view.test_files()
         messages = prompts.localization_messages(
-            task.problem_statement, files or view.tree, kind=kind, limit=opts.max_localized_files
+            task.problem_statement,
+            files or view.tree,
+            kind=kind,
+            limit=opts.max_localized_files,
+            budget_tokens=budget,
+            count=count,
         )
 
         def parse_loc(text: str) -> tuple[str, Any]:
@@ -110,6 +132,7 @@ def run_task(
             schedule=schedule,
             first_index=0 if kind == "source" else 1,
             seed=opts.seed,
+            on_rollout=sampled,
         )
         loc_rollouts += [(r, kind) for r in attempts]
         good = [r for r in attempts if r.ok]
@@ -134,12 +157,13 @@ def run_task(
         task_id=task.task_id,
         role="bugfixer",
         messages=prompts.bugfixer_messages(
-            task.problem_statement, source_files, budget_tokens=opts.budget_tokens
+            task.problem_statement, source_files, budget_tokens=budget, count=count
         ),
         n=opts.patches,
         parse=parse_fix,
         schedule=schedule,
         seed=opts.seed,
+        on_rollout=sampled,
     )
     test_rollouts = sample(
         engine,
@@ -147,12 +171,13 @@ def run_task(
         task_id=task.task_id,
         role="testwriter",
         messages=prompts.testwriter_messages(
-            task.problem_statement, test_files, budget_tokens=opts.budget_tokens
+            task.problem_statement, test_files, budget_tokens=budget, count=count
         ),
         n=opts.tests,
         parse=parse_test,
         schedule=schedule,
         seed=opts.seed,
+        on_rollout=sampled,
     )
 
     patches: dict[str, str] = {}
@@ -225,12 +250,13 @@ def run_task(
                 task_id=task.task_id,
                 role="synthesis",
                 messages=prompts.synthesis_messages(
-                    task.problem_statement, source_files, top, budget_tokens=opts.budget_tokens
+                    task.problem_statement, source_files, top, budget_tokens=budget, count=count
                 ),
                 n=1,
                 parse=parse_fix,
                 schedule=schedule,
                 seed=opts.seed,
+                on_rollout=sampled,
             )
             done = [r for r in synth_rollouts if r.ok]
             if done:
@@ -325,6 +351,14 @@ def run_task(
     report.rollouts = [r for r, _ in loc_rollouts] + fix_rollouts + test_rollouts + synth_rollouts
     report.events = archive.events
     return report
+
+
+def prompt_budget(budget_tokens: int, engine: Engine, max_tokens: int) -> int:
+    """Tokens a prompt may take: the request's window (``budget_tokens``, capped by the engine's
+    context window) less the completion's ``max_tokens``; at least 1 (a prompt that cannot fit is
+    then refused by the engine, one error completion per request)."""
+    window = min(budget_tokens, engine.context_window or budget_tokens)
+    return max(1, window - max_tokens)
 
 
 def execution_id(run_id: str, task_id: str, what: str) -> str:

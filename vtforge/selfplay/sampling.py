@@ -4,6 +4,8 @@ Sample 0 runs at ``first_temperature`` (greedy by default), every other sample a
 An output that yields nothing usable is re-sampled up to ``max_retries`` times; retries run at
 ``temperature`` (a greedy retry would repeat itself). Every attempt is kept: each is a rollout.
 Requests of one round go to the engine as one batch, so an HTTP engine keeps its concurrency full.
+Each rollout is handed to ``on_rollout`` the moment its completion is parsed (engines that finish
+requests one by one stream them), so a caller can archive samples before the round ends.
 """
 
 from __future__ import annotations
@@ -49,6 +51,20 @@ class Schedule:
             selfplay.first_temperature, selfplay.temperature, selfplay.max_retries, selfplay.max_new_tokens
         )
 
+    @classmethod
+    def for_engine(cls, selfplay: Any, engine: Any, max_new_tokens: int | None = None) -> Schedule:
+        """The schedule for ``engine``: ``max_new_tokens`` as given, else ``selfplay.max_new_tokens``,
+        capped on ``llamacpp`` by ``selfplay.llamacpp_max_new_tokens`` (0: no cap) — a CPU writes
+        ~30-80 tokens a second, and a small model that loops or babbles never stops early."""
+        tokens = max_new_tokens or selfplay.max_new_tokens
+        if (
+            max_new_tokens is None
+            and getattr(engine, "name", "") == "llamacpp"
+            and selfplay.llamacpp_max_new_tokens
+        ):
+            tokens = min(tokens, selfplay.llamacpp_max_new_tokens)
+        return cls(selfplay.first_temperature, selfplay.temperature, selfplay.max_retries, tokens)
+
     def temperature_for(self, sample_index: int, retry_index: int) -> float:
         return self.first_temperature if sample_index == 0 and retry_index == 0 else self.temperature
 
@@ -65,8 +81,11 @@ def sample(
     schedule: Schedule,
     first_index: int = 0,
     seed: int = 0,
+    on_rollout: Callable[[Rollout], None] | None = None,
 ) -> list[Rollout]:
-    """``n`` samples (indices ``first_index`` …), each retried until it parses or retries run out."""
+    """``n`` samples (indices ``first_index`` …), each retried until it parses or retries run out.
+
+    Rollouts come back in request order, round after round."""
     rollouts: list[Rollout] = []
     pending = [(first_index + i, 0) for i in range(n)]
     while pending:
@@ -83,28 +102,34 @@ def sample(
             )
             for index, retry in pending
         ]
-        completions = engine.generate(requests)
-        again = []
-        for request, completion in zip(requests, completions, strict=True):
+        done: dict[int, Rollout] = {}
+        for position, completion in engine.generate_stream(requests):
+            request = requests[position]
             if completion.error:
                 status, parsed = ENGINE_ERROR, None
             else:
                 status, parsed = parse(completion.text)
-            rollouts.append(
-                Rollout(
-                    rollout_id=stable_id(run_id, task_id, role, request.sample_index, request.retry_index),
-                    task_id=task_id,
-                    role=role,
-                    sample_index=request.sample_index,
-                    retry_index=request.retry_index,
-                    temperature=request.temperature,
-                    prompt=messages,
-                    completion=completion,
-                    status=str(status),
-                    parsed=parsed,
-                )
+            rollout = done[position] = Rollout(
+                rollout_id=stable_id(run_id, task_id, role, request.sample_index, request.retry_index),
+                task_id=task_id,
+                role=role,
+                sample_index=request.sample_index,
+                retry_index=request.retry_index,
+                temperature=request.temperature,
+                prompt=messages,
+                completion=completion,
+                status=str(status),
+                parsed=parsed,
             )
-            if status != "ok" and request.retry_index < schedule.max_retries:
+            if on_rollout is not None:
+                on_rollout(rollout)
+        if len(done) != len(requests):
+            raise RuntimeError(f"engine {engine.name} answered {len(done)} of {len(requests)} requests")
+        again = []
+        for position, request in enumerate(requests):
+            rollout = done[position]
+            rollouts.append(rollout)
+            if not rollout.ok and request.retry_index < schedule.max_retries:
                 again.append((request.sample_index, request.retry_index + 1))
         pending = again
     return rollouts

@@ -3,12 +3,17 @@
 ``Engine.generate`` takes a batch of ``Request``s and returns one ``Completion`` per request, in
 order. It never raises for one failed request: the completion carries ``error`` and an empty text,
 and the rollout records it (``parse_status = engine_error``).
+
+``generate_stream`` yields ``(index, completion)`` as each completion finishes (an engine that
+generates one request after another overrides it), so self-play can archive a sample the moment
+it exists. ``context_window`` and ``count_tokens`` let prompts be trimmed to what the model reads;
+an engine that cannot tell returns ``None`` and prompts fall back to a conservative estimate.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +42,7 @@ class Completion:
     stop_reason: str = "stop"
     model: str = ""
     error: str | None = None
+    cached_prompt_tokens: int | None = None  # prompt tokens served from the KV cache, when known
     synthetic: bool = False  # a recorded, labelled synthetic completion (replay)
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -44,10 +50,19 @@ class Completion:
 class Engine(abc.ABC):
     name: str = "abstract"
     model: str = ""
+    context_window: int | None = None  # positions the model reads (prompt + completion), when known
 
     @abc.abstractmethod
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         """One completion per request, in order."""
+
+    def generate_stream(self, requests: Sequence[Request]) -> Iterator[tuple[int, Completion]]:
+        """``(request index, completion)`` as completions finish; by default all at once, in order."""
+        yield from enumerate(self.generate(requests))
+
+    def count_tokens(self, messages: Sequence[Message]) -> int | None:
+        """The prompt's length in the model's tokens, chat template included; ``None`` if unknown."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional
         """Release connections or models."""
