@@ -484,13 +484,10 @@ def main(args: argparse.Namespace) -> int:
                 before = resolve_rate(policy, held_rows, reward, args)
                 print(f"held-out resolve rate after SFT (GRPO's start): {before.line()}", flush=True)
 
-            step_clock = [time.perf_counter()]
-
             def step_line(event: dict) -> None:
-                took, step_clock[0] = time.perf_counter() - step_clock[0], time.perf_counter()
                 print(
                     f"  grpo step {event['step']}: reward mean {event['reward_mean']:.3f}, "
-                    f"loss {event['loss']:.4f} ({took:.0f} s)",
+                    f"loss {event['loss']:.4f}",
                     flush=True,
                 )
 
@@ -514,7 +511,8 @@ def main(args: argparse.Namespace) -> int:
         curve = grpo["reward_means"]
         print(f"held-out resolve rate after {grpo['steps']} GRPO steps: {after.line()}")
         print(
-            f"GRPO: {grpo['seconds']:.0f} s, lr {args.lr}, {args.prompts_per_step} prompts x "
+            f"GRPO: {grpo['seconds']:.0f} s ({grpo['seconds'] / max(grpo['steps'], 1):.0f} s/step), "
+            f"lr {args.lr}, {args.prompts_per_step} prompts x "
             f"{args.num_generations} samples per step, zero-variance groups "
             f"{grpo['filtering']['zero_variance_groups']}/{grpo['filtering']['groups']}"
         )

@@ -67,12 +67,14 @@ def starting_policy(
 
 
 def device_args() -> dict[str, Any]:
-    """CPU: fp32, no accelerator. GPU: bf16 where the card supports it."""
+    """CPU: fp32, no accelerator, no gradient checkpointing (TRL turns it on by default to save GPU
+    memory; on a CPU memory is not what runs out, and recomputing activations costs time). GPU: bf16
+    where the card supports it."""
     import torch
 
     if torch.cuda.is_available():
         return {"use_cpu": False, "bf16": torch.cuda.is_bf16_supported(), "fp16": False}
-    return {"use_cpu": True, "bf16": False, "fp16": False}
+    return {"use_cpu": True, "bf16": False, "fp16": False, "gradient_checkpointing": False}
 
 
 def common_args(
