@@ -38,8 +38,18 @@ $(PY):
 $(UV): | $(PY)
 	$(PY) -m pip install -q --upgrade uv
 
+# llama-cpp-python ships only an sdist (a C++ build, ~5 min on 2 cores): build its wheel once per
+# machine into WHEELS and install from there, since uv rebuilds that sdist in every fresh clone
+WHEELS := $(HOME)/.cache/vtforge/wheels
+LLAMA_CPP := llama-cpp-python>=0.3.16,<0.4
+
 $(STAMP): pyproject.toml | $(UV)
-	$(UV) pip install --python $(PY) -q -e ".[$(EXTRAS)]"
+	@mkdir -p $(WHEELS)
+	@if [[ ",$(EXTRAS)," == *",model,"* ]] && ! ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+		echo "building the llama-cpp-python wheel once into $(WHEELS)"; \
+		$(PY) -m pip wheel -q --no-deps -w $(WHEELS) "$(LLAMA_CPP)"; \
+	fi
+	$(UV) pip install --python $(PY) -q --find-links $(WHEELS) -e ".[$(EXTRAS)]"
 	rm -f $(VENV)/.installed-*
 	touch $@
 
