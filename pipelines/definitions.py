@@ -19,7 +19,7 @@ from pipelines.jobs import warehouse_job
 from pipelines.resources import WarehouseResource
 from pipelines.sensors import landing_sensor
 
-# The Kafka engineer's module (pipelines/kafka_assets.py) exports `kafka_assets` and `kafka_sensors`.
+# pipelines/kafka_assets.py exports `kafka_assets` and `kafka_sensors`.
 # It is skipped only while the file does not exist; an error inside it still fails loudly.
 if importlib.util.find_spec("pipelines.kafka_assets") is not None:
     _kafka = importlib.import_module("pipelines.kafka_assets")

@@ -19,7 +19,7 @@ from vtforge.vtcode.deliver import spool_for
 from vtforge.vtcode.queries import query
 from vtforge.vtcode.tailer import WorkspaceTailer
 
-with contextlib.suppress(ImportError):  # the Kafka engineer's session broker (reused when already up)
+with contextlib.suppress(ImportError):  # the Kafka tests' session broker (reused when already up)
     from tests.kafka.conftest import kafka_broker  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]

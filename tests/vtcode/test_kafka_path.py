@@ -42,7 +42,7 @@ def test_live_session_through_kafka(ws: Path, request: pytest.FixtureRequest) ->
         from vtforge.ingest.service import run_service
         from vtforge.transport import sink_from_config
         from vtforge.transport.kafka import KafkaSink
-    except ImportError as exc:  # the Kafka area is built in parallel
+    except ImportError as exc:  # the kafka extra is optional
         require_service(False, f"vtforge's Kafka transport ({exc})")
         return
     broker: Any = request.getfixturevalue("kafka_broker")
