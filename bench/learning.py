@@ -30,6 +30,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -443,6 +444,7 @@ def main(args: argparse.Namespace) -> int:
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a terminated run still removes its workspace
     began = time.perf_counter()
     tasks = generate_tasks(args.tasks, args.seed)
     train, held_out = split_tasks(tasks, args.held_out, args.seed)
