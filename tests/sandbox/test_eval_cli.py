@@ -229,3 +229,41 @@ def test_eval_refuses_an_instance_without_repo_dir(workspace: Path, toy: ToyRepo
     message = " ".join(done.stderr.split())  # rich may wrap the line
     assert f"{inst}: instance {instance['instance_id']}: field repo_dir is missing" in message
     assert not (workspace / "evaluation" / "logs").exists()  # nothing ran
+
+
+def test_eval_with_a_model_writes_its_predictions_then_grades_them(
+    workspace: Path, toy: ToyRepo, real_model_gguf: Path
+) -> None:
+    """``--model``: localization and one BugFixer sample per instance on the real model, a
+    predictions file in SWE-bench's format, then the harness's run report for that model."""
+    require_service(shutil.which("bwrap") is not None, "bubblewrap")
+    instance = toy.instance()
+    inst = write_jsonl(workspace / "instances.jsonl", [instance])
+    args = ("--instances", str(inst), "--backend", "local", "--report-dir", "out", "--run-id", "m1")
+    done = vtforge("eval", *args, "--model", str(real_model_gguf), "--max-new-tokens", "48", cwd=workspace)
+    assert done.returncode == 0, done.stderr + done.stdout
+    label = real_model_gguf.stem
+    written = [json.loads(line) for line in (workspace / "out" / "predictions" / f"{label}.m1.jsonl").open()]
+    assert [(p["instance_id"], p["model_name_or_path"]) for p in written] == [
+        (instance["instance_id"], label)
+    ]
+    assert isinstance(written[0]["model_patch"], str)  # a diff, or "" when no answer parsed
+    run_report = json.loads((workspace / "out" / f"{label}.m1.json").read_text())
+    assert run_report["submitted_ids"] == [instance["instance_id"]]
+    if not written[0]["model_patch"]:
+        assert run_report["empty_patch_ids"] == [instance["instance_id"]]
+    # the model's samples are events like self-play's: real (not synthetic), with their raw text
+    rollouts = landed(workspace, "rollout")
+    assert {r["role"] for r in rollouts} >= {"localizer", "bugfixer"}
+    assert all(r["policy_version"] == label and r["messages"][-1]["content"] for r in rollouts)
+    assert all(r["envelope"]["synthetic"] is False and r["envelope"]["run_id"] == "m1" for r in rollouts)
+
+
+def test_eval_needs_predictions_or_a_model(workspace: Path) -> None:
+    inst = write_jsonl(workspace / "i.jsonl", [{"instance_id": "a"}])
+    done = vtforge("eval", "--instances", str(inst), cwd=workspace)
+    assert done.returncode == 2 and "--predictions" in done.stderr and "--model" in done.stderr
+    done = vtforge(
+        "eval", "--instances", str(inst), "--predictions", str(inst), "--engine", "llamacpp", cwd=workspace
+    )
+    assert done.returncode == 2 and "only with --model" in done.stderr

@@ -30,7 +30,8 @@ from vtforge.selfplay.archive import Archive
 from vtforge.selfplay.catalog import Catalog, FalsePositive, counterexample_id
 from vtforge.selfplay.engines.base import Engine
 from vtforge.selfplay.matrix import CandidateTest, Matrix, MatrixRunner, generated_test
-from vtforge.selfplay.parsing import Edit, parse_edit, parse_localization, parse_test_edit
+from vtforge.selfplay.parsing import Edit, parse_edit, parse_test_edit
+from vtforge.selfplay.predict import localize
 from vtforge.selfplay.sampling import Rollout, Schedule, sample
 from vtforge.selfplay.selection import Candidate, Score, Weights, score_matrix
 from vtforge.selfplay.task import RepoView, SelfplayTask
@@ -104,39 +105,18 @@ def run_task(
 
     # --- localization ---------------------------------------------------------------------------
     note("localizing")
-    localized: dict[str, list[str]] = {}
-    loc_rollouts: list[tuple[Rollout, str]] = []
-    for kind in ("source", "test"):
-        files = view.source_files() if kind == "source" else view.test_files()
-        messages = prompts.localization_messages(
-            task.problem_statement,
-            files or view.tree,
-            kind=kind,
-            limit=opts.max_localized_files,
-            budget_tokens=budget,
-            count=count,
-        )
-
-        def parse_loc(text: str) -> tuple[str, Any]:
-            loc = parse_localization(text, view.tree, limit=opts.max_localized_files)
-            return loc.status, loc
-
-        attempts = sample(
-            engine,
-            run_id=opts.run_id,
-            task_id=task.task_id,
-            role="localizer",
-            messages=messages,
-            n=1,
-            parse=parse_loc,
-            schedule=schedule,
-            first_index=0 if kind == "source" else 1,
-            seed=opts.seed,
-            on_rollout=sampled,
-        )
-        loc_rollouts += [(r, kind) for r in attempts]
-        good = [r for r in attempts if r.ok]
-        localized[kind] = list(good[-1].parsed.files) if good else []
+    found = localize(
+        task,
+        view,
+        engine,
+        run_id=opts.run_id,
+        schedule=schedule,
+        limit=opts.max_localized_files,
+        budget=budget,
+        seed=opts.seed,
+        on_rollout=sampled,
+    )
+    localized, loc_rollouts = found.files, found.rollouts
     source_files = {p: view.read(p) for p in localized["source"]}
     test_files = {p: view.read(p) for p in localized["test"][:1]}
 
