@@ -6,6 +6,7 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     MaterializeResult,
+    MetadataValue,
     asset,
     multi_asset,
 )
@@ -14,7 +15,7 @@ from pipelines.resources import WRITER_POOL, WarehouseResource
 from schemas import default_catalog
 from warehouse.exports import export_datasets
 from warehouse.ingest import ingest_all, raw_table
-from warehouse.model_metadata import model_metadata
+from warehouse.model_metadata import Markdown, model_metadata
 from warehouse.models import DATASETS, MODELS, RAW, Model, build
 from warehouse.quarantine_table import build_quarantine
 
@@ -88,7 +89,8 @@ def model_asset(model: Model) -> AssetsDefinition:
         with warehouse.connect() as (con, _config):
             rows = build(con, model.name)
             extra = model_metadata(con, model.name)  # rl_prompts: the tasks it left out, and why
-        return MaterializeResult(metadata={"dagster/row_count": rows, **extra})
+        shown = {k: MetadataValue.md(v) if isinstance(v, Markdown) else v for k, v in extra.items()}
+        return MaterializeResult(metadata={"dagster/row_count": rows, **shown})
 
     return _build
 

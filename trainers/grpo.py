@@ -20,6 +20,10 @@ localization of every RL task as ``method = 'frozen'`` (``trainers.frozen_locali
 the warehouse and trains only on the rows built on P's files (``localization_policy = P``).
 Only tasks in a measured difficulty bucket are drawn unless ``include_unmeasured``.
 
+GRPO starts only from a promoted policy (``trainers.promotion``): a policy written by our trainers
+needs a current ``promoted`` decision in ``policy_promotions`` (``vtforge gates --promote``); a base
+model needs none. ``force`` starts anyway and emits a ``forced`` decision naming this run.
+
 The completion budget is reserved from the context budget (``min(forge.context.train_tokens, the
 model's window)``). On a tiny model (or one trained from it: its config says ``vtforge_tiny``) the
 default ``forge.train.max_completion_tokens`` is clamped to ``1/TINY_COMPLETION_SHARE`` of that
@@ -47,6 +51,7 @@ from trainers.common import common_args, event_sink, starting_policy
 from trainers.curriculum import Curriculum, replay_rows
 from trainers.events import TrainingStepEvents, sample_events
 from trainers.frozen_localization import FrozenLocalizationError, freeze_localization
+from trainers.promotion import NotPromoted, promotion_event, require_promotion
 from trainers.readers import (
     ReadFilter,
     TruncationLog,
@@ -58,6 +63,7 @@ from trainers.readers import (
 )
 from trainers.rewards import BanditReward, OutcomeReward, SandboxReward, as_trl_reward
 from trainers.sft import TrainingDataError
+from trainers.skill_eval import skill_eval_callbacks
 from trainers.tiny import TINY_MARKER
 
 TRAINER = "grpo"
@@ -162,8 +168,10 @@ class GrpoOptions:
     emit_events: bool = True
     emit_samples: bool | None = None  # rollout + reward events per sample; None: only with the sandbox reward
     on_step: Any = None  # called with each training_step event (progress output)
+    eval_suite: str | None = None  # a forge.eval.suites name: skill evaluation after epochs (skill_eval)
     include_unmeasured: bool = False  # also draw tasks with no measured baseline (bucket 'unmeasured')
     frozen_localization: str | None = None  # train on this policy's localization (see module doc)
+    force: bool = False  # start from a policy that is not promoted; recorded as a `forced` decision
 
 
 def _make_reward(cfg: Any, kind: str) -> OutcomeReward:
@@ -228,6 +236,36 @@ def no_room_message(
     return f"{text}; the shortest prompt needs {shortest}: {' or '.join(fixes)}"
 
 
+def _start_promotion(con: Any, start_version: str | None, *, force: bool) -> dict[str, Any]:
+    """GRPO's start must be promoted (``trainers.promotion``): a base model needs nothing; a policy
+    of ours needs a ``promoted`` decision unless ``force``, which is then recorded."""
+    if start_version is None:
+        return {"policy_version": None, "decision": "base", "reason": "a base model has no gates"}
+    try:
+        found = require_promotion(con, start_version)
+    except NotPromoted as exc:
+        if not force:
+            raise
+        return {"policy_version": start_version, "decision": "forced", "reason": str(exc)}
+    return {"policy_version": start_version, "decision": found.decision, "reason": found.reason}
+
+
+def _forced_event(cfg: Any, start_version: str, reason: str, run_version: str) -> dict[str, Any]:
+    """The override, as a ``forced`` decision naming the GRPO run, with the gate values of now."""
+    from trainers.gates import GateDataError, GateReport, evaluate_gates
+
+    con = connect(cfg.duckdb_path)
+    try:
+        report = evaluate_gates(con, cfg.forge.curriculum.gates, start_version)
+    except GateDataError:
+        report = GateReport(start_version)
+    finally:
+        con.close()
+    return promotion_event(
+        report, decision="forced", reason=f"--force: {reason}", forced_by=run_version, run_id=run_version
+    )
+
+
 def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = None) -> dict[str, Any]:
     """Train with GRPO, save ``final/``, write ``run.json`` and return the summary."""
     from datasets import Features, IterableDataset, List, Value
@@ -264,6 +302,7 @@ def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = N
         fallback=Path(latest_sft) if latest_sft else None,
         cfg=cfg,
     )
+    promotion = _start_promotion(con, policy.parent_version, force=options.force)
     budget = context.train_tokens
     window = getattr(policy.model.config, "max_position_embeddings", None)
     if window:
@@ -426,11 +465,14 @@ def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = N
         "reward": type(reward_fn).__name__,
         "sample_events": emit_samples,
     }
+    summary["promotion"] = promotion
     runs.write_summary(run, summary)
     started = time.perf_counter()
     try:
         with event_sink(cfg, options.emit_events) as emit:
             emit_box.append(emit)
+            if promotion["decision"] == "forced":
+                emit(_forced_event(cfg, policy.parent_version, promotion["reason"], run.policy_version))
             trainer_box: list[ForgeGRPOTrainer] = []
             events = TrainingStepEvents(
                 emit,
@@ -446,7 +488,13 @@ def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = N
                 train_dataset=dataset,
                 processing_class=policy.tokenizer,
                 reward_funcs=[as_trl_reward(reward_fn, observe=observe)],
-                callbacks=[_CurriculumSteps(curriculum), events],
+                callbacks=[
+                    _CurriculumSteps(curriculum),
+                    events,
+                    *skill_eval_callbacks(
+                        cfg, options.eval_suite, run.policy_version, policy.tokenizer, emit
+                    ),
+                ],
                 curriculum=curriculum,
             )
             trainer.remove_callback(PrinterCallback)  # our events (and on_step) report each step

@@ -44,6 +44,7 @@ class SftOptions:
     save_steps: int | None = None
     emit_events: bool = True
     on_step: Any = None  # called with each training_step event (progress output)
+    eval_suite: str | None = None  # a forge.eval.suites name: skill evaluation after epochs (skill_eval)
 
 
 def _corpus(reader: WarehouseReader, filt: ReadFilter):
@@ -61,6 +62,8 @@ def run_sft(cfg: Any, options: SftOptions) -> dict[str, Any]:
     from transformers import PrinterCallback
     from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTConfig, SFTTrainer
+
+    from trainers.skill_eval import skill_eval_callbacks
 
     train_cfg, context = cfg.forge.train, cfg.forge.context
     con = connect(cfg.duckdb_path)
@@ -147,7 +150,10 @@ def run_sft(cfg: Any, options: SftOptions) -> dict[str, Any]:
             args=args,
             train_dataset=dataset,
             processing_class=policy.tokenizer,
-            callbacks=[callback],
+            callbacks=[
+                callback,
+                *skill_eval_callbacks(cfg, options.eval_suite, run.policy_version, policy.tokenizer, emit),
+            ],
         )
         trainer.remove_callback(PrinterCallback)  # our events (and on_step) report each step
         started = time.perf_counter()

@@ -224,6 +224,19 @@ class ServeConfig(_Table):
     threads: int = Field(C.SERVE_THREADS, ge=0)
 
 
+class EvalConfig(_Table):
+    """Held-out skill evaluations (docs/EVALUATION.md): the suites, and what one evaluation costs."""
+
+    suites: dict[str, str] = Field(default_factory=dict)  # name -> task-bank slice or SWE-bench file
+    default_suite: str | None = None  # `vtforge evaluate` without --suite
+    every_epochs: int = Field(C.EVAL_EVERY_EPOCHS, ge=1)
+    samples: int = Field(C.EVAL_SAMPLES, ge=1)
+    max_new_tokens: int = Field(C.EVAL_MAX_NEW_TOKENS, ge=1)
+    limit: int = Field(C.EVAL_LIMIT, ge=1)
+    contamination: Literal["repo", "file", "duplicate"] = C.EVAL_CONTAMINATION
+    schedule: str = C.EVAL_SCHEDULE  # cron of Dagster's recurring_evaluation ("" = stopped)
+
+
 class ModelSourceConfig(_Table):
     """Where one named model comes from: a local folder or GGUF file, or a Python package's data file."""
 
@@ -248,6 +261,7 @@ class ForgeConfig(_Table):
     train: TrainConfig = TrainConfig()
     vtcode: VtcodeConfig = VtcodeConfig()
     serve: ServeConfig = ServeConfig()
+    eval: EvalConfig = EvalConfig()
     models: dict[str, ModelSourceConfig] = Field(
         default_factory=lambda: {name: ModelSourceConfig(**spec) for name, spec in C.MODELS.items()}
     )

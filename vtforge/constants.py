@@ -63,6 +63,16 @@ GATE_LOCALIZATION_ACCURACY = 0.60
 GATE_PATCH_ACCEPTANCE = 0.50
 GATE_FAIL_BEFORE_FIX_RATE = 0.80
 
+# --- forge.eval (held-out skill evaluations, docs/EVALUATION.md) --------------------------------
+EVAL_EVERY_EPOCHS = 1  # the trainers' skill evaluation runs after every N epochs (and at the end)
+EVAL_SAMPLES = 2  # BugFixer and TestWriter samples per suite task (no retries: a sample is a sample)
+EVAL_MAX_NEW_TOKENS = 256  # completion cap of every evaluation sample
+EVAL_LIMIT = 4  # suite tasks evaluated at most (the first N by instance id, after decontamination)
+EVAL_CONTAMINATION = "repo"  # a suite task sharing this much with a training task is dropped
+EVAL_CONTAMINATION_LEVELS = ("repo", "file", "duplicate")
+EVAL_SCHEDULE = "0 */6 * * *"  # Dagster cron of the recurring evaluation ("" = defined but stopped)
+EVAL_MANIFEST_DIR = "docs/research/suites"  # suite manifests, relative to the workspace
+
 # --- forge.context -----------------------------------------------------------------------------
 TRAIN_TOKENS = 65_536
 INFERENCE_TOKENS = 131_072

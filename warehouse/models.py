@@ -136,6 +136,19 @@ MODELS: tuple[Model, ...] = (
         "telemetry_localization telemetry_patches telemetry_tests",
         "Each promotion gate: threshold, comparison, value, passed.",
     ),
+    _m("skill_evaluations", TELEMETRY, "raw_skill_evaluation", "One row per metric of a skill evaluation."),
+    _m(
+        "leaderboard",
+        TELEMETRY,
+        "skill_evaluations",
+        "The newest skill evaluation of each arm (or policy): metric, value, n and a 95% Wilson interval.",
+    ),
+    _m(
+        "policy_promotions",
+        TELEMETRY,
+        "raw_policy_promoted",
+        "Every promotion decision on a policy (promoted | rejected | forced) with its gate values.",
+    ),
 )
 
 MODELS_BY_NAME = {m.name: m for m in MODELS}

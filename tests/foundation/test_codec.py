@@ -51,9 +51,15 @@ def test_round_trip_every_event_type(schema: EventSchema) -> None:
 
 def test_every_catalogued_event_type_is_covered_by_the_synthetic_stream() -> None:
     produced = {e["envelope"]["event_type"] for e in generate_events(3, 0)}
-    # agent_step, evaluation_result and ingest_progress come from live sessions, eval runs and
-    # the Kafka ingestor, not from self-play
-    assert set(CATALOG.event_types) - produced <= {"agent_step", "evaluation_result", "ingest_progress"}
+    # agent_step, evaluation_result, skill_evaluation and ingest_progress come from live sessions,
+    # eval runs, skill evaluations and the Kafka ingestor, not from self-play
+    assert set(CATALOG.event_types) - produced <= {
+        "agent_step",
+        "evaluation_result",
+        "skill_evaluation",
+        "ingest_progress",
+        "policy_promoted",  # vtforge gates --promote and a forced GRPO start
+    }
 
 
 def test_fingerprint_is_crc64_avro_of_the_canonical_form() -> None:

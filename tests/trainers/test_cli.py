@@ -36,7 +36,8 @@ def test_train_sft_then_grpo_out_of_the_box(train_ws: Path, monkeypatch: pytest.
     assert _vtforge(monkeypatch, "train", "sft", "--max-steps", "2") == 0
     out = capsys.readouterr().out
     assert "sft policy sft-" in out and "2 steps" in out and "step 2, loss" in out
-    assert _vtforge(monkeypatch, "train", "grpo", "--max-steps", "1", "--reward", "bandit") == 0
+    # the SFT policy has no promotion (tests/trainers/test_promotion.py): --force, recorded
+    assert _vtforge(monkeypatch, "train", "grpo", "--max-steps", "1", "--reward", "bandit", "--force") == 0
     out = capsys.readouterr().out
     latest = json.loads((cfg.data_dir / "trainers" / "latest.json").read_text())
     assert f"(from {latest['sft']['final']})" in out  # GRPO starts from the SFT policy

@@ -7,8 +7,10 @@
 3. a labelled synthetic trace stream (upsampled in SFT data, as the recipe does);
 4. with ``sink = "kafka"``: the local broker and one ingestion pass;
 5. the warehouse: every Dagster asset materialised, plus the HTML report;
-6. a short SFT run and a short GRPO run on a tiny model, whose training steps land as events;
-7. the warehouse again (training telemetry), then the promotion gates for that policy.
+6. a short SFT run on a tiny model, whose training steps land as events, and the warehouse again;
+7. the promotion gates for the SFT policy, recorded (``vtforge gates --promote``), and the warehouse;
+8. a short GRPO run from the SFT policy, only if it was promoted, else with ``--force`` (the
+   override is recorded as such), then the warehouse (training telemetry).
 
 Heavy steps run as ``python -m vtforge …`` child processes so each has its own memory and its
 own clear failure; ``--quick`` stops after step 5 with the synthetic stream only.
@@ -90,32 +92,25 @@ def register(app: typer.Typer) -> None:
             steps.append(("Kafka ingestion into the landing zone", lambda: _ingest(cfg)))
         steps.append(("warehouse: materialise every asset", lambda: _materialize(cfg)))
         if not quick:
-            steps += [
+            verdict: dict[str, bool] = {}
+            steps.append(
                 (
                     "SFT cold start on sft_examples (tiny model)",
                     lambda: _child(cfg, "train", "sft", "--max-steps", str(train_steps)),
-                ),
+                )
+            )
+            steps += _warehouse_steps(cfg, "SFT telemetry")
+            steps.append(
+                ("promotion gates for the SFT policy (decision recorded)", lambda: _promote(cfg, verdict))
+            )
+            steps += _warehouse_steps(cfg, "the promotion decision")
+            steps.append(
                 (
-                    "GRPO on rl_prompts, execution-outcome reward (tiny model)",
-                    lambda: _child(
-                        cfg,
-                        "train",
-                        "grpo",
-                        "--max-steps",
-                        str(train_steps),
-                        "--num-generations",
-                        "4",
-                        "--max-completion-tokens",
-                        "48",
-                    ),
-                ),
-            ]
-            if cfg.forge.events.sink == "kafka":
-                steps.append(("Kafka ingestion of the training steps", lambda: _ingest(cfg)))
-            steps += [
-                ("warehouse: training telemetry", lambda: _materialize(cfg)),
-                ("promotion gates", lambda: _gates(cfg)),
-            ]
+                    "GRPO on rl_prompts, execution-outcome reward (tiny model), from the SFT policy",
+                    lambda: _grpo(cfg, train_steps, promoted=verdict.get("promoted", False)),
+                )
+            )
+            steps += _warehouse_steps(cfg, "training telemetry")
         started = time.perf_counter()
         for number, (title, step) in enumerate(steps, start=1):
             console.rule(f"[bold]{number}/{len(steps)} {title}")
@@ -126,6 +121,7 @@ def register(app: typer.Typer) -> None:
         print_summary(cfg)
         if not quick:
             print_policies(cfg)
+            print_promotions(cfg)
         console.print(f"demo finished in {time.perf_counter() - started:.0f}s; data under {cfg.data_dir}")
         console.print(
             'next: `vtforge ui` (asset graph), `vtforge sql "SELECT …"`, '
@@ -202,10 +198,40 @@ def _materialize(cfg: Config) -> None:
         raise CliError("demo step failed: the warehouse run or a blocking check failed")
 
 
-def _gates(cfg: Config) -> None:
-    code = _child(cfg, "gates", allow_exit=(0, 1))
+def _warehouse_steps(cfg: Config, what: str) -> list[tuple[str, Callable[[], None]]]:
+    """(Kafka ingestion, then) a warehouse run, so the next step reads what the last one emitted."""
+    steps: list[tuple[str, Callable[[], None]]] = []
+    if cfg.forge.events.sink == "kafka":
+        steps.append((f"Kafka ingestion of {what}", lambda: _ingest(cfg)))
+    steps.append((f"warehouse: {what}", lambda: _materialize(cfg)))
+    return steps
+
+
+def _promote(cfg: Config, verdict: dict[str, bool]) -> None:
+    """``vtforge gates --promote`` on the newest SFT policy: the decision and why, as an event."""
+    from trainers.runs import read_latest
+
+    version = read_latest(cfg.data_dir).get("sft", {}).get("policy_version")
+    if version is None:
+        raise CliError("demo step failed: no SFT policy to promote")
+    code = _child(cfg, "gates", "--policy-version", version, "--promote", allow_exit=(0, 1))
+    verdict["promoted"] = code == 0
     if code:
-        console.print("  [yellow]a gate failed[/]: a tiny random model is not expected to pass them")
+        console.print("  [yellow]rejected[/]: a tiny random model is not expected to pass the gates")
+
+
+def _grpo(cfg: Config, steps: int, *, promoted: bool) -> None:
+    """GRPO from the SFT policy: as it is when promoted, else with ``--force`` (recorded as such)."""
+    if not promoted:
+        console.print(
+            "  [yellow]--force[/]: the demo trains from the rejected SFT policy anyway; the override "
+            "lands as a `forced` policy_promoted event (see policy_promotions)"
+        )
+    _child(
+        cfg,
+        *("train", "grpo", "--max-steps", str(steps), "--num-generations", "4"),
+        *("--max-completion-tokens", "48", *(() if promoted else ("--force",))),
+    )
 
 
 def emit_synthetic(cfg: Config, tasks: int, seed: int) -> int:
@@ -308,4 +334,28 @@ def print_policies(cfg: Config) -> None:
 
     for stage, policy, samples, *rates in rows:
         table.add_row(str(stage), str(policy), str(samples), *(rate(v) for v in rates))
+    console.print(table)
+
+
+def print_promotions(cfg: Config) -> None:
+    """Every promotion decision the warehouse holds (``policy_promotions``), oldest first."""
+    import duckdb
+
+    from warehouse.reader import open_reader
+
+    con = open_reader(cfg)
+    try:
+        rows = con.execute(
+            "SELECT policy_version, decision, current, coalesce(forced_by, ''), reason "
+            "FROM policy_promotions ORDER BY occurred_at"
+        ).fetchall()
+    except duckdb.CatalogException:  # no table yet: nothing decided
+        rows = []
+    finally:
+        con.close()
+    table = Table(title="promotion decisions (policy_promotions)")
+    for column in ("policy", "decision", "current", "forced by", "reason"):
+        table.add_column(column)
+    for version, decision, current, forced_by, reason in rows:
+        table.add_row(version, decision, "yes" if current else "", forced_by, reason)
     console.print(table)

@@ -1,4 +1,6 @@
-"""``vtforge gates [--policy-version V]``: the promotion gates of a policy, from warehouse telemetry.
+"""``vtforge gates [--policy-version V] [--promote]``: the promotion gates of a policy, from warehouse
+telemetry; with ``--promote`` the decision (promoted | rejected, and why) is recorded as a
+``policy_promoted`` event, which ``vtforge train grpo`` reads once the warehouse has it.
 
 Exit codes: 0 every gate passed; 1 a gate failed (or has no telemetry); 2 a config error;
 3 the warehouse or its ``curriculum_gates`` table is missing.
@@ -26,10 +28,14 @@ def register(app: typer.Typer) -> None:
             help="Policy to check (default: the latest trained one, else the newest).",
         ),
         as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+        promote: bool = typer.Option(
+            False, "--promote", help="Record the decision as a policy_promoted event (promoted or rejected)."
+        ),
         config: ConfigOption = None,
     ) -> None:
         """Evaluate the curriculum promotion gates; exit non-zero when one fails."""
         from trainers.gates import GateDataError, check_gates
+        from trainers.promotion import decide
         from trainers.runs import read_latest
 
         cfg = config_from(config)
@@ -60,6 +66,28 @@ def register(app: typer.Typer) -> None:
                 )
                 table.add_row(r.gate, r.stage or "", f"{r.comparison} {r.threshold:.2f}", value, verdict)
             console.print(table)
+        _, reason = decide(report)
+        if promote:
+            _record(cfg, report)
         if not report.passed:
-            names = ", ".join(sorted({r.gate for r in report.failed})) or "no gates evaluated"
-            raise CliError(f"gates failed for policy {report.policy_version}: {names}", code=EXIT_FAILED)
+            raise CliError(f"gates failed for policy {report.policy_version}: {reason}", code=EXIT_FAILED)
+
+
+def _record(cfg, report) -> None:
+    """Emit the decision through the configured sink (acknowledged before the command returns)."""
+    from trainers.promotion import PRODUCER, promotion_event
+    from vtforge.transport import sink_from_config
+
+    if report.policy_version is None:
+        raise CliError("nothing to promote: no policy has gate telemetry in the warehouse", code=EXIT_FAILED)
+    event = promotion_event(report)
+    with sink_from_config(cfg, producer=PRODUCER) as sink:
+        sink.emit(event)
+    decision = event["decision"]
+    colour = "green" if decision == "promoted" else "red"
+    console.print(
+        f"[{colour}]{decision}[/]: policy {report.policy_version} ({event['reason']}); recorded as "
+        f"policy_promoted {event['promotion_id']} (training sees it after `vtforge materialize`)",
+        soft_wrap=True,
+        highlight=False,
+    )

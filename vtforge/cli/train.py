@@ -27,6 +27,14 @@ ModelOption = typer.Option(
 SplitOption = typer.Option("train", "--split", help="Rows of this split.")
 RoleOption = typer.Option(None, "--role", help="Only these roles (repeatable), e.g. bugfixer.")
 EventsOption = typer.Option(True, "--events/--no-events", help="Emit training_step events.")
+EvalSuiteOption = typer.Option(
+    None,
+    "--eval-suite",
+    metavar="NAME",
+    help="Measure the policy on this forge.eval.suites suite every forge.eval.every_epochs epochs "
+    "and at the end (docs/EVALUATION.md).",
+)
+EXIT_NOT_PROMOTED = 3  # GRPO's start policy is not promoted (and no --force)
 
 
 def _quiet() -> None:
@@ -76,6 +84,7 @@ def register(app: typer.Typer) -> None:
             None, "--source-version", help="Only rows of this policy_version."
         ),
         resume: str = typer.Option(None, "--resume", help="Continue the run of this policy version."),
+        eval_suite: str = EvalSuiteOption,
         events: bool = EventsOption,
         config: ConfigOption = None,
     ) -> None:
@@ -93,6 +102,7 @@ def register(app: typer.Typer) -> None:
             source_version=source_version,
             resume=resume,
             emit_events=events,
+            eval_suite=eval_suite,
             on_step=_step_line,
         )
         try:
@@ -124,10 +134,17 @@ def register(app: typer.Typer) -> None:
             metavar="POLICY",
             help="Freeze localization: train on this policy version's files (e.g. the SFT policy).",
         ),
+        force: bool = typer.Option(
+            False,
+            "--force",
+            help="Start from a policy that is not promoted (recorded as a forced decision in the events).",
+        ),
+        eval_suite: str = EvalSuiteOption,
         events: bool = EventsOption,
         config: ConfigOption = None,
     ) -> None:
-        """GRPO on rl_prompts with the execution-outcome reward, curriculum and replay."""
+        """GRPO on rl_prompts with the execution-outcome reward, curriculum and replay; starts only
+        from a promoted policy (`vtforge gates --promote`) or a base model, unless --force."""
         cfg = config_from(config)
         if reward not in ("sandbox", "bandit"):
             raise CliError(f"--reward must be sandbox or bandit, got {reward!r}", code=2)
@@ -147,9 +164,15 @@ def register(app: typer.Typer) -> None:
             on_step=_step_line,
             include_unmeasured=include_unmeasured,
             frozen_localization=frozen_localization,
+            force=force,
+            eval_suite=eval_suite,
         )
+        from trainers.promotion import NotPromoted
+
         try:
             summary = grpo.run_grpo(cfg, options)
+        except NotPromoted as exc:
+            raise CliError(str(exc), code=EXIT_NOT_PROMOTED) from None
         except (ReaderError, TrainingDataError, FileNotFoundError, RuntimeError, ModelError) as exc:
             raise CliError(str(exc)) from None
         _print(summary)
@@ -184,6 +207,11 @@ def _print(summary: dict) -> None:
             f"context {summary['budget_tokens']} tokens ({summary['max_completion_tokens']} for answers)"
         )
         print_(f"  groups {summary['filtering']}, curriculum active {summary['curriculum']['active']}")
+        promotion = summary.get("promotion") or {}
+        if promotion.get("decision") == "forced":
+            print_(f"  [yellow]forced[/]: started from {promotion['policy_version']}: {promotion['reason']}")
+        elif promotion.get("decision") == "promoted":
+            print_(f"  started from promoted policy {promotion['policy_version']}")
         if summary.get("frozen_localization"):
             frozen = summary["frozen_localization"]
             print_(

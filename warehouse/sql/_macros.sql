@@ -9,3 +9,11 @@ CREATE OR REPLACE TEMP MACRO bucket_of(rate) AS
          WHEN rate >= getvariable('easy_min_success') THEN 'easy'
          WHEN rate > getvariable('medium_min_success') THEN 'medium'
          ELSE 'hard' END;
+-- The 95% Wilson score interval of a rate p measured on n trials (NULL when n is 0 or p unknown):
+-- unlike p ± 1.96·sqrt(p(1-p)/n) it stays inside [0, 1] and is not empty at p = 0 or 1.
+CREATE OR REPLACE TEMP MACRO wilson_low(p, n) AS
+    CASE WHEN p IS NULL OR coalesce(n, 0) = 0 THEN NULL
+         ELSE greatest(0.0, (p + 1.9208 / n - 1.96 * sqrt(p * (1 - p) / n + 0.9604 / (n * n))) / (1 + 3.8416 / n)) END;
+CREATE OR REPLACE TEMP MACRO wilson_high(p, n) AS
+    CASE WHEN p IS NULL OR coalesce(n, 0) = 0 THEN NULL
+         ELSE least(1.0, (p + 1.9208 / n + 1.96 * sqrt(p * (1 - p) / n + 0.9604 / (n * n))) / (1 + 3.8416 / n)) END;
