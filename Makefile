@@ -12,8 +12,12 @@ STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml; echo "$(EXTRAS)") 2>/de
 NATIVE_STAMP := $(VENV)/.native-$(shell cat native/Cargo.toml native/Cargo.lock native/pyproject.toml native/src/*.rs 2>/dev/null | cksum | cut -d' ' -f1)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/vtforge/native-target
+# the oldest DuckDB pyproject.toml allows, installed aside (never imported by vtforge): a test opens
+# the warehouse with it, proving forge.warehouse.storage_version keeps the file readable by 1.x
+OLDEST_DUCKDB := 1.1.3
+export OLDEST_DUCKDB_DIR := $(HOME)/.cache/vtforge/duckdb-$(OLDEST_DUCKDB)
 
-.PHONY: demo test lint bench setup system venv native clean-data
+.PHONY: demo test lint bench setup system venv native oldest-duckdb clean-data
 
 demo: setup
 	$(VENV)/bin/vtforge demo
@@ -28,7 +32,7 @@ lint: venv
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-setup: venv native system
+setup: venv native system oldest-duckdb
 
 venv: $(STAMP)
 
@@ -54,6 +58,11 @@ $(STAMP): pyproject.toml | $(UV)
 	touch $@
 
 native: $(NATIVE_STAMP)
+
+oldest-duckdb: $(OLDEST_DUCKDB_DIR)/duckdb
+
+$(OLDEST_DUCKDB_DIR)/duckdb: | $(UV)
+	$(UV) pip install --python $(PY) -q --target $(OLDEST_DUCKDB_DIR) "duckdb==$(OLDEST_DUCKDB)"
 
 $(NATIVE_STAMP): $(STAMP)
 	@if command -v cargo >/dev/null; then \

@@ -31,6 +31,10 @@ class WarehouseResource(ConfigurableResource):
     @contextlib.contextmanager
     def connect(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, Config]]:
         config = self.load()
-        with writer(config.duckdb_path, timeout_s=self.lock_timeout_s) as con:
+        with writer(
+            config.duckdb_path,
+            timeout_s=self.lock_timeout_s,
+            storage_version=config.forge.warehouse.storage_version,
+        ) as con:
             prepare(con, config)
             yield con, config

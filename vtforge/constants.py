@@ -13,6 +13,9 @@ ENV_PREFIX = "VTFORGE_"  # VTFORGE_<TABLE>__<KEY>=value overrides forge.<table>.
 ENV_DATA_DIR = "VTFORGE_DATA_DIR"  # shortcut for forge.warehouse.data_dir
 DATA_DIR = ".forge"
 DUCKDB_FILE = "warehouse.duckdb"
+# DuckDB's storage_compatibility_version of a new warehouse file: "v1.0.0" is read by every DuckDB
+# from 1.0 on (the CLI, JDBC, npm and Python 1.x clients); "latest" is DuckDB's own default
+WAREHOUSE_STORAGE_VERSION = "v1.0.0"
 RAW_FRESHNESS_HOURS = 24.0  # the raw-events freshness check warns when the newest event is older
 LANDING_DIR = "landing"
 QUARANTINE_DIR = "quarantine"

@@ -63,12 +63,20 @@ def lock_path(db_path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def writer(db_path: Path, *, timeout_s: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The single writing connection; the file is checkpointed and closed before the lock is freed."""
+def writer(
+    db_path: Path, *, timeout_s: float = 600.0, storage_version: str = "latest"
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The single writing connection; the file is checkpointed and closed before the lock is freed.
+
+    ``storage_version`` (``forge.warehouse.storage_version``) is the DuckDB storage format of a file
+    this creates: ``v1.0.0`` is read by every DuckDB from 1.0 on, while DuckDB 2's own default
+    (``latest``) is refused by 1.x clients. An existing file keeps the format it was created with.
+    """
     db_path = Path(db_path)
+    settings = {} if storage_version == "latest" else {"storage_compatibility_version": storage_version}
     with file_lock(lock_path(db_path), shared=False, timeout_s=timeout_s):
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(db_path))
+        con = duckdb.connect(str(db_path), config=settings)
         try:
             yield con
             con.execute("CHECKPOINT")

@@ -190,6 +190,8 @@ def build(con: duckdb.DuckDBPyConnection, name: str) -> int:
     con.execute("BEGIN")
     try:
         con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {model.sql}')
+        comment = model.description.replace("'", "''")  # COMMENT ON takes no parameters
+        con.execute(f"COMMENT ON TABLE \"{name}\" IS '{comment}'")
         con.execute("COMMIT")
     except duckdb.Error as exc:
         con.execute("ROLLBACK")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def refresh(config: Config, *, exports: bool = True) -> dict[str, int]:
     """Ingest new landing files, rebuild every model (and the exports); rows per table."""
     rows: dict[str, int] = {}
-    with writer(config.duckdb_path) as con:
+    with writer(config.duckdb_path, storage_version=config.forge.warehouse.storage_version) as con:
         prepare(con, config)
         for stats in ingest_all(con, config.landing_dir):
             rows[f"raw_{stats.event_type}"] = stats.rows_new

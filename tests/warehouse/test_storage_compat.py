@@ -1,0 +1,62 @@
+"""The warehouse file opens in the oldest DuckDB pyproject.toml allows (1.1), and says what each
+table is (``COMMENT ON TABLE``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import require_service
+from tests.warehouse.conftest import config_here, emit, make_workspace
+from tests.warehouse.streams import hand_stream
+from warehouse.models import MODELS_BY_NAME
+from warehouse.refresh import refresh
+
+READ = """
+import json, sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print(json.dumps({
+    "version": duckdb.__version__,
+    "events": con.execute("SELECT count(*) FROM events").fetchone()[0],
+    "rollouts": con.execute("SELECT count(*) FROM rollouts").fetchone()[0],
+    "comment": con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'rollouts'").fetchone()[0],
+}))
+"""
+
+
+def read_with_oldest_duckdb(path: Path) -> subprocess.CompletedProcess[str]:
+    folder = os.environ.get("OLDEST_DUCKDB_DIR", "")
+    require_service(bool(folder) and (Path(folder) / "duckdb").is_dir(), "DuckDB 1.1 (make test installs it)")
+    env = {**os.environ, "PYTHONPATH": folder}
+    return subprocess.run([sys.executable, "-c", READ, str(path)], env=env, capture_output=True, text=True)
+
+
+def test_duckdb_1_1_reads_the_warehouse(workspace: Path) -> None:
+    make_workspace(workspace)
+    config = config_here()
+    emit(config, hand_stream())
+    refresh(config, exports=False)
+    done = read_with_oldest_duckdb(config.duckdb_path)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["version"].startswith("1.1.")
+    assert (seen["events"], seen["rollouts"]) == (34, 10)
+    assert seen["comment"] == MODELS_BY_NAME["rollouts"].description
+
+
+def test_the_latest_storage_version_is_what_duckdb_1_refuses(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_workspace(workspace)
+    monkeypatch.setenv("VTFORGE_WAREHOUSE__STORAGE_VERSION", "latest")
+    config = config_here()
+    assert config.forge.warehouse.storage_version == "latest"
+    emit(config, hand_stream())
+    refresh(config, exports=False)
+    done = read_with_oldest_duckdb(config.duckdb_path)
+    assert done.returncode != 0 and "we can only read version" in done.stderr
