@@ -130,13 +130,13 @@ MODELS: tuple[Model, ...] = (
         "rollout_outcomes policy_versions",
         "Reward mean/std and solved-all/none/some group shares per stage, version and role.",
     ),
+    _m("skill_evaluations", TELEMETRY, "raw_skill_evaluation", "One row per metric of a skill evaluation."),
     _m(
         "curriculum_gates",
         TELEMETRY,
-        "telemetry_localization telemetry_patches telemetry_tests",
+        "telemetry_localization telemetry_patches telemetry_tests skill_evaluations policy_versions",
         "Each promotion gate: threshold, comparison, value, passed.",
     ),
-    _m("skill_evaluations", TELEMETRY, "raw_skill_evaluation", "One row per metric of a skill evaluation."),
     _m(
         "leaderboard",
         TELEMETRY,

@@ -93,3 +93,37 @@ def test_the_schedule_runs_the_evaluation_job_on_the_configured_cron(config, wor
         (event,) = result.get_asset_materialization_events()
     assert result.success
     assert event.materialization.metadata["evaluated"].value is False
+
+
+def test_a_policys_newest_held_out_evaluation_is_a_stage_of_its_gates(config) -> None:
+    """SFT → epoch evaluation → gates: the gates read the held-out metrics (stage 'eval:<suite>')."""
+    from trainers.gates import evaluate_gates
+
+    emit(
+        config,
+        [
+            metric("e1", "sft-x", None, "localization_accuracy", 1.0, 4, 0),  # older: replaced
+            metric("e1", "sft-x", None, "patch_acceptance", 1.0, 8, 0),
+            metric("e2", "sft-x", None, "localization_accuracy", 0.5, 4, 10),
+            metric("e2", "sft-x", None, "patch_acceptance", 0.625, 8, 10),
+            metric("e2", "sft-x", None, "fail_before_fix_task_rate", 0.8, 4, 10),
+            metric("e2", "sft-x", None, "resolve_rate", 0.25, 4, 10),  # not a gate
+        ],
+    )
+    assert materialize_in_process(config).success
+    with duckdb.connect(str(config.duckdb_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT gate, stage, value, comparison, passed FROM curriculum_gates "
+            "WHERE policy_version = 'sft-x' ORDER BY gate"
+        ).fetchall()
+        report = evaluate_gates(con, config.forge.curriculum.gates, "sft-x")
+    assert rows == [
+        ("fail_before_fix_rate", "eval:heldout", 0.8, ">", False),  # the recipe asks for more than 0.8
+        ("localization_accuracy", "eval:heldout", 0.5, ">=", False),
+        ("patch_acceptance", "eval:heldout", 0.625, ">=", True),
+    ]
+    assert [(r.gate, r.stage, r.passed) for r in report.results] == [
+        ("localization_accuracy", "eval:heldout", False),
+        ("patch_acceptance", "eval:heldout", True),
+        ("fail_before_fix_rate", "eval:heldout", False),
+    ]

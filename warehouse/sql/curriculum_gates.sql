@@ -6,6 +6,9 @@
 --   fail_before_fix_rate   fail_before_fix_task_rate: sampled tasks with a generated test that fails
 --                          before the fix and passes after it / tasks with a TestWriter sample; the
 --                          recipe asks for more than the threshold (> 80%), so it passes at > threshold
+-- A skill evaluation on a held-out suite (skill_evaluations, docs/EVALUATION.md) measures the same
+-- three metrics for a policy: its newest evaluation per suite is a stage of its own, 'eval:<suite>',
+-- so `vtforge gates --promote` can promote an SFT policy on held-out evidence.
 -- The gates' comparisons are the `gates` rows; trainers/gates.py reads them from the `comparison`
 -- column when it re-applies thresholds from the config (its COMPARISONS mirror them for tables
 -- built before the column existed; tests/warehouse/test_recipe_metrics.py checks both agree).
@@ -17,6 +20,18 @@ WITH measured AS (
     UNION ALL
     SELECT 'fail_before_fix_rate', stage, policy_version, version_index, fail_before_fix_task_rate
     FROM telemetry_tests
+    UNION ALL
+    SELECT
+        CASE e.metric WHEN 'fail_before_fix_task_rate' THEN 'fail_before_fix_rate' ELSE e.metric END,
+        'eval:' || e.suite,
+        e.policy_version,
+        v.version_index,
+        e.value
+    FROM skill_evaluations e
+    LEFT JOIN policy_versions v USING (policy_version)
+    WHERE e.metric IN ('localization_accuracy', 'patch_acceptance', 'fail_before_fix_task_rate')
+    QUALIFY e.evaluation_run_id = first(e.evaluation_run_id) OVER (
+        PARTITION BY e.policy_version, e.suite ORDER BY e.occurred_at DESC, e.evaluation_run_id DESC)
 ),
 gates AS (
     SELECT * FROM (VALUES
