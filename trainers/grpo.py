@@ -169,6 +169,7 @@ class GrpoOptions:
     emit_samples: bool | None = None  # rollout + reward events per sample; None: only with the sandbox reward
     on_step: Any = None  # called with each training_step event (progress output)
     eval_suite: str | None = None  # a forge.eval.suites name: skill evaluation after epochs (skill_eval)
+    arm: str | None = None  # the recipe arm this run belongs to (agentless | agentic | staged)
     include_unmeasured: bool = False  # also draw tasks with no measured baseline (bucket 'unmeasured')
     frozen_localization: str | None = None  # train on this policy's localization (see module doc)
     force: bool = False  # start from a policy that is not promoted; recorded as a `forced` decision
@@ -451,6 +452,7 @@ def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = N
         "policy_version": run.policy_version,
         "parent": policy.parent_version,
         "started_from": policy.source,
+        "arm": options.arm,
         "options": asdict(options),
         "prompts": len(prompts),
         "replay_rows": len(replay),
@@ -492,7 +494,7 @@ def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = N
                     _CurriculumSteps(curriculum),
                     events,
                     *skill_eval_callbacks(
-                        cfg, options.eval_suite, run.policy_version, policy.tokenizer, emit
+                        cfg, options.eval_suite, run.policy_version, policy.tokenizer, emit, options.arm
                     ),
                 ],
                 curriculum=curriculum,
@@ -518,5 +520,5 @@ def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = N
         curriculum=curriculum.state(),
     )
     runs.write_summary(run, summary)
-    runs.record_latest(cfg.data_dir, TRAINER, run, {"steps": summary["steps"]})
+    runs.record_latest(cfg.data_dir, TRAINER, run, {"steps": summary["steps"]}, arm=options.arm)
     return summary

@@ -5,7 +5,8 @@ random tail) and a folder ``<data_dir>/trainers/<policy_version>/`` holding the 
 ``final/`` (model and tokenizer), ``run.json`` (the summary) and ``truncation.jsonl``.
 ``<data_dir>/trainers/latest.json`` points at the latest run of each trainer: ``vtforge train grpo``
 starts from the latest SFT policy when no ``--model`` is given (cold start, then RL), and
-``vtforge gates`` reports on the latest policy by default.
+``vtforge gates`` reports on the latest policy by default; ``arms`` holds the latest policy of each
+recipe arm (``vtforge recipe run``).
 """
 
 from __future__ import annotations
@@ -74,9 +75,15 @@ def read_latest(data_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def record_latest(data_dir: Path, trainer: str, run: RunDir, summary: dict[str, Any]) -> None:
+def record_latest(
+    data_dir: Path, trainer: str, run: RunDir, summary: dict[str, Any], *, arm: str | None = None
+) -> None:
+    """``run`` is now the latest of its trainer (and, with ``arm``, the latest policy of that recipe
+    arm, under ``arms``: what the recurring evaluation measures)."""
     latest = read_latest(data_dir)
     latest[trainer] = {"policy_version": run.policy_version, "final": str(run.final), **summary}
+    if arm is not None:
+        latest.setdefault("arms", {})[arm] = {"policy_version": run.policy_version, "trainer": trainer}
     latest["last"] = run.policy_version
     path = _latest_file(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)

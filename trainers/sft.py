@@ -45,6 +45,7 @@ class SftOptions:
     emit_events: bool = True
     on_step: Any = None  # called with each training_step event (progress output)
     eval_suite: str | None = None  # a forge.eval.suites name: skill evaluation after epochs (skill_eval)
+    arm: str | None = None  # the recipe arm this run belongs to (agentless | agentic | staged)
 
 
 def _corpus(reader: WarehouseReader, filt: ReadFilter):
@@ -129,6 +130,7 @@ def run_sft(cfg: Any, options: SftOptions) -> dict[str, Any]:
         "policy_version": run.policy_version,
         "parent": policy.parent_version,
         "started_from": policy.source,
+        "arm": options.arm,
         "options": asdict(options),
         "rows": len(rows),
         "budget_tokens": budget,
@@ -152,7 +154,9 @@ def run_sft(cfg: Any, options: SftOptions) -> dict[str, Any]:
             processing_class=policy.tokenizer,
             callbacks=[
                 callback,
-                *skill_eval_callbacks(cfg, options.eval_suite, run.policy_version, policy.tokenizer, emit),
+                *skill_eval_callbacks(
+                    cfg, options.eval_suite, run.policy_version, policy.tokenizer, emit, options.arm
+                ),
             ],
         )
         trainer.remove_callback(PrinterCallback)  # our events (and on_step) report each step
@@ -171,6 +175,10 @@ def run_sft(cfg: Any, options: SftOptions) -> dict[str, Any]:
     )
     runs.write_summary(run, summary)
     runs.record_latest(
-        cfg.data_dir, TRAINER, run, {"steps": summary["steps"], "last_loss": summary["last_loss"]}
+        cfg.data_dir,
+        TRAINER,
+        run,
+        {"steps": summary["steps"], "last_loss": summary["last_loss"]},
+        arm=options.arm,
     )
     return summary

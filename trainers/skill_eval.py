@@ -447,9 +447,11 @@ class SkillEvalCallback(TrainerCallback):
 
 
 def skill_eval_callbacks(
-    cfg: Any, suite: str | None, policy_version: str, tokenizer: Any, emit: Emit
+    cfg: Any, suite: str | None, policy_version: str, tokenizer: Any, emit: Emit, arm: str | None = None
 ) -> list[Any]:
     """The trainers' hook: ``[SkillEvalCallback]`` when a suite is named, else ``[]``."""
     if not suite:
         return []
-    return [SkillEvalCallback(cfg, suite, policy_version=policy_version, tokenizer=tokenizer, emit=emit)]
+    return [
+        SkillEvalCallback(cfg, suite, policy_version=policy_version, tokenizer=tokenizer, emit=emit, arm=arm)
+    ]

@@ -239,6 +239,14 @@ class EvalConfig(_Table):
     schedule: str = C.EVAL_SCHEDULE  # cron of Dagster's recurring_evaluation ("" = stopped)
 
 
+class RecipeConfig(_Table):
+    """The three arms of the recipe share these budgets (`vtforge recipe run`)."""
+
+    sft_steps: int = Field(C.RECIPE_SFT_STEPS, ge=1)
+    grpo_steps: int = Field(C.RECIPE_GRPO_STEPS, ge=1)
+    eval_suite: str | None = None  # measured after each epoch (default forge.eval.default_suite)
+
+
 class ModelSourceConfig(_Table):
     """Where one named model comes from: a local folder or GGUF file, or a Python package's data file."""
 
@@ -264,6 +272,7 @@ class ForgeConfig(_Table):
     vtcode: VtcodeConfig = VtcodeConfig()
     serve: ServeConfig = ServeConfig()
     eval: EvalConfig = EvalConfig()
+    recipe: RecipeConfig = RecipeConfig()
     models: dict[str, ModelSourceConfig] = Field(
         default_factory=lambda: {name: ModelSourceConfig(**spec) for name, spec in C.MODELS.items()}
     )

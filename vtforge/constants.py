@@ -73,6 +73,9 @@ EVAL_MAX_NEW_TOKENS = 256  # completion cap of every evaluation sample
 EVAL_LIMIT = 4  # suite tasks evaluated at most (the first N by instance id, after decontamination)
 EVAL_CONTAMINATION = "repo"  # a suite task sharing this much with a training task is dropped
 EVAL_CONTAMINATION_LEVELS = ("repo", "file", "duplicate")
+RECIPE_ARMS = ("agentless", "agentic", "staged")  # docs/TRAINING.md › The three arms of the recipe
+RECIPE_SFT_STEPS = 20  # every arm's SFT budget (optimiser steps; agentic has none)
+RECIPE_GRPO_STEPS = 10  # every arm's GRPO budget (agentless has none)
 EVAL_SCHEDULE = "0 */6 * * *"  # Dagster cron of the recurring evaluation ("" = defined but stopped)
 EVAL_MANIFEST_DIR = "docs/research/suites"  # suite manifests, relative to the workspace
 

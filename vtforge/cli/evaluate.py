@@ -75,8 +75,8 @@ def register(app: typer.Typer) -> None:
         latest: bool = typer.Option(
             False,
             "--latest",
-            help="Also the latest policy of each trainer (sft, grpo) trained here; nothing trained yet "
-            "is not an error (Dagster's recurring_evaluation runs this).",
+            help="Also the latest policy of each trainer (sft, grpo) and of each recipe arm trained here "
+            "(labelled with its arm); nothing trained yet is not an error (Dagster's recurring_evaluation).",
         ),
         config: ConfigOption = None,
     ) -> None:
@@ -86,18 +86,22 @@ def register(app: typer.Typer) -> None:
         from vtforge.tasks.suites import SuiteError, load_suite
 
         cfg = config_from(config)
-        policies = list(policies or [])
+        arms: dict[str, str | None] = {p: arm for p in policies or []}  # policy -> its arm label
         if latest:
             from trainers.runs import read_latest
 
             trained = read_latest(cfg.data_dir)
-            policies += [trained[t]["policy_version"] for t in ("sft", "grpo") if t in trained]
-            if not policies:
+            for trainer in ("sft", "grpo"):
+                if trainer in trained:
+                    arms.setdefault(trained[trainer]["policy_version"], None)
+            for name, entry in sorted(trained.get("arms", {}).items()):
+                arms[entry["policy_version"]] = name  # the latest policy of each recipe arm
+            if not arms:
                 console.print("nothing to evaluate: no policy trained here yet")
                 return
-        if not policies:
+        if not arms:
             raise CliError("give --policy P (repeatable) or --latest", code=2)
-        policies = list(dict.fromkeys(policies))
+        policies = list(arms)
         try:
             chosen = load_suite(cfg, suite, limit=limit)
         except SuiteError as exc:
@@ -142,7 +146,7 @@ def register(app: typer.Typer) -> None:
                             samples=samples,
                             max_new_tokens=max_new_tokens,
                             step=step,
-                            arm=arm,
+                            arm=arms[policy],
                             progress=lambda task_id, p=policy: console.print(
                                 f"[dim]{p}: {task_id}[/]", highlight=False
                             ),
