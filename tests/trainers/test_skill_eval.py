@@ -266,3 +266,18 @@ def test_grpo_measures_the_policy_once_at_the_end(workspace: Path, toy: ToyRepo,
     rows = duckdb.sql(f"SELECT policy_version, step, metric FROM '{glob}' ORDER BY metric").fetchall()
     # GRPO's stream never ends an epoch before max_steps: the end of training is measured, once
     assert rows == [(summary["policy_version"], 1, m) for m in sorted(METRICS)]
+
+
+def test_rows_of_another_split_are_not_training_rows() -> None:
+    """An eval-split slice registered in the warehouse (rl_prompts of split eval) stays evaluable."""
+    import duckdb
+
+    from vtforge.tasks.suites import training_task_ids
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE rl_prompts AS SELECT * FROM (VALUES ('a', 'train'), ('b', 'eval'), ('c', NULL)) "
+        "t(task_id, split)"
+    )
+    con.execute("CREATE TABLE replay_buffer AS SELECT 'd' AS task_id")  # no split column: all rows count
+    assert training_task_ids(con) == {"rl_prompts": {"a", "c"}, "replay_buffer": {"d"}}

@@ -4,13 +4,17 @@
 2. self-play on it with the ``replay`` engine (recorded, labelled-synthetic completions), so the
    sandbox, the execution matrix, selection, rewards and the false-positive catalog all run, and
    with the real model (SmolLM2-135M-Instruct from PyPI on llama.cpp) on a few tasks at small k;
+   a held-out suite (``forge.eval.suites.heldout``): bugs of a package no demo task comes from, in
+   the eval split;
 3. a labelled synthetic trace stream (upsampled in SFT data, as the recipe does);
 4. with ``sink = "kafka"``: the local broker and one ingestion pass;
 5. the warehouse: every Dagster asset materialised, plus the HTML report;
-6. a short SFT run on a tiny model, whose training steps land as events, and the warehouse again;
+6. a short SFT run on a tiny model, whose training steps land as events, measured on the held-out
+   suite after each epoch (skill evaluations), and the warehouse again;
 7. the promotion gates for the SFT policy, recorded (``vtforge gates --promote``), and the warehouse;
 8. a short GRPO run from the SFT policy, only if it was promoted, else with ``--force`` (the
-   override is recorded as such), then the warehouse (training telemetry).
+   override is recorded as such), measured on the suite, then the warehouse (training telemetry);
+9. the summary: policies side by side, the promotion decisions and the leaderboard.
 
 Heavy steps run as ``python -m vtforge …`` child processes so each has its own memory and its
 own clear failure; ``--quick`` stops after step 5 with the synthetic stream only.
@@ -80,6 +84,7 @@ def register(app: typer.Typer) -> None:
                     ),
                 ),
             ]
+            steps.append(("held-out suite: bugs of a package no demo task comes from", lambda: _heldout(cfg)))
             if model_tasks:
                 steps.append(
                     (
@@ -95,8 +100,8 @@ def register(app: typer.Typer) -> None:
             verdict: dict[str, bool] = {}
             steps.append(
                 (
-                    "SFT cold start on sft_examples (tiny model)",
-                    lambda: _child(cfg, "train", "sft", "--max-steps", str(train_steps)),
+                    "SFT cold start on sft_examples (tiny model), measured on the held-out suite",
+                    lambda: _child(cfg, "train", "sft", "--max-steps", str(train_steps), *_eval_suite(cfg)),
                 )
             )
             steps += _warehouse_steps(cfg, "SFT telemetry")
@@ -122,6 +127,7 @@ def register(app: typer.Typer) -> None:
         if not quick:
             print_policies(cfg)
             print_promotions(cfg)
+            print_leaderboard(cfg)
         console.print(f"demo finished in {time.perf_counter() - started:.0f}s; data under {cfg.data_dir}")
         console.print(
             'next: `vtforge ui` (asset graph), `vtforge sql "SELECT …"`, '
@@ -198,6 +204,19 @@ def _materialize(cfg: Config) -> None:
         raise CliError("demo step failed: the warehouse run or a blocking check failed")
 
 
+def _heldout(cfg: Config) -> None:
+    from vtforge.tasks.demo import ensure_heldout_slice
+
+    tasks = ensure_heldout_slice(cfg, log=lambda line: console.print(f"  {line}", highlight=False))
+    console.print(f"  {len(tasks)} held-out tasks ({tasks[0].repo}, split {tasks[0].split})")
+
+
+def _eval_suite(cfg: Config) -> tuple[str, ...]:
+    """``--eval-suite S`` when ``forge.eval.default_suite`` names a configured suite, else nothing."""
+    suite = cfg.forge.eval.default_suite
+    return ("--eval-suite", suite) if suite and suite in cfg.forge.eval.suites else ()
+
+
 def _warehouse_steps(cfg: Config, what: str) -> list[tuple[str, Callable[[], None]]]:
     """(Kafka ingestion, then) a warehouse run, so the next step reads what the last one emitted."""
     steps: list[tuple[str, Callable[[], None]]] = []
@@ -231,6 +250,7 @@ def _grpo(cfg: Config, steps: int, *, promoted: bool) -> None:
         cfg,
         *("train", "grpo", "--max-steps", str(steps), "--num-generations", "4"),
         *("--max-completion-tokens", "48", *(() if promoted else ("--force",))),
+        *_eval_suite(cfg),
     )
 
 
@@ -358,4 +378,30 @@ def print_promotions(cfg: Config) -> None:
         table.add_column(column)
     for version, decision, current, forced_by, reason in rows:
         table.add_row(version, decision, "yes" if current else "", forced_by, reason)
+    console.print(table)
+
+
+def print_leaderboard(cfg: Config) -> None:
+    """``leaderboard``: each policy's (or arm's) newest held-out evaluation, with a 95% interval."""
+    import duckdb
+
+    from warehouse.reader import open_reader
+
+    con = open_reader(cfg)
+    try:
+        rows = con.execute(
+            "SELECT suite, metric, entry, value, ci_low, ci_high, n FROM leaderboard "
+            "ORDER BY suite, metric, entry"
+        ).fetchall()
+    except duckdb.CatalogException:
+        rows = []
+    finally:
+        con.close()
+    table = Table(title="leaderboard (held-out skill evaluations; 95% Wilson interval)")
+    for column in ("suite", "metric", "policy / arm", "value", "95% CI", "n"):
+        table.add_column(column, justify="right" if column in ("value", "n") else "left")
+    for suite, metric, entry, value, low, high, n in rows:
+        shown = "—" if value is None else f"{value:.3f}"
+        interval = "" if low is None else f"[{low:.2f}, {high:.2f}]"
+        table.add_row(suite, metric, entry, shown, interval, str(n))
     console.print(table)

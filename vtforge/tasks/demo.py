@@ -32,6 +32,11 @@ DEMO_PACKAGES: tuple[tuple[str, str], ...] = (
     ("more-itertools", "10.5.0"),
 )
 MIN_PACKAGES = 3
+# the demo's held-out suite (forge.eval.suites.heldout): bugs of a package no demo task comes from,
+# registered in the eval split, so the decontamination keeps them
+HELDOUT_SLICE = "heldout"
+HELDOUT_PACKAGE = ("more-itertools", "10.5.0")
+HELDOUT_TASKS = 3
 
 
 def _usable(tasks: list[Task], min_tasks: int) -> bool:
@@ -103,3 +108,30 @@ def build_demo_tasks(
             if log:
                 log(f"{name} {version}: {report.summary()}")
     return tasks, reports
+
+
+def ensure_heldout_slice(cfg: Config, *, log: Callable[[str], None] | None = None) -> list[Task]:
+    """The demo's held-out slice: ``HELDOUT_TASKS`` validated bugs of ``HELDOUT_PACKAGE`` in the
+    ``eval`` split (cached like the bank), registered as tasks so the warehouse knows them."""
+    existing = load_slice(cfg, HELDOUT_SLICE)
+    if _usable(existing, 1):
+        return existing
+    name, version = HELDOUT_PACKAGE
+    with open_sandbox(cfg) as box:
+        report = synthesize(
+            cfg,
+            name,
+            version,
+            max_tasks=HELDOUT_TASKS,
+            seed=DEMO_SEED,
+            box=box,
+            slice_name=HELDOUT_SLICE,
+            max_tries=4 * HELDOUT_TASKS,
+            log=log,
+        )
+    tasks = [t.replace(split="eval") for t in report.tasks]
+    if not tasks:
+        raise RuntimeError(f"held-out slice: no task from {name} {version}: {dict(report.rejected)}")
+    save_slice(cfg, HELDOUT_SLICE, tasks)
+    emit_registered(cfg, HELDOUT_SLICE, tasks)
+    return load_slice(cfg, HELDOUT_SLICE)

@@ -183,14 +183,25 @@ def _open_warehouse(cfg: Config) -> Any:
 
 
 def training_task_ids(con: Any) -> dict[str, set[str]]:
-    """Task ids of every training dataset in the warehouse, per table (tables absent: skipped)."""
+    """Task ids of the train-split rows of every training dataset in the warehouse, per table
+    (tables absent: skipped)."""
     if con is None:
         return {}
     have = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     out: dict[str, set[str]] = {}
     for table in TRAINING_TABLES:
         if table in have:
-            rows = con.execute(f'SELECT DISTINCT task_id FROM "{table}" WHERE task_id IS NOT NULL').fetchall()
+            columns = {
+                r[0]
+                for r in con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+                ).fetchall()
+            }
+            # rows of another split (rl_prompts of an eval slice) are never trained on
+            train_only = " AND coalesce(split, 'train') = 'train'" if "split" in columns else ""
+            rows = con.execute(
+                f'SELECT DISTINCT task_id FROM "{table}" WHERE task_id IS NOT NULL{train_only}'
+            ).fetchall()
             out[table] = {str(r[0]) for r in rows}
     return out
 
