@@ -115,6 +115,11 @@ def test_materialise_an_asset_from_the_ui(ui: str, workspace: Path) -> None:
             dismiss_welcome(page)
             for group in ("raw", "curated", "datasets", "telemetry"):
                 expect(page.get_by_text(group, exact=True).first).to_be_visible()
+            # the recurring evaluation is listed, running (forge.eval.schedule), beside the sensors
+            page.goto(f"{ui}/automation", wait_until="domcontentloaded")
+            dismiss_welcome(page)
+            expect(page.get_by_text("recurring_evaluation", exact=True).first).to_be_visible()
+            expect(page.get_by_text("landing_sensor", exact=True).first).to_be_visible()
             # materialise `quarantine` from its asset page
             page.goto(f"{ui}/assets/quarantine", wait_until="domcontentloaded")
             dismiss_welcome(page)
