@@ -1,0 +1,156 @@
+"""The recipe's claim, measured at a small budget: does agentless SFT before GRPO (staged) beat GRPO
+from the base model (agentic-only), with the same GRPO budget, on held-out tasks?
+
+    .venv/bin/python bench/recipe.py [--steps N] [--sft-steps N] [--model NAME|PATH] [--tasks N] ...
+
+The task family, the split, the held-out measurement and the sandbox reward are bench/learning.py's
+(one-line bugs in tiny git repositories; resolve rate = resolved / judged samples on a held-out
+slice that no training step, lever or prompt choice looks at). In one run, from the same start:
+
+- **base**: the starting model as it is;
+- **agentless**: SFT for ``--sft-steps`` on the train slice's gold edits (the agentless data);
+- **agentic**: GRPO for ``--steps`` from the base model, no SFT;
+- **staged**: GRPO for ``--steps`` from the agentless SFT policy (the promotion gates are not
+  measured here: the staged GRPO starts with ``force``, as a measurement, not a promotion).
+
+Prints the four held-out resolve rates, both GRPO curves, and ends with
+``ratio: <staged / agentic>`` (or ``staged - agentic`` when agentic is 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import learning  # bench/learning.py: the task family, the workspace and the measurement
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(args: argparse.Namespace) -> int:
+    from trainers.common import model_folder
+    from trainers.grpo import GrpoOptions, run_grpo
+    from trainers.rewards import SandboxReward
+    from trainers.sft import SftOptions, run_sft
+    from vtforge.config import load_config
+    from vtforge.models import ModelError
+
+    if shutil.which("bwrap") is None:
+        print(
+            "bubblewrap (bwrap) is needed: the reward runs every answer in the local sandbox", file=sys.stderr
+        )
+        return 2
+    try:
+        base_folder = model_folder(load_config(cwd=REPO_ROOT), args.model)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    began = time.perf_counter()
+    tasks = learning.generate_tasks(args.tasks, args.seed)
+    train, held_out = learning.split_tasks(tasks, args.held_out, args.seed)
+    ws = Path(tempfile.mkdtemp(prefix="vtforge-bench-recipe-"))
+    try:
+        learning.write_levers(ws, args)
+        cfg = load_config(cwd=ws)
+        repos = ws / "repos"
+        train_rows = [(t, learning.task_row(t, *learning.make_repo(t, repos))) for t in train]
+        held_rows = [learning.task_row(t, *learning.make_repo(t, repos)) for t in held_out]
+        learning.fill_warehouse(cfg, train_rows, None)
+        print(
+            f"model {args.model}; {len(train)} train / {len(held_out)} held-out one-line-bug tasks (seed "
+            f"{args.seed}); {args.eval_samples} samples per held-out task; budgets: SFT {args.sft_steps} "
+            f"steps, GRPO {args.steps} steps",
+            flush=True,
+        )
+        reward = SandboxReward(cfg)
+        rates: dict[str, learning.Rate] = {}
+        curves: dict[str, list[float]] = {}
+
+        def measure(arm: str, folder: Path) -> None:
+            rates[arm] = learning.resolve_rate(folder, held_rows, reward, args)
+            print(f"held-out resolve rate, {arm}: {rates[arm].line()}", flush=True)
+
+        def grpo(arm: str, start: Path) -> Path:
+            done = run_grpo(
+                cfg,
+                GrpoOptions(
+                    model=str(start),
+                    max_steps=args.steps,
+                    reward="sandbox",
+                    learning_rate=args.lr,
+                    max_completion_tokens=args.max_completion_tokens,
+                    num_generations=args.num_generations,
+                    emit_events=False,
+                    include_unmeasured=True,
+                    arm=arm,
+                    force=True,
+                    on_step=lambda e: print(
+                        f"  {arm} grpo step {e['step']}: reward mean {e['reward_mean']:.3f}"
+                    ),
+                ),
+            )
+            curves[arm] = done["reward_means"]
+            return Path(done["final"])
+
+        try:
+            measure("base", base_folder)
+            sft = run_sft(
+                cfg,
+                SftOptions(
+                    model=str(base_folder),
+                    max_steps=args.sft_steps,
+                    learning_rate=args.sft_lr,
+                    emit_events=False,
+                    arm="agentless",
+                ),
+            )
+            print(
+                f"SFT: {sft['steps']} steps, loss {sft['first_loss']:.3f} -> {sft['last_loss']:.3f}",
+                flush=True,
+            )
+            measure("agentless", Path(sft["final"]))
+            measure("agentic", grpo("agentic", base_folder))
+            measure("staged", grpo("staged", Path(sft["final"])))
+        finally:
+            reward.close()
+        for arm, curve in curves.items():
+            print(f"{arm} GRPO curve (train reward mean per step): " + " ".join(f"{r:.2f}" for r in curve))
+        summary = {arm: rate.value for arm, rate in rates.items()}
+        print(json.dumps({"rates": summary, "curves": curves, "wall_s": round(time.perf_counter() - began)}))
+        staged, agentic = rates["staged"].value, rates["agentic"].value
+        if agentic > 0:
+            print(
+                f"ratio: {staged / agentic:.2f} (held-out resolve rate, staged / agentic-only; "
+                f"{staged:.3f} vs {agentic:.3f})"
+            )
+        else:
+            print(f"ratio: {staged - agentic:.3f} (difference, staged - agentic-only; agentic-only was 0)")
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="smollm2-135m", help="registry name or local folder")
+    parser.add_argument("--steps", type=int, default=10, help="GRPO optimiser steps of each arm")
+    parser.add_argument("--sft-steps", type=int, default=20, help="SFT optimiser steps (agentless, staged)")
+    parser.add_argument("--lr", type=float, default=1e-5, help="GRPO learning rate")
+    parser.add_argument("--sft-lr", type=float, default=2e-5)
+    parser.add_argument("--tasks", type=int, default=48)
+    parser.add_argument("--held-out", type=int, default=16)
+    parser.add_argument("--eval-samples", type=int, default=4)
+    parser.add_argument("--eval-batch", type=int, default=32)
+    parser.add_argument("--num-generations", type=int, default=6)
+    parser.add_argument("--prompts-per-step", type=int, default=2)
+    parser.add_argument("--max-completion-tokens", type=int, default=64)
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--seed", type=int, default=0)
+    sys.exit(main(parser.parse_args()))
