@@ -59,6 +59,8 @@ from transformers import TrainerCallback
 from vtforge.tasks.suites import Suite, SuiteError, load_suite
 
 MODE = "agentless"
+AGENTIC = "agentic"
+MODES = (MODE, AGENTIC)
 STAGE = "eval"
 PURPOSE = "skill_eval"
 PRODUCER = "vtforge.trainers.skill_eval"
@@ -91,6 +93,7 @@ class SkillEvaluation:
     epoch: float | None
     arm: str | None
     model: str
+    mode: str = MODE  # agentless (the harness) | agentic (the tool loop)
     metrics: dict[str, tuple[float | None, int]] = field(default_factory=dict)
     tasks: list[TaskOutcome] = field(default_factory=list)
     events: int = 0  # emitted to the sink
@@ -177,6 +180,41 @@ def _mark(events: list[dict[str, Any]], run_id: str, suite: str) -> list[dict[st
     return events
 
 
+def graded_event(
+    task: Any,
+    outcome: Any,
+    *,
+    suite: str,
+    policy_version: str,
+    run_id: str,
+    synthetic: bool,
+    mode: str = MODE,
+) -> dict[str, Any]:
+    """The ``evaluation_result`` event of one graded suite task (``sandbox.evaluate``'s own builder),
+    keyed by this evaluation run."""
+    from sandbox.evaluate import events_for
+    from schemas import new_event, stable_id
+
+    instance = {**task.to_swebench(), "split": suite}
+    built = next(
+        e for e in events_for(outcome, instance) if e["envelope"]["event_type"] == "evaluation_result"
+    )
+    payload = {k: v for k, v in built.items() if k != "envelope"}
+    evaluation_id = stable_id(PURPOSE, run_id, task.instance_id)
+    payload.update(evaluation_id=evaluation_id, policy_version=policy_version)
+    return new_event(
+        "evaluation_result",
+        payload,
+        producer=PRODUCER,
+        stage=STAGE,
+        key=evaluation_id,
+        task_id=task.instance_id,
+        run_id=run_id,
+        synthetic=synthetic,
+        attributes={"purpose": PURPOSE, "suite": suite, "mode": mode},
+    )
+
+
 def graded_selection(
     task: Any,
     report: Any,
@@ -190,8 +228,7 @@ def graded_selection(
 ) -> tuple[TaskOutcome, dict[str, Any]]:
     """The selected patch graded by ``sandbox.evaluate`` (its matrix run, no new run) and its
     ``evaluation_result`` event, keyed by this evaluation run."""
-    from sandbox.evaluate import events_for, record, run_dir_of
-    from schemas import new_event, stable_id
+    from sandbox.evaluate import record, run_dir_of
 
     instance = {**task.to_swebench(), "split": suite}
     row = report.matrix.rows.get(report.selected) if report.selected and report.matrix else None
@@ -200,28 +237,15 @@ def graded_selection(
     outcome = record(
         instance, prediction, row.result if row is not None else None, run_dir_of(folder, run_id)
     )
-    built = next(
-        e for e in events_for(outcome, instance) if e["envelope"]["event_type"] == "evaluation_result"
+    event = graded_event(
+        task, outcome, suite=suite, policy_version=policy_version, run_id=run_id, synthetic=synthetic
     )
-    payload = {k: v for k, v in built.items() if k != "envelope"}
-    evaluation_id = stable_id(PURPOSE, run_id, task.instance_id)
-    payload.update(evaluation_id=evaluation_id, policy_version=policy_version)
-    event = new_event(
-        "evaluation_result",
-        payload,
-        producer=PRODUCER,
-        stage=STAGE,
-        key=evaluation_id,
-        task_id=task.instance_id,
-        run_id=run_id,
-        synthetic=synthetic,
-        attributes={"purpose": PURPOSE, "suite": suite},
-    )
+    verdict = outcome.report[task.instance_id]
     graded = TaskOutcome(
         task.instance_id,
         report.selected if row is not None else None,
-        bool(payload["resolved"]),
-        bool(payload["patch_successfully_applied"]),
+        bool(verdict["resolved"]),
+        bool(verdict["patch_successfully_applied"]),
         report.error,
     )
     return graded, event
@@ -238,7 +262,7 @@ def metric_event(result: SkillEvaluation, metric: str, *, synthetic: bool) -> di
             "policy_version": result.policy_version,
             "arm": result.arm,
             "suite": result.suite,
-            "mode": MODE,
+            "mode": result.mode,
             "step": int(result.step),
             "epoch": None if result.epoch is None else float(result.epoch),
             "metric": metric,
@@ -270,8 +294,27 @@ def evaluate_policy(
     epoch: float | None = None,
     arm: str | None = None,
     progress: Callable[[str], None] | None = None,
+    mode: str | None = None,
 ) -> SkillEvaluation:
-    """Measure ``engine`` (playing ``policy_version``) on ``suite`` in ``box``; events go to ``emit``."""
+    """Measure ``engine`` (playing ``policy_version``) on ``suite`` in ``box``; events go to ``emit``.
+    ``mode`` (default ``forge.eval.mode``): ``agentless`` plays the harness, ``agentic`` the tool loop."""
+    mode = mode or cfg.forge.eval.mode
+    if mode == AGENTIC:
+        return evaluate_agentic(
+            cfg,
+            suite,
+            engine,
+            box,
+            emit,
+            policy_version=policy_version,
+            run_id=run_id,
+            model=model,
+            max_new_tokens=max_new_tokens,
+            step=step,
+            epoch=epoch,
+            arm=arm,
+            progress=progress,
+        )
     from vtforge.selfplay.loop import Options, run_task
     from vtforge.selfplay.sampling import Schedule
     from vtforge.selfplay.selection import Weights
@@ -337,6 +380,125 @@ def evaluate_policy(
         emit(event)
         result.events += 1
     result.metrics = recipe_metrics(cfg, round_events, policy_version, folder / "landing")
+    for metric in METRICS:
+        emit(metric_event(result, metric, synthetic=synthetic))
+        result.events += 1
+    result.seconds = round(time.perf_counter() - started, 2)
+    return result
+
+
+def agentic_metrics(
+    outcomes: list[TaskOutcome], gold_files: dict[str, set[str]], edited: dict[str, list[str]]
+) -> dict[str, tuple[float | None, int]]:
+    """The agentic mode's metrics, per task (an episode has one answer): ``resolve_rate`` = resolved
+    / tasks; ``patch_acceptance`` = patches that applied / tasks that ended with a patch;
+    ``localization_accuracy`` = tasks whose edited files include every gold-patch file / tasks that
+    edited something; ``fail_before_fix_task_rate`` is not measured (the loop writes no tests)."""
+
+    def rate(hits: int, n: int) -> tuple[float | None, int]:
+        return (hits / n if n else None), n
+
+    with_patch = [o for o in outcomes if o.selected]
+    return {
+        "localization_accuracy": rate(
+            sum(1 for o in with_patch if gold_files[o.task_id] <= set(edited[o.task_id])), len(with_patch)
+        ),
+        "patch_acceptance": rate(sum(1 for o in with_patch if o.applied), len(with_patch)),
+        "fail_before_fix_task_rate": (None, 0),
+        "resolve_rate": rate(sum(1 for o in outcomes if o.resolved), len(outcomes)),
+    }
+
+
+def evaluate_agentic(
+    cfg: Any,
+    suite: Suite,
+    engine: Any,
+    box: Any,
+    emit: Emit,
+    *,
+    policy_version: str,
+    run_id: str | None = None,
+    model: str | None = None,
+    max_new_tokens: int | None = None,
+    step: int = 0,
+    epoch: float | None = None,
+    arm: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SkillEvaluation:
+    """The policy as a multi-turn agent (``vtforge.selfplay.agent``), ``forge.eval.agent_turns``
+    turns a task; each final patch graded as SWE-bench grades it (``sandbox.evaluate``)."""
+    from sandbox.evaluate import evaluate_one, run_dir_of
+    from sandbox.patches import files_in_patch
+    from vtforge.selfplay.agent import run_agent
+    from vtforge.selfplay.task import as_selfplay_task
+
+    started = time.perf_counter()
+    ev, sp = cfg.forge.eval, cfg.forge.selfplay
+    run_id = run_id or evaluation_run_id(policy_version, suite.name)
+    folder = cfg.data_dir / EVAL_DIR / run_id
+    result = SkillEvaluation(
+        run_id=run_id,
+        policy_version=policy_version,
+        suite=suite.name,
+        step=step,
+        epoch=epoch,
+        arm=arm,
+        model=model or policy_version,
+        mode=AGENTIC,
+        folder=folder,
+    )
+    gold: dict[str, set[str]] = {}
+    edited: dict[str, list[str]] = {}
+    synthetic = False
+    for task in suite.tasks:
+        if progress is not None:
+            progress(task.instance_id)
+        try:
+            playing = as_selfplay_task(task)
+        except ValueError as exc:
+            raise SuiteError(f"suite {suite.name} ({suite.source}): task {task.instance_id}: {exc}") from None
+        episode = run_agent(
+            playing,
+            engine,
+            box,
+            max_turns=ev.agent_turns,
+            max_tokens=max_new_tokens or ev.max_new_tokens,
+            temperature=sp.first_temperature,
+        )
+        task_synthetic = any(t.completion.synthetic for t in episode.turns)
+        synthetic = synthetic or task_synthetic
+        instance = {**task.to_swebench(), "split": suite.name}
+        prediction = {
+            "instance_id": task.instance_id,
+            "model_name_or_path": result.model,
+            "model_patch": episode.patch,
+        }
+        outcome = evaluate_one(box, instance, prediction, run_dir_of(folder, run_id))
+        verdict = outcome.report[task.instance_id]
+        result.tasks.append(
+            TaskOutcome(
+                task.instance_id,
+                "agent" if episode.patch else None,
+                bool(verdict["resolved"]),
+                bool(verdict["patch_successfully_applied"]),
+                None if episode.stop != "engine_error" else episode.turns[-1].observation,
+            )
+        )
+        gold[task.instance_id] = set(files_in_patch(task.patch))
+        edited[task.instance_id] = episode.edited
+        emit(
+            graded_event(
+                task,
+                outcome,
+                suite=suite.name,
+                policy_version=policy_version,
+                run_id=run_id,
+                synthetic=task_synthetic,
+                mode=AGENTIC,
+            )
+        )
+        result.events += 1
+    result.metrics = agentic_metrics(result.tasks, gold, edited)
     for metric in METRICS:
         emit(metric_event(result, metric, synthetic=synthetic))
         result.events += 1

@@ -237,6 +237,8 @@ class EvalConfig(_Table):
     limit: int = Field(C.EVAL_LIMIT, ge=1)
     contamination: Literal["repo", "file", "duplicate"] = C.EVAL_CONTAMINATION
     schedule: str = C.EVAL_SCHEDULE  # cron of Dagster's recurring_evaluation ("" = stopped)
+    mode: Literal["agentless", "agentic"] = "agentless"  # the harness, or the multi-turn tool loop
+    agent_turns: int = Field(C.EVAL_AGENT_TURNS, ge=1)  # agentic mode: policy turns per task
 
 
 class RecipeConfig(_Table):

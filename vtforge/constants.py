@@ -76,6 +76,7 @@ EVAL_CONTAMINATION_LEVELS = ("repo", "file", "duplicate")
 RECIPE_ARMS = ("agentless", "agentic", "staged")  # docs/TRAINING.md › The three arms of the recipe
 RECIPE_SFT_STEPS = 20  # every arm's SFT budget (optimiser steps; agentic has none)
 RECIPE_GRPO_STEPS = 10  # every arm's GRPO budget (agentless has none)
+EVAL_AGENT_TURNS = 8  # agentic evaluation: policy turns per task (READ / EDIT / TEST / DONE)
 EVAL_SCHEDULE = "0 */6 * * *"  # Dagster cron of the recurring evaluation ("" = defined but stopped)
 EVAL_MANIFEST_DIR = "docs/research/suites"  # suite manifests, relative to the workspace
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -281,3 +282,62 @@ def test_rows_of_another_split_are_not_training_rows() -> None:
     )
     con.execute("CREATE TABLE replay_buffer AS SELECT 'd' AS task_id")  # no split column: all rows count
     assert training_task_ids(con) == {"rl_prompts": {"a", "c"}, "replay_buffer": {"d"}}
+
+
+def test_the_agentic_mode_plays_a_tool_loop_and_grades_its_final_patch(
+    workspace: Path, toy: ToyRepo, bwrap
+) -> None:
+    """READ, EDIT, TEST, DONE on T1 (the gold fix: resolved); on T2 a turn with no action, then a
+    wrong fix and the budget runs out (applied, not resolved)."""
+    from sandbox.api import open_sandbox
+    from sandbox.patches import files_in_patch
+    from trainers.skill_eval import evaluate_policy
+    from vtforge.selfplay.agent import run_agent
+    from vtforge.selfplay.engines.replay_engine import ReplayEngine
+    from vtforge.selfplay.recorded import records_for_task
+    from vtforge.selfplay.task import as_selfplay_task
+    from vtforge.tasks.suites import load_suite
+
+    suite_file = _suite_file(workspace, toy, [T1, T2])
+    _ws(workspace, f'[forge.eval]\nagent_turns = 3\n\n[forge.eval.suites]\ntoy = "{suite_file}"\n')
+    cfg = _cfg(workspace)
+    suite = load_suite(cfg, "toy")
+    one, two = (as_selfplay_task(toy.instance(i)) for i in (T1, T2))
+    source = files_in_patch(one.gold_patch)[0]
+    gold = _pick(records_for_task(one, patches=40, tests=40), "bugfixer", "gold")
+    wrong = _pick(records_for_task(two, patches=40, tests=40), "bugfixer", "wrong")
+    turns = {
+        T1: [f"READ {source}", f"EDIT\n{gold}", "TEST", "DONE"],
+        T2: ["Let me think about the bug.", f"EDIT\n{wrong}", "TEST"],
+    }
+    records = [
+        {"task_id": task_id, "role": "agent", "sample_index": i, "completion": text}
+        for task_id, texts in turns.items()
+        for i, text in enumerate(texts)
+    ]
+    with open_sandbox(cfg) as box:
+        episode = run_agent(one, ReplayEngine(records), box, max_turns=5, max_tokens=64)
+        emitted: list[dict] = []
+        result = evaluate_policy(
+            cfg, suite, ReplayEngine(records), box, emitted.append, policy_version="p1", mode="agentic"
+        )
+    assert [t.action for t in episode.turns] == ["READ", "EDIT", "TEST", "DONE"] and episode.stop == "done"
+    read, edit, test = (t.observation for t in episode.turns[:3])
+    assert any(line.strip() for line in read.splitlines()) and read.lstrip().startswith("1  ")
+    assert edit == f"edited {source}" and re.fullmatch(r"\d+ passed, 0 failed \(completed\)", test)
+    assert episode.edited == [source] and episode.patch.startswith(f"diff --git a/{source} b/{source}")
+    assert result.mode == "agentic"
+    assert [(t.task_id, t.resolved, t.applied) for t in result.tasks] == [(T1, True, True), (T2, False, True)]
+    assert result.metrics == {
+        "localization_accuracy": (1.0, 2),  # both edited the gold patch's file
+        "patch_acceptance": (1.0, 2),
+        "fail_before_fix_task_rate": (None, 0),  # the loop writes no tests
+        "resolve_rate": (0.5, 2),
+    }
+    metrics = [e for e in emitted if e["envelope"]["event_type"] == "skill_evaluation"]
+    assert {e["mode"] for e in metrics} == {"agentic"} and len(metrics) == 4
+    graded = [e for e in emitted if e["envelope"]["event_type"] == "evaluation_result"]
+    assert [(e["instance_id"], e["resolved"], e["envelope"]["attributes"]["mode"]) for e in graded] == [
+        (T1, True, "agentic"),
+        (T2, False, "agentic"),
+    ]

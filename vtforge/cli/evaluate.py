@@ -72,6 +72,12 @@ def register(app: typer.Typer) -> None:
         ),
         limit: int = typer.Option(None, "--limit", min=1, help="Suite tasks at most (forge.eval.limit)."),
         arm: str = typer.Option(None, "--arm", help="Label the evaluations with this arm."),
+        mode: str = typer.Option(
+            None,
+            "--mode",
+            help="agentless (localize → repair → test → select) | agentic (multi-turn tool loop); "
+            "default forge.eval.mode.",
+        ),
         latest: bool = typer.Option(
             False,
             "--latest",
@@ -86,6 +92,8 @@ def register(app: typer.Typer) -> None:
         from vtforge.tasks.suites import SuiteError, load_suite
 
         cfg = config_from(config)
+        if mode is not None and mode not in ("agentless", "agentic"):
+            raise CliError(f"--mode must be agentless or agentic, got {mode!r}", code=2)
         arms: dict[str, str | None] = {p: arm for p in policies or []}  # policy -> its arm label
         if latest:
             from trainers.runs import read_latest
@@ -147,13 +155,15 @@ def register(app: typer.Typer) -> None:
                             max_new_tokens=max_new_tokens,
                             step=step,
                             arm=arms[policy],
+                            mode=mode,
                             progress=lambda task_id, p=policy: console.print(
                                 f"[dim]{p}: {task_id}[/]", highlight=False
                             ),
                         )
                     )
                 sink.flush()
-        table = Table(title=f"skill evaluation on {chosen.name} ({len(chosen.tasks)} tasks)")
+        shown_mode = mode or cfg.forge.eval.mode
+        table = Table(title=f"{shown_mode} skill evaluation on {chosen.name} ({len(chosen.tasks)} tasks)")
         for column in ("policy", "metric", "value", "n", "run"):
             table.add_column(column)
         for result in results:

@@ -29,7 +29,8 @@ WITH measured AS (
         e.value
     FROM skill_evaluations e
     LEFT JOIN policy_versions v USING (policy_version)
-    WHERE e.metric IN ('localization_accuracy', 'patch_acceptance', 'fail_before_fix_task_rate')
+    WHERE e.mode = 'agentless'
+      AND e.metric IN ('localization_accuracy', 'patch_acceptance', 'fail_before_fix_task_rate')
     QUALIFY e.evaluation_run_id = first(e.evaluation_run_id) OVER (
         PARTITION BY e.policy_version, e.suite ORDER BY e.occurred_at DESC, e.evaluation_run_id DESC)
 ),
