@@ -429,11 +429,53 @@ def resolve_rate(folder: Path, rows: list[dict], reward, args: argparse.Namespac
     )
 
 
-def main(args: argparse.Namespace) -> int:
+@dataclass
+class Setup:
+    """A bench's starting model, throw-away workspace and task slices (``bench/recipe.py`` too)."""
+
+    start: Path  # the starting model's Hugging Face folder
+    ws: Path
+    cfg: object
+    tasks: list[BugTask]
+    train: list[BugTask]
+    held_out: list[BugTask]
+    train_rows: list[tuple[BugTask, dict]]
+    held_rows: list[dict]
+
+
+def grpo_options(args: argparse.Namespace, start: Path, arm: str | None = None):
+    """GRPO from ``start`` with the sandbox outcome reward and the bench's levers; a measurement, not a
+    promotion, so it starts from an SFT policy as it is (``force``)."""
+    from trainers.grpo import GrpoOptions
+
+    label = f"{arm} " if arm else ""
+
+    def step_line(event: dict) -> None:
+        print(
+            f"  {label}grpo step {event['step']}: reward mean {event['reward_mean']:.3f}, "
+            f"loss {event['loss']:.4f}",
+            flush=True,
+        )
+
+    return GrpoOptions(
+        model=str(start),
+        max_steps=args.steps,
+        reward="sandbox",
+        learning_rate=args.lr,
+        max_completion_tokens=args.max_completion_tokens,
+        num_generations=args.num_generations,
+        emit_events=False,
+        include_unmeasured=True,
+        on_step=step_line,
+        arm=arm,
+        force=True,
+    )
+
+
+def set_up(args: argparse.Namespace, prefix: str) -> Setup | None:
+    """Check the sandbox, resolve ``--model``, generate and split the tasks, build their repositories
+    in a new workspace (None, after one line on stderr, when something needed is missing)."""
     from trainers.common import model_folder
-    from trainers.grpo import GrpoOptions, run_grpo
-    from trainers.rewards import SandboxReward
-    from trainers.sft import SftOptions, run_sft
     from vtforge.config import load_config
     from vtforge.models import ModelError
 
@@ -441,24 +483,39 @@ def main(args: argparse.Namespace) -> int:
         print(
             "bubblewrap (bwrap) is needed: the reward runs every answer in the local sandbox", file=sys.stderr
         )
-        return 2
+        return None
     try:
-        start = model_folder(load_config(), args.model)  # converted once under this workspace's data dir
+        start = model_folder(load_config(cwd=REPO_ROOT), args.model)  # converted once under the data dir
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a terminated run still removes its workspace
-    began = time.perf_counter()
     tasks = generate_tasks(args.tasks, args.seed)
     train, held_out = split_tasks(tasks, args.held_out, args.seed)
-    ws = Path(tempfile.mkdtemp(prefix="vtforge-bench-learning-"))
+    ws = Path(tempfile.mkdtemp(prefix=prefix))
+    write_levers(ws, args)
+    cfg = load_config(cwd=ws)
+    repos = ws / "repos"
+    train_rows = [(t, task_row(t, *make_repo(t, repos))) for t in train]
+    held_rows = [task_row(t, *make_repo(t, repos)) for t in held_out]
+    return Setup(start, ws, cfg, tasks, train, held_out, train_rows, held_rows)
+
+
+def main(args: argparse.Namespace) -> int:
+    from trainers.grpo import run_grpo
+    from trainers.rewards import SandboxReward
+    from trainers.sft import SftOptions, run_sft
+
+    began = time.perf_counter()
+    setup = set_up(args, "vtforge-bench-learning-")
+    if setup is None:
+        return 2
+    start, ws, cfg = setup.start, setup.ws, setup.cfg
+    tasks, train, held_out, held_rows = setup.tasks, setup.train, setup.held_out, setup.held_rows
     try:
-        write_levers(ws, args)
-        cfg = load_config(cwd=ws)
-        repos = ws / "repos"
-        train_rows = [(t, task_row(t, *make_repo(t, repos))) for t in train]
-        held_rows = [task_row(t, *make_repo(t, repos)) for t in held_out]
-        fill_warehouse(cfg, train_rows, Path(args.sft_warehouse).resolve() if args.sft_warehouse else None)
+        fill_warehouse(
+            cfg, setup.train_rows, Path(args.sft_warehouse).resolve() if args.sft_warehouse else None
+        )
         print(
             f"model {args.model} ({start}); {len(tasks)} one-line-bug tasks (seed {args.seed}): "
             f"{len(train)} train, {len(held_out)} held out; {args.eval_samples} samples per held-out task, "
@@ -489,28 +546,7 @@ def main(args: argparse.Namespace) -> int:
                 before = resolve_rate(policy, held_rows, reward, args)
                 print(f"held-out resolve rate after SFT (GRPO's start): {before.line()}", flush=True)
 
-            def step_line(event: dict) -> None:
-                print(
-                    f"  grpo step {event['step']}: reward mean {event['reward_mean']:.3f}, "
-                    f"loss {event['loss']:.4f}",
-                    flush=True,
-                )
-
-            grpo = run_grpo(
-                cfg,
-                GrpoOptions(
-                    model=str(policy),
-                    max_steps=args.steps,
-                    reward="sandbox",
-                    learning_rate=args.lr,
-                    max_completion_tokens=args.max_completion_tokens,
-                    num_generations=args.num_generations,
-                    emit_events=False,
-                    include_unmeasured=True,
-                    on_step=step_line,
-                    force=True,  # a measurement, not a promotion: GRPO runs from the SFT policy as it is
-                ),
-            )
+            grpo = run_grpo(cfg, grpo_options(args, policy))
             after = resolve_rate(Path(grpo["final"]), held_rows, reward, args)
         finally:
             reward.close()

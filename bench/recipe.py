@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,39 +32,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(args: argparse.Namespace) -> int:
-    from trainers.common import model_folder
-    from trainers.grpo import GrpoOptions, run_grpo
+    from trainers.grpo import run_grpo
     from trainers.rewards import SandboxReward
     from trainers.sft import SftOptions, run_sft
-    from vtforge.config import load_config
-    from vtforge.models import ModelError
 
-    if shutil.which("bwrap") is None:
-        print(
-            "bubblewrap (bwrap) is needed: the reward runs every answer in the local sandbox", file=sys.stderr
-        )
-        return 2
-    try:
-        base_folder = model_folder(load_config(cwd=REPO_ROOT), args.model)
-    except ModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     began = time.perf_counter()
-    tasks = learning.generate_tasks(args.tasks, args.seed)
-    train, held_out = learning.split_tasks(tasks, args.held_out, args.seed)
-    ws = Path(tempfile.mkdtemp(prefix="vtforge-bench-recipe-"))
+    setup = learning.set_up(args, "vtforge-bench-recipe-")
+    if setup is None:
+        return 2
+    base_folder, ws, cfg, held_rows = setup.start, setup.ws, setup.cfg, setup.held_rows
     try:
-        learning.write_levers(ws, args)
-        cfg = load_config(cwd=ws)
-        repos = ws / "repos"
-        train_rows = [(t, learning.task_row(t, *learning.make_repo(t, repos))) for t in train]
-        held_rows = [learning.task_row(t, *learning.make_repo(t, repos)) for t in held_out]
-        learning.fill_warehouse(cfg, train_rows, None)
+        learning.fill_warehouse(cfg, setup.train_rows, None)
         print(
-            f"model {args.model}; {len(train)} train / {len(held_out)} held-out one-line-bug tasks (seed "
-            f"{args.seed}); {args.eval_samples} samples per held-out task; budgets: SFT {args.sft_steps} "
-            f"steps, GRPO {args.steps} steps",
+            f"model {args.model}; {len(setup.train)} train / {len(setup.held_out)} held-out one-line-bug "
+            f"tasks (seed {args.seed}); {args.eval_samples} samples per held-out task; budgets: SFT "
+            f"{args.sft_steps} steps, GRPO {args.steps} steps",
             flush=True,
         )
         reward = SandboxReward(cfg)
@@ -78,24 +58,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"held-out resolve rate, {arm}: {rates[arm].line()}", flush=True)
 
         def grpo(arm: str, start: Path) -> Path:
-            done = run_grpo(
-                cfg,
-                GrpoOptions(
-                    model=str(start),
-                    max_steps=args.steps,
-                    reward="sandbox",
-                    learning_rate=args.lr,
-                    max_completion_tokens=args.max_completion_tokens,
-                    num_generations=args.num_generations,
-                    emit_events=False,
-                    include_unmeasured=True,
-                    arm=arm,
-                    force=True,
-                    on_step=lambda e: print(
-                        f"  {arm} grpo step {e['step']}: reward mean {e['reward_mean']:.3f}"
-                    ),
-                ),
-            )
+            done = run_grpo(cfg, learning.grpo_options(args, start, arm))
             curves[arm] = done["reward_means"]
             return Path(done["final"])
 

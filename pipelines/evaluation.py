@@ -9,9 +9,6 @@ on ``forge.eval.schedule`` (cron); it is running by default wherever a Dagster d
 recurs there.
 """
 
-import subprocess
-import sys
-
 from dagster import (
     AssetExecutionContext,
     AssetSelection,
@@ -35,14 +32,8 @@ DEFAULT_CRON = "0 */6 * * *"
     description="The latest SFT and GRPO policies measured on forge.eval.default_suite (`vtforge evaluate`).",
 )
 def policy_evaluations(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    settings = warehouse.load()
-    command = [sys.executable, "-m", "vtforge", "evaluate", "--latest"]
-    if settings.files:
-        command += ["--config", str(settings.files[-1])]
-    done = subprocess.run(command, cwd=settings.root, capture_output=True, text=True)
+    done = warehouse.run_cli("evaluate", "--latest")
     context.log.info(done.stdout[-4000:])
-    if done.returncode != 0:
-        raise RuntimeError(f"vtforge evaluate exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     evaluated = "nothing to evaluate" not in done.stdout
     return MaterializeResult(metadata={"evaluated": evaluated, "output": done.stdout[-2000:]})
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import duckdb
@@ -38,3 +40,18 @@ class WarehouseResource(ConfigurableResource):
         ) as con:
             prepare(con, config)
             yield con, config
+
+    def run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``python -m vtforge ARGS --config …`` in a child process, in the workspace: how an asset runs
+        a stage that sits above the pipelines (training, evaluation) without importing it. Raises
+        ``RuntimeError`` with the end of stderr when it fails."""
+        config = self.load()
+        command = [sys.executable, "-m", "vtforge", *args]
+        if config.files:
+            command += ["--config", str(config.files[-1])]
+        done = subprocess.run(command, cwd=config.root, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"vtforge {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[-2000:]}"
+            )
+        return done

@@ -8,9 +8,6 @@ train grpo`` in a child process (its own memory, and the trainers stay above the
 the import order); it re-checks the promotion itself.
 """
 
-import subprocess
-import sys
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -62,15 +59,8 @@ class GrpoRunConfig(Config):
 def grpo_policy(
     context: AssetExecutionContext, config: GrpoRunConfig, warehouse: WarehouseResource
 ) -> MaterializeResult:
-    command = [sys.executable, "-m", "vtforge", "train", "grpo", "--max-steps", str(config.max_steps)]
-    command += ["--reward", config.reward]
-    settings = warehouse.load()
-    if settings.files:
-        command += ["--config", str(settings.files[-1])]
-    done = subprocess.run(command, cwd=settings.root, capture_output=True, text=True)
+    done = warehouse.run_cli("train", "grpo", "--max-steps", str(config.max_steps), "--reward", config.reward)
     context.log.info(done.stdout[-4000:])
-    if done.returncode != 0:
-        raise RuntimeError(f"vtforge train grpo exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     return MaterializeResult(metadata={"output": done.stdout[-2000:]})
 
 

@@ -299,22 +299,20 @@ def evaluate_policy(
     """Measure ``engine`` (playing ``policy_version``) on ``suite`` in ``box``; events go to ``emit``.
     ``mode`` (default ``forge.eval.mode``): ``agentless`` plays the harness, ``agentic`` the tool loop."""
     mode = mode or cfg.forge.eval.mode
+    run_id = run_id or evaluation_run_id(policy_version, suite.name)
+    result = SkillEvaluation(
+        run_id=run_id,
+        policy_version=policy_version,
+        suite=suite.name,
+        step=step,
+        epoch=epoch,
+        arm=arm,
+        model=model or policy_version,
+        mode=mode,
+        folder=cfg.data_dir / EVAL_DIR / run_id,
+    )
     if mode == AGENTIC:
-        return evaluate_agentic(
-            cfg,
-            suite,
-            engine,
-            box,
-            emit,
-            policy_version=policy_version,
-            run_id=run_id,
-            model=model,
-            max_new_tokens=max_new_tokens,
-            step=step,
-            epoch=epoch,
-            arm=arm,
-            progress=progress,
-        )
+        return evaluate_agentic(cfg, suite, engine, box, emit, result, max_new_tokens, progress)
     from vtforge.selfplay.loop import Options, run_task
     from vtforge.selfplay.sampling import Schedule
     from vtforge.selfplay.selection import Weights
@@ -324,7 +322,6 @@ def evaluate_policy(
     started = time.perf_counter()
     ev, sp = cfg.forge.eval, cfg.forge.selfplay
     samples = samples or ev.samples
-    run_id = run_id or evaluation_run_id(policy_version, suite.name)
     playable = []
     for task in suite.tasks:
         try:
@@ -345,17 +342,7 @@ def evaluate_policy(
     )
     schedule = Schedule(sp.first_temperature, sp.temperature, 0, max_new_tokens or ev.max_new_tokens)
     weights = Weights.from_config(cfg.forge.selection)
-    folder = cfg.data_dir / EVAL_DIR / run_id
-    result = SkillEvaluation(
-        run_id=run_id,
-        policy_version=policy_version,
-        suite=suite.name,
-        step=step,
-        epoch=epoch,
-        arm=arm,
-        model=model or policy_version,
-        folder=folder,
-    )
+    folder = result.folder
     round_events: list[dict[str, Any]] = [task_event(task, suite.name) for task in suite.tasks]
     synthetic = False
     for task, playing in playable:
@@ -415,18 +402,13 @@ def evaluate_agentic(
     engine: Any,
     box: Any,
     emit: Emit,
-    *,
-    policy_version: str,
-    run_id: str | None = None,
-    model: str | None = None,
+    result: SkillEvaluation,
     max_new_tokens: int | None = None,
-    step: int = 0,
-    epoch: float | None = None,
-    arm: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SkillEvaluation:
     """The policy as a multi-turn agent (``vtforge.selfplay.agent``), ``forge.eval.agent_turns``
-    turns a task; each final patch graded as SWE-bench grades it (``sandbox.evaluate``)."""
+    turns a task; each final patch graded as SWE-bench grades it (``sandbox.evaluate``); fills
+    ``result`` (``evaluate_policy`` makes it)."""
     from sandbox.evaluate import evaluate_one, run_dir_of
     from sandbox.patches import files_in_patch
     from vtforge.selfplay.agent import run_agent
@@ -434,19 +416,7 @@ def evaluate_agentic(
 
     started = time.perf_counter()
     ev, sp = cfg.forge.eval, cfg.forge.selfplay
-    run_id = run_id or evaluation_run_id(policy_version, suite.name)
-    folder = cfg.data_dir / EVAL_DIR / run_id
-    result = SkillEvaluation(
-        run_id=run_id,
-        policy_version=policy_version,
-        suite=suite.name,
-        step=step,
-        epoch=epoch,
-        arm=arm,
-        model=model or policy_version,
-        mode=AGENTIC,
-        folder=folder,
-    )
+    run_id, policy_version, folder = result.run_id, result.policy_version, result.folder
     gold: dict[str, set[str]] = {}
     edited: dict[str, list[str]] = {}
     synthetic = False
