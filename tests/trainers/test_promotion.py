@@ -81,6 +81,7 @@ def test_grpo_starts_only_from_a_promoted_policy(
     assert _vtforge(monkeypatch, "gates", "--policy-version", sft, "--promote") == 1
     out = capsys.readouterr().out
     assert f"rejected: policy {sft}" in out
+    assert "localization_accuracy[rl] 0.420" in " ".join(out.split())  # the stage, not eaten as markup
     assert _materialize_promotions(cfg) == [("rejected", True, None)]
     assert _vtforge(monkeypatch, *grpo) == 3
     err = " ".join(capsys.readouterr().err.split())

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -377,7 +378,7 @@ def print_promotions(cfg: Config) -> None:
     for column in ("policy", "decision", "current", "forced by", "reason"):
         table.add_column(column)
     for version, decision, current, forced_by, reason in rows:
-        table.add_row(version, decision, "yes" if current else "", forced_by, reason)
+        table.add_row(version, decision, "yes" if current else "", forced_by, escape(reason))
     console.print(table)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from vtforge.cli._common import CliError, ConfigOption, config_from, console
@@ -86,7 +87,7 @@ def _record(cfg, report) -> None:
     decision = event["decision"]
     colour = "green" if decision == "promoted" else "red"
     console.print(
-        f"[{colour}]{decision}[/]: policy {report.policy_version} ({event['reason']}); recorded as "
+        f"[{colour}]{decision}[/]: policy {report.policy_version} ({escape(event['reason'])}); recorded as "
         f"policy_promoted {event['promotion_id']} (training sees it after `vtforge materialize`)",
         soft_wrap=True,
         highlight=False,

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from vtforge import constants as C
 from vtforge.cli._common import CliError, ConfigOption, config_from, console
@@ -141,6 +142,6 @@ def register(app: typer.Typer) -> None:
             if trainer == "sft" and out["promotion"] is not None:
                 promoted, reason = out["promotion"]
                 verdict = "[green]promoted[/]" if promoted else "[red]rejected[/]"
-                console.print(f"  gates: {verdict} ({reason})", highlight=False, soft_wrap=True)
+                console.print(f"  gates: {verdict} ({escape(reason)})", highlight=False, soft_wrap=True)
         versions = [out[t]["policy_version"] for t in ("sft", "grpo") if out[t] is not None]
         console.print(f"arm [bold]{arm}[/]: {', '.join(versions)}", highlight=False)

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from vtforge.cli._common import CliError, ConfigOption, config_from, console
 
@@ -209,7 +210,8 @@ def _print(summary: dict) -> None:
         print_(f"  groups {summary['filtering']}, curriculum active {summary['curriculum']['active']}")
         promotion = summary.get("promotion") or {}
         if promotion.get("decision") == "forced":
-            print_(f"  [yellow]forced[/]: started from {promotion['policy_version']}: {promotion['reason']}")
+            why = escape(promotion["reason"])
+            print_(f"  [yellow]forced[/]: started from {promotion['policy_version']}: {why}")
         elif promotion.get("decision") == "promoted":
             print_(f"  started from promoted policy {promotion['policy_version']}")
         if summary.get("frozen_localization"):
