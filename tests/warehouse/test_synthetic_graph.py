@@ -97,8 +97,21 @@ def test_sql_writes_csv_json_and_parquet(materialised: Path, tmp_path: Path) -> 
     runner = CliRunner()
     csv = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM tasks", "--format", "csv"])
     assert csv.exit_code == 0 and csv.output.splitlines() == ["n", str(N_TASKS)]
-    js = runner.invoke(app, ["sql", "SELECT gate, passed FROM curriculum_gates LIMIT 1", "-f", "json"])
-    assert js.exit_code == 0 and set(json.loads(js.output.splitlines()[0])) == {"gate", "passed"}
+    two = "SELECT gate, passed FROM curriculum_gates ORDER BY gate LIMIT 2"
+    js = runner.invoke(app, ["sql", two, "-f", "json"])  # the DuckDB CLI's json: one array
+    assert js.exit_code == 0
+    rows = json.loads(js.output)
+    assert isinstance(rows, list) and len(rows) == 2 and set(rows[0]) == {"gate", "passed"}
+    lines = runner.invoke(app, ["sql", two, "-f", "jsonlines"])
+    assert [json.loads(line) for line in lines.output.splitlines()] == rows
+    md = runner.invoke(app, ["sql", "SELECT count(*) AS n, 'a|b' AS s FROM tasks", "-f", "markdown"])
+    assert md.output.splitlines() == ["| n | s |", "|---|---|", f"| {N_TASKS} | a\\|b |"]
+    for write in ("CREATE TABLE t AS SELECT 1", "INSERT INTO tasks SELECT * FROM tasks", "DROP TABLE tasks"):
+        refused = runner.invoke(app, ["sql", write])  # a CliError (exit 2 through the CLI's main)
+        assert refused.exit_code != 0 and "vtforge sql reads a snapshot" in str(refused.exception), write
+        assert getattr(refused.exception, "code", None) == 2
+    temp = runner.invoke(app, ["sql", "CREATE TEMP TABLE t AS SELECT 1"])
+    assert temp.exit_code == 0
     target = tmp_path / "prompts.parquet"
     pq_run = runner.invoke(app, ["sql", "SELECT task_id, reason FROM rl_prompts_excluded", "-o", str(target)])
     assert pq_run.exit_code == 0

@@ -8,6 +8,7 @@ materialised and never blocks the pipeline's single DuckDB writer.
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import sys
 import tempfile
@@ -22,9 +23,46 @@ from vtforge.cli._common import CliError, ConfigOption, config_from, console
 if TYPE_CHECKING:
     import duckdb
 
-FORMATS = ("table", "csv", "json", "parquet")
-_SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".parquet": "parquet"}
+# the DuckDB CLI's names: json is one JSON array, jsonlines one object per line
+FORMATS = ("table", "csv", "json", "jsonlines", "markdown", "parquet")
+_SUFFIXES = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "jsonlines",
+    ".ndjson": "jsonlines",
+    ".md": "markdown",
+    ".parquet": "parquet",
+}
+_COPY_OPTIONS = {
+    "csv": "FORMAT csv, HEADER true",
+    "json": "FORMAT json, ARRAY true",
+    "jsonlines": "FORMAT json",
+    "parquet": "FORMAT parquet",
+}
 _RESULT_VIEW = "_vtforge_result"
+# statements that would change the snapshot being read, and be lost with it (temporary objects
+# live in the session and are allowed)
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE_INTO", "CREATE", "DROP", "ALTER"})
+_TEMPORARY = re.compile(r"^\s*create\s+(or\s+replace\s+)?temp(orary)?\b", re.IGNORECASE)
+
+
+def refuse_writes(con: duckdb.DuckDBPyConnection, query: str) -> None:
+    """One clear line instead of a write that would vanish: ``vtforge sql`` reads a snapshot."""
+    import duckdb
+
+    try:
+        statements = con.extract_statements(query)
+    except duckdb.Error:
+        return  # the query itself reports its syntax error
+    for statement in statements:
+        kind = statement.type.name
+        if kind in _WRITES and not (kind == "CREATE" and _TEMPORARY.match(statement.query)):
+            raise CliError(
+                f"{kind} refused: vtforge sql reads a snapshot of the warehouse, so a write would be "
+                "lost; tables are built by `vtforge materialize` (warehouse/sql/), and CREATE TEMP "
+                "objects last for the session",
+                code=2,
+            )
 
 
 def _format_for(fmt: str | None, output: Path | None) -> str:
@@ -41,6 +79,7 @@ def run_query(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: Path
     """Run one statement and write its result; returns the number of result rows."""
     import duckdb
 
+    refuse_writes(con, query)
     try:
         relation = con.sql(query)
     except duckdb.Error as exc:
@@ -50,10 +89,12 @@ def run_query(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: Path
         return 0
     if fmt == "table":
         return _print_table(relation, limit)
+    if fmt == "markdown":
+        return _write_markdown(relation, output)
     if fmt == "parquet" and output is None:
         raise CliError("--format parquet needs --output FILE", code=2)
     relation.create_view(_RESULT_VIEW, replace=True)
-    options = {"csv": "FORMAT csv, HEADER true", "json": "FORMAT json", "parquet": "FORMAT parquet"}[fmt]
+    options = _COPY_OPTIONS[fmt]
     with tempfile.TemporaryDirectory(prefix="vtforge-sql-") as tmp:
         target = Path(tmp) / f"result.{fmt}"
         quoted = "'" + str(target).replace("'", "''") + "'"
@@ -71,6 +112,26 @@ def run_query(con: duckdb.DuckDBPyConnection, query: str, fmt: str, output: Path
             shutil.move(str(target), output)
             console.print(f"{rows} rows → {output}", highlight=False)
     return rows
+
+
+def _write_markdown(relation: duckdb.DuckDBPyRelation, output: Path | None) -> int:
+    """A GitHub-style markdown table of the whole result (``|`` in values escaped)."""
+
+    def cell(value: object) -> str:
+        return "NULL" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+    rows = relation.fetchall()
+    lines = ["| " + " | ".join(relation.columns) + " |", "|" + "---|" * len(relation.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    text = "\n".join(lines) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        console.print(f"{len(rows)} rows → {output}", highlight=False)
+    return len(rows)
 
 
 def _print_table(relation: duckdb.DuckDBPyRelation, limit: int) -> int:
@@ -151,7 +212,10 @@ def register(app: typer.Typer) -> None:
         ),
         config: ConfigOption = None,
         fmt: str = typer.Option(
-            None, "--format", "-f", help="table | csv | json | parquet (default: by --output)."
+            None,
+            "--format",
+            "-f",
+            help="table | csv | json (an array) | jsonlines | markdown | parquet (default: by --output).",
         ),
         output: Path = typer.Option(None, "--output", "-o", help="Write the result to this file."),  # noqa: B008
         limit: int = typer.Option(50, help="Rows shown by the table format."),
@@ -160,7 +224,7 @@ def register(app: typer.Typer) -> None:
 
         Warehouse tables are unqualified (sft_examples, rollouts …); landing files are views in
         schema landing (landing.rollout, landing.events), and unqualified too until the warehouse
-        has a table of that name.
+        has a table of that name. Writes are refused (a snapshot is read); CREATE TEMP is allowed.
         """
         from warehouse.connection import WarehouseBusy
         from warehouse.reader import open_reader
