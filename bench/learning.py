@@ -443,6 +443,13 @@ class Setup:
     held_rows: list[dict]
 
 
+def ratio_line(ours: float, baseline: float, what: str) -> str:
+    """The bench's last line: ``ratio: ours/baseline``, or the difference when the baseline is 0."""
+    if baseline > 0:
+        return f"ratio: {ours / baseline:.2f} (held-out resolve rate {what}; {ours:.3f} vs {baseline:.3f})"
+    return f"ratio: {ours - baseline:.3f} (difference of the held-out resolve rates {what}; the second was 0)"
+
+
 def grpo_options(args: argparse.Namespace, start: Path, arm: str | None = None):
     """GRPO from ``start`` with the sandbox outcome reward and the bench's levers; a measurement, not a
     promotion, so it starts from an SFT policy as it is (``force``)."""
@@ -571,13 +578,7 @@ def main(args: argparse.Namespace) -> int:
             )
         )
         print(f"wall time {time.perf_counter() - began:.0f} s")
-        if before.value > 0:
-            print(
-                f"ratio: {after.value / before.value:.2f} (held-out resolve rate after GRPO / before; "
-                f"{after.value:.3f} vs {before.value:.3f})"
-            )
-        else:
-            print(f"ratio: {after.value - before.value:.3f} (difference; before was 0)")
+        print(ratio_line(after.value, before.value, "after GRPO / before"))
     finally:
         shutil.rmtree(ws, ignore_errors=True)
     return 0

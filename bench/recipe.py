@@ -88,13 +88,7 @@ def main(args: argparse.Namespace) -> int:
         summary = {arm: rate.value for arm, rate in rates.items()}
         print(json.dumps({"rates": summary, "curves": curves, "wall_s": round(time.perf_counter() - began)}))
         staged, agentic = rates["staged"].value, rates["agentic"].value
-        if agentic > 0:
-            print(
-                f"ratio: {staged / agentic:.2f} (held-out resolve rate, staged / agentic-only; "
-                f"{staged:.3f} vs {agentic:.3f})"
-            )
-        else:
-            print(f"ratio: {staged - agentic:.3f} (difference, staged - agentic-only; agentic-only was 0)")
+        print(learning.ratio_line(staged, agentic, "of staged / agentic-only"))
     finally:
         shutil.rmtree(ws, ignore_errors=True)
     return 0

@@ -358,22 +358,28 @@ def print_policies(cfg: Config) -> None:
     console.print(table)
 
 
-def print_promotions(cfg: Config) -> None:
-    """Every promotion decision the warehouse holds (``policy_promotions``), oldest first."""
+def warehouse_rows(cfg: Config, sql: str) -> list[tuple]:
+    """Rows of ``sql`` on a snapshot of the warehouse; none while its table does not exist yet."""
     import duckdb
 
     from warehouse.reader import open_reader
 
     con = open_reader(cfg)
     try:
-        rows = con.execute(
-            "SELECT policy_version, decision, current, coalesce(forced_by, ''), reason "
-            "FROM policy_promotions ORDER BY occurred_at"
-        ).fetchall()
-    except duckdb.CatalogException:  # no table yet: nothing decided
-        rows = []
+        return con.execute(sql).fetchall()
+    except duckdb.CatalogException:
+        return []
     finally:
         con.close()
+
+
+def print_promotions(cfg: Config) -> None:
+    """Every promotion decision the warehouse holds (``policy_promotions``), oldest first."""
+    rows = warehouse_rows(
+        cfg,
+        "SELECT policy_version, decision, current, coalesce(forced_by, ''), reason "
+        "FROM policy_promotions ORDER BY occurred_at",
+    )
     table = Table(title="promotion decisions (policy_promotions)")
     for column in ("policy", "decision", "current", "forced by", "reason"):
         table.add_column(column)
@@ -384,20 +390,11 @@ def print_promotions(cfg: Config) -> None:
 
 def print_leaderboard(cfg: Config) -> None:
     """``leaderboard``: each policy's (or arm's) newest held-out evaluation, with a 95% interval."""
-    import duckdb
-
-    from warehouse.reader import open_reader
-
-    con = open_reader(cfg)
-    try:
-        rows = con.execute(
-            "SELECT suite, metric, entry, value, ci_low, ci_high, n FROM leaderboard "
-            "ORDER BY suite, metric, entry"
-        ).fetchall()
-    except duckdb.CatalogException:
-        rows = []
-    finally:
-        con.close()
+    rows = warehouse_rows(
+        cfg,
+        "SELECT suite, metric, entry, value, ci_low, ci_high, n FROM leaderboard "
+        "ORDER BY suite, metric, entry",
+    )
     table = Table(title="leaderboard (held-out skill evaluations; 95% Wilson interval)")
     for column in ("suite", "metric", "policy / arm", "value", "95% CI", "n"):
         table.add_column(column, justify="right" if column in ("value", "n") else "left")
