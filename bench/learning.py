@@ -293,6 +293,10 @@ def write_levers(ws: Path, args: argparse.Namespace) -> None:
         f"max_completion_tokens = {args.max_completion_tokens}\nsft_batch_size = 4\n"
         "save_steps = 100000\nsave_total_limit = 1\n\n"
         '[forge.sandbox]\nbackend = "local"\nconcurrency = 2\n\n'
+        # SFT packs rows up to the context budget: at the model's 8,192 positions, 4 packed rows'
+        # logits alone (49,152-token vocabulary, fp32) take ~6 GB and SFT ran out of 24 GB; the
+        # prompts here are ~400 tokens, so 1,024 positions change nothing else
+        "[forge.context]\ntrain_tokens = 1024\n\n"
         "[forge.selfplay]\nflaky_reruns = 0\n\n"  # the generated tests are deterministic
         "[forge.curriculum]\nreplay_mix_fraction = 0.0\neasy_keep_fraction = 0.0\n"
     )
