@@ -483,6 +483,26 @@ def grpo_options(args: argparse.Namespace, start: Path, arm: str | None = None):
     )
 
 
+def add_arguments(parser: argparse.ArgumentParser, *, steps_help: str, sft_steps: int) -> None:
+    """The levers both benches take (``bench/recipe.py`` too): model, budgets, tasks, sampling."""
+    parser.add_argument("--model", default="smollm2-135m", help="registry name or local folder")
+    parser.add_argument("--steps", type=int, default=10, help=steps_help)
+    parser.add_argument("--lr", type=float, default=1e-5, help="GRPO learning rate")
+    parser.add_argument("--sft-steps", type=int, default=sft_steps, help="SFT optimiser steps (0: none)")
+    parser.add_argument("--sft-lr", type=float, default=2e-5)
+    parser.add_argument("--tasks", type=int, default=48, help="tasks generated (train + held out)")
+    parser.add_argument("--held-out", type=int, default=16, help="tasks held out for the measurement")
+    parser.add_argument("--eval-samples", type=int, default=4, help="samples per held-out task")
+    parser.add_argument("--eval-batch", type=int, default=32, help="sequences generated together")
+    parser.add_argument("--num-generations", type=int, default=6, help="GRPO group size")
+    parser.add_argument("--prompts-per-step", type=int, default=2, help="GRPO prompts per step")
+    parser.add_argument("--max-completion-tokens", type=int, default=64)
+    parser.add_argument(
+        "--temperature", type=float, default=0.7, help="sampling, in GRPO and the measurement"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="tasks, split and sampling")
+
+
 def set_up(args: argparse.Namespace, prefix: str) -> Setup | None:
     """Check the sandbox, resolve ``--model``, generate and split the tasks, build their repositories
     in a new workspace (None, after one line on stderr, when something needed is missing)."""
@@ -590,23 +610,8 @@ def main(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="smollm2-135m", help="registry name or local folder")
-    parser.add_argument("--steps", type=int, default=10, help="GRPO optimiser steps")
-    parser.add_argument("--lr", type=float, default=1e-5, help="GRPO learning rate")
-    parser.add_argument("--tasks", type=int, default=48, help="tasks generated (train + held out)")
-    parser.add_argument("--held-out", type=int, default=16, help="tasks held out for the measurement")
-    parser.add_argument("--eval-samples", type=int, default=4, help="samples per held-out task")
-    parser.add_argument("--eval-batch", type=int, default=32, help="sequences generated together")
-    parser.add_argument("--num-generations", type=int, default=6, help="GRPO group size")
-    parser.add_argument("--prompts-per-step", type=int, default=2, help="GRPO prompts per step")
-    parser.add_argument("--max-completion-tokens", type=int, default=64)
-    parser.add_argument(
-        "--temperature", type=float, default=0.7, help="sampling, in GRPO and the measurement"
-    )
-    parser.add_argument("--sft-steps", type=int, default=0, help="SFT steps before GRPO (0: none)")
-    parser.add_argument("--sft-lr", type=float, default=2e-5)
+    add_arguments(parser, steps_help="GRPO optimiser steps", sft_steps=0)
     parser.add_argument(
         "--sft-warehouse", help="SFT on this warehouse's sft_examples (default: train gold edits)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="tasks, split and sampling")
     sys.exit(main(parser.parse_args()))

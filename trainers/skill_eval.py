@@ -328,17 +328,8 @@ def evaluate_policy(
             playable.append((task, as_selfplay_task(task)))
         except ValueError as exc:
             raise SuiteError(f"suite {suite.name} ({suite.source}): task {task.instance_id}: {exc}") from None
-    opts = Options(
-        patches=samples,
-        tests=samples,
-        run_id=run_id,
-        policy_version=policy_version,
-        synthesis=False,
-        inject_counterexamples=False,
-        majority_vote=cfg.forge.selection.majority_vote,
-        max_localized_files=sp.max_localized_files,
-        flaky_reruns=sp.flaky_reruns,
-        budget_tokens=min(sp.context_tokens, cfg.forge.context.inference_tokens),
+    opts = Options.measurement(
+        cfg, patches=samples, tests=samples, run_id=run_id, policy_version=policy_version
     )
     schedule = Schedule(sp.first_temperature, sp.temperature, 0, max_new_tokens or ev.max_new_tokens)
     weights = Weights.from_config(cfg.forge.selection)

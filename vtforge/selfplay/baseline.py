@@ -109,18 +109,7 @@ def run_baseline(
     from vtforge.selfplay.selection import Weights
 
     sp = cfg.forge.selfplay
-    opts = Options(
-        patches=samples,
-        tests=0,
-        run_id=run_id,
-        policy_version=policy_version,
-        synthesis=False,
-        inject_counterexamples=False,
-        majority_vote=cfg.forge.selection.majority_vote,
-        max_localized_files=sp.max_localized_files,
-        flaky_reruns=sp.flaky_reruns,
-        budget_tokens=min(sp.context_tokens, cfg.forge.context.inference_tokens),
-    )
+    opts = Options.measurement(cfg, patches=samples, tests=0, run_id=run_id, policy_version=policy_version)
     schedule = Schedule.for_engine(sp, engine)
     weights = Weights.from_config(cfg.forge.selection)
     summary = BaselineSummary(run_id=run_id, policy_version=policy_version, samples_per_task=samples)

@@ -53,6 +53,24 @@ class Options:
     seed: int = 0
     flaky_reruns: int = C.FLAKY_RERUNS  # forge.selfplay.flaky_reruns
 
+    @classmethod
+    def measurement(cls, cfg: Any, *, patches: int, tests: int, run_id: str, policy_version: str) -> Options:
+        """A round that measures a policy (baselines, skill evaluations): no synthesis, no injected
+        counterexamples, the config's selection, localization, flaky-rerun and window levers."""
+        sp = cfg.forge.selfplay
+        return cls(
+            patches=patches,
+            tests=tests,
+            run_id=run_id,
+            policy_version=policy_version,
+            synthesis=False,
+            inject_counterexamples=False,
+            majority_vote=cfg.forge.selection.majority_vote,
+            max_localized_files=sp.max_localized_files,
+            flaky_reruns=sp.flaky_reruns,
+            budget_tokens=min(sp.context_tokens, cfg.forge.context.inference_tokens),
+        )
+
 
 @dataclass
 class TaskReport:

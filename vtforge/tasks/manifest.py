@@ -150,24 +150,28 @@ def render_markdown(manifest: dict[str, Any]) -> str:
         lines.append(
             f"| {origin} | {entry['source']} | {entry['tasks']} | {entry.get('license')} | `{digest[:16]}` |"
         )
-    lines += (
-        ["", "## Rebuild", "", "```"]
-        + manifest["rebuild"]
-        + [
-            "```",
-            "",
-            "## Tasks",
-            "",
-            "| instance | repo | F2P | P2P | content hash |",
-            "|---|---|---|---|---|",
-        ]
-    )
-    for inst in manifest["instances"]:
+    lines += [
+        "",
+        "## Rebuild",
+        "",
+        "```",
+        *manifest["rebuild"],
+        "```",
+        "",
+        *task_table(manifest["instances"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def task_table(instances: list[dict[str, Any]]) -> list[str]:
+    """The ``## Tasks`` section of a manifest (slices and evaluation suites)."""
+    lines = ["## Tasks", "", "| instance | repo | F2P | P2P | content hash |", "|---|---|---|---|---|"]
+    for inst in instances:
         lines.append(
             f"| {inst['instance_id']} | {inst['repo']} | {inst['fail_to_pass']} | "
             f"{inst['pass_to_pass']} | `{inst['content_hash'][:16]}` |"
         )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _inline(mapping: dict[str, Any]) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 from vtforge import constants as C
 from vtforge.config import Config, Origin
 from vtforge.tasks.decontam import decontaminate
+from vtforge.tasks.manifest import task_table
 from vtforge.tasks.model import Task
 
 TRAINING_TABLES = ("sft_examples", "rl_prompts", "replay_buffer")
@@ -351,16 +352,8 @@ def render_suite_markdown(manifest: dict[str, Any]) -> str:
         f"training rows of the task itself), against {d['training_tasks']} training tasks "
         f"({', '.join(f'{k} {v}' for k, v in d['training_tables'].items()) or 'no training tables'})",
         "",
-        "## Tasks",
-        "",
-        "| instance | repo | F2P | P2P | content hash |",
-        "|---|---|---|---|---|",
+        *task_table(manifest["instances"]),
     ]
-    for inst in manifest["instances"]:
-        lines.append(
-            f"| {inst['instance_id']} | {inst['repo']} | {inst['fail_to_pass']} | "
-            f"{inst['pass_to_pass']} | `{inst['content_hash'][:16]}` |"
-        )
     lines += ["", "## Dropped", ""]
     if not manifest["dropped"]:
         lines.append("none")
