@@ -17,17 +17,24 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/vtforge/native-target
 OLDEST_DUCKDB := 1.1.3
 export OLDEST_DUCKDB_DIR := $(HOME)/.cache/vtforge/duckdb-$(OLDEST_DUCKDB)
 
-.PHONY: demo test lint bench setup system venv native oldest-duckdb clean-data
+.PHONY: demo test lint typecheck bench setup system venv native oldest-duckdb clean-data
 
 demo: setup
 	$(VENV)/bin/vtforge demo
 
-test: setup
+test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# style, formatting and the one direction of imports (pyproject.toml [tool.importlinter])
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+
+# basedpyright over the package; errors that predate it live in .basedpyright/baseline.json, so only
+# a new one fails (`$(VENV)/bin/basedpyright --writebaseline` records fixes)
+typecheck: venv
+	$(VENV)/bin/basedpyright --pythonpath $(PY)
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -3,7 +3,7 @@
 Both paths start from the same realistic rollout events (~1.3 KB each: a three-message chat with
 reasoning) and end with the same typed Arrow table. The JSON path needs ISO strings for
 timestamps and parses them back, exactly what a JSON transport would do. Ours decodes the way the
-landing sink and the Kafka ingestor do (``schemas.batch.BatchDecoder``: arrow-avro through
+landing sink and the Kafka ingestor do (``vtforge.schemas.batch.BatchDecoder``: arrow-avro through
 ``vtforge_native`` when it is built); the per-record fastavro path is printed for reference.
 
     python bench/codec.py [--events N] [--repeats R]
@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from schemas import Codec, default_catalog
-from schemas.arrow import to_record_batch
-from schemas.batch import BatchDecoder
-from vtforge.synthetic import generate_events
+from vtforge.fixtures.events import generate_events
+from vtforge.schemas import Codec, default_catalog
+from vtforge.schemas.arrow import to_record_batch
+from vtforge.schemas.batch import BatchDecoder
 
 
 def rollouts(n: int) -> list[dict]:

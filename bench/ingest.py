@@ -29,13 +29,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from schemas import new_event
-from schemas.batch import native_available
 from vtforge.config import load_config
 from vtforge.ingest import Ingestor, writer
 from vtforge.ingest.ingestor import fewer_collections
 from vtforge.kafka import LocalBroker, client
 from vtforge.kafka.broker import port_open
+from vtforge.schemas import new_event
+from vtforge.schemas.batch import native_available
 from vtforge.transport import sink_from_config
 
 
@@ -158,7 +158,7 @@ def main() -> int:
             if owned:
                 broker.stop()
 
-    from schemas import Codec
+    from vtforge.schemas import Codec
 
     size = sum(len(Codec().encode(e)) for e in events[:200]) / 200
     print(f"events: {n} rollouts ({size:,.0f} bytes each, Avro single-object), 3 partitions, 1 local broker")

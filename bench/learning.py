@@ -12,7 +12,7 @@ off by one, a comparison reversed, the wrong builtin or index) and a pytest test
 
 Resolve rate = resolved samples / judged samples on the held-out slice: ``--eval-samples`` samples
 per task at GRPO's temperature, each answer judged exactly as GRPO's reward judges it
-(``trainers.rewards.SandboxReward``, the local bubblewrap backend: the SEARCH/REPLACE edit is
+(``vtforge.trainers.rewards.SandboxReward``, the local bubblewrap backend: the SEARCH/REPLACE edit is
 applied, the task's tests run, SWE-bench grading). It is measured on the starting policy (the
 baseline, in the same run, with the same sampling seeds), then GRPO trains ``--steps`` steps on the
 train slice with that outcome as its only reward, then the rate is measured again. With
@@ -319,7 +319,7 @@ def fill_warehouse(cfg, train: list[tuple[BugTask, dict]], sft_warehouse: Path |
     ``sft_examples`` = the train slice's gold edits, or another warehouse's rows."""
     import duckdb
 
-    from trainers.synthetic import create_tables
+    from vtforge.fixtures.warehouse import create_tables
 
     cfg.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(cfg.duckdb_path))
@@ -457,7 +457,7 @@ def ratio_line(ours: float, baseline: float, what: str) -> str:
 def grpo_options(args: argparse.Namespace, start: Path, arm: str | None = None):
     """GRPO from ``start`` with the sandbox outcome reward and the bench's levers; a measurement, not a
     promotion, so it starts from an SFT policy as it is (``force``)."""
-    from trainers.grpo import GrpoOptions
+    from vtforge.trainers.grpo import GrpoOptions
 
     label = f"{arm} " if arm else ""
 
@@ -506,9 +506,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, steps_help: str, sft_steps
 def set_up(args: argparse.Namespace, prefix: str) -> Setup | None:
     """Check the sandbox, resolve ``--model``, generate and split the tasks, build their repositories
     in a new workspace (None, after one line on stderr, when something needed is missing)."""
-    from trainers.common import model_folder
     from vtforge.config import load_config
     from vtforge.models import ModelError
+    from vtforge.trainers.common import model_folder
 
     if shutil.which("bwrap") is None:
         print(
@@ -533,9 +533,9 @@ def set_up(args: argparse.Namespace, prefix: str) -> Setup | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from trainers.grpo import run_grpo
-    from trainers.rewards import SandboxReward
-    from trainers.sft import SftOptions, run_sft
+    from vtforge.trainers.grpo import run_grpo
+    from vtforge.trainers.rewards import SandboxReward
+    from vtforge.trainers.sft import SftOptions, run_sft
 
     began = time.perf_counter()
     setup = set_up(args, "vtforge-bench-learning-")

@@ -24,15 +24,15 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import duckdb
 
-from trainers.readers import (
+from vtforge.fixtures.warehouse import create_tables, sft_rows
+from vtforge.trainers.readers import (
     ReadFilter,
     TruncationLog,
     WarehouseReader,
     iter_sft_examples,
     tokenize_sft_row,
 )
-from trainers.synthetic import create_tables, sft_rows
-from trainers.tiny import train_tokenizer
+from vtforge.trainers.tiny import train_tokenizer
 
 BUDGET = 4096
 POLICY = "drop_oldest_context"

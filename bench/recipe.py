@@ -32,9 +32,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(args: argparse.Namespace) -> int:
-    from trainers.grpo import run_grpo
-    from trainers.rewards import SandboxReward
-    from trainers.sft import SftOptions, run_sft
+    from vtforge.trainers.grpo import run_grpo
+    from vtforge.trainers.rewards import SandboxReward
+    from vtforge.trainers.sft import SftOptions, run_sft
 
     began = time.perf_counter()
     setup = learning.set_up(args, "vtforge-bench-recipe-")

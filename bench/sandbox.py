@@ -20,8 +20,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from sandbox.api import Limits, RepoSpec, RunRequest, SandboxUnavailable  # noqa: E402
 from tests.sandbox.toyrepo import make_toy_repo  # noqa: E402
+from vtforge.sandbox.api import Limits, RepoSpec, RunRequest, SandboxUnavailable  # noqa: E402
 
 LIMITS = Limits(cpus=1.0, memory_mb=1024, pids=256, timeout_s=120.0, file_size_mb=64)
 
@@ -73,14 +73,14 @@ def main() -> None:
     rows = []
     host_s, host_true = host_suite(toy.path, toy.base_commit, sys.executable)
     rows.append(("host (direct)", host_s, host_true, None))
-    from sandbox.local import LocalSandbox
+    from vtforge.sandbox.local import LocalSandbox
 
     local = LocalSandbox(LIMITS, work_dir=work / "local")
     local_s, local_true, local_par = backend_suite(local, toy.path, toy.base_commit)
     rows.append(("local (bwrap)", local_s, local_true, local_par))
     if not ARGS.no_docker:
         try:
-            from sandbox.docker_backend import DockerSandbox
+            from vtforge.sandbox.docker_backend import DockerSandbox
 
             image = "localhost/vtforge-sandbox:bookworm"
             docker = DockerSandbox(LIMITS, work_dir=work / "docker", image=image)

@@ -4,7 +4,7 @@
 
 Task: the first demo-bank task when the bank exists, else the toy repository of the sandbox tests
 (a real git repository with a bug, its gold patch and tests). Candidates: the recorded synthetic
-completions of ``vtforge.selfplay.recorded`` (40 BugFixer + 40 TestWriter outputs), parsed.
+completions of ``vtforge.fixtures.completions`` (40 BugFixer + 40 TestWriter outputs), parsed.
 
 - optimised: ``MatrixRunner`` (one prepared environment; one base run, one gold run, one run per
   unique normalised patch with every unique test in one pytest session; ``forge.sandbox.concurrency``).
@@ -25,12 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox.api import Limits
-from sandbox.local import LocalSandbox
 from vtforge.config import Config, load_config
+from vtforge.fixtures.completions import records_for_task
+from vtforge.sandbox.api import Limits
+from vtforge.sandbox.local import LocalSandbox
 from vtforge.selfplay.matrix import MatrixRunner, NaiveRunner, generated_test
 from vtforge.selfplay.parsing import parse_edit, parse_test_edit
-from vtforge.selfplay.recorded import records_for_task
 from vtforge.selfplay.task import RepoView, SelfplayTask, as_selfplay_task
 
 

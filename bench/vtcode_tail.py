@@ -21,8 +21,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from schemas import Codec  # noqa: E402
 from tests.vtcode.vtcode_files import SessionWriter, item, usage  # noqa: E402
+from vtforge.schemas import Codec  # noqa: E402
 from vtforge.transport.landing import LandingSink  # noqa: E402
 from vtforge.transport.sink import EventSink  # noqa: E402
 from vtforge.vtcode.formats import parse_thread_line  # noqa: E402

@@ -2,14 +2,14 @@
 
 Both are measured against a plain DuckDB query over the same landing Parquet files, in the same run:
 
-1. **materialise** — ``warehouse.refresh.refresh`` (ingest with dedup, every curated table,
+1. **materialise** — ``vtforge.warehouse.refresh.refresh`` (ingest with dedup, every curated table,
    dataset and telemetry model, the Parquet exports) on N events, next to one plain DuckDB query
    that reads every landing file once (the cheapest thing that touches all the data);
 2. **telemetry query** — events per stage, type and day with distinct tasks, over the warehouse's
    ``events`` table grown to N×scale rows, against the same query over the landing files read
    ``scale`` times by a plain DuckDB ``read_parquet``. The ratio is plain-query latency / ours.
 
-The events come from the synthetic generator (``vtforge.synthetic``): a base stream is generated
+The events come from the synthetic generator (``vtforge.fixtures.events``): a base stream is generated
 once, then replicated with every identifier suffixed so that replicas are distinct events (the
 generator itself runs at about a thousand events a second, which would dominate the run).
 
@@ -35,11 +35,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vtforge.config import load_config  # noqa: E402
-from vtforge.synthetic import generate_events  # noqa: E402
+from vtforge.fixtures.events import generate_events  # noqa: E402
 from vtforge.transport import sink_from_config  # noqa: E402
 from vtforge.transport.landing import landing_files, write_parquet_atomic  # noqa: E402
-from warehouse.connection import writer  # noqa: E402
-from warehouse.refresh import refresh  # noqa: E402
+from vtforge.warehouse.connection import writer  # noqa: E402
+from vtforge.warehouse.refresh import refresh  # noqa: E402
 
 ID_COLUMNS = {
     "rollout_id",

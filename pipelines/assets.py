@@ -11,13 +11,13 @@ from dagster import (
     multi_asset,
 )
 
-from pipelines.resources import WRITER_POOL, WarehouseResource
-from schemas import default_catalog
-from warehouse.exports import export_datasets
-from warehouse.ingest import ingest_all, raw_table
-from warehouse.model_metadata import Markdown, model_metadata
-from warehouse.models import DATASETS, MODELS, RAW, Model, build
-from warehouse.quarantine_table import build_quarantine
+from vtforge.pipelines.resources import WRITER_POOL, WarehouseResource
+from vtforge.schemas import default_catalog
+from vtforge.warehouse.exports import export_datasets
+from vtforge.warehouse.load import load_landing, raw_table
+from vtforge.warehouse.model_metadata import Markdown, model_metadata
+from vtforge.warehouse.models import DATASETS, MODELS, RAW, Model, build
+from vtforge.warehouse.quarantine_table import build_quarantine
 
 EVENT_TYPES = default_catalog().event_types
 RAW_KEYS = ["events", *(raw_table(t) for t in EVENT_TYPES)]
@@ -37,7 +37,7 @@ RAW_KEYS = ["events", *(raw_table(t) for t in EVENT_TYPES)]
 def raw_ingest(context: AssetExecutionContext, warehouse: WarehouseResource):
     """Landing Parquet files not read before → ``events`` and ``raw_<event_type>`` (incremental)."""
     with warehouse.connect() as (con, config):
-        stats = {s.event_type: s for s in ingest_all(con, config.landing_dir)}
+        stats = {s.event_type: s for s in load_landing(con, config.landing_dir)}
         total = con.execute("SELECT count(*) FROM events").fetchone()[0]
         counts = {t: con.execute(f'SELECT count(*) FROM "{raw_table(t)}"').fetchone()[0] for t in EVENT_TYPES}
     new = sum(s.rows_new for s in stats.values())

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
 
-from pipelines.resources import WRITER_POOL, WarehouseResource
-from warehouse import checks as wc
+from vtforge.pipelines.resources import WRITER_POOL, WarehouseResource
+from vtforge.warehouse import checks as wc
 
 
 def _result(outcome: wc.CheckOutcome, severity: AssetCheckSeverity) -> AssetCheckResult:

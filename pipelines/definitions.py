@@ -1,4 +1,4 @@
-"""The Dagster code location: ``dagster dev -m pipelines.definitions`` (``vtforge ui`` runs it).
+"""The Dagster code location: ``dagster dev -m vtforge.pipelines.definitions`` (``vtforge ui`` runs it).
 
 Every step runs in one process (``in_process_executor``) and every writing step is in the
 ``vtforge_duckdb_writer`` pool, so a DuckDB file never has two writers; ``vtforge sql`` reads a
@@ -13,19 +13,19 @@ import os
 
 from dagster import Definitions, in_process_executor
 
-from pipelines.assets import ALL_ASSETS
-from pipelines.checks import ALL_CHECKS
-from pipelines.evaluation import EVALUATION_ASSETS, evaluation_job, recurring_evaluation
-from pipelines.jobs import warehouse_job
-from pipelines.resources import WarehouseResource
-from pipelines.sensors import landing_sensor
-from pipelines.training import TRAINING_ASSETS, TRAINING_CHECKS, grpo_job
 from vtforge.config import load_config
+from vtforge.pipelines.assets import ALL_ASSETS
+from vtforge.pipelines.checks import ALL_CHECKS
+from vtforge.pipelines.evaluation import EVALUATION_ASSETS, evaluation_job, recurring_evaluation
+from vtforge.pipelines.jobs import warehouse_job
+from vtforge.pipelines.resources import WarehouseResource
+from vtforge.pipelines.sensors import landing_sensor
+from vtforge.pipelines.training import TRAINING_ASSETS, TRAINING_CHECKS, grpo_job
 
-# pipelines/kafka_assets.py exports `kafka_assets` and `kafka_sensors`.
-# It is skipped only while the file does not exist; an error inside it still fails loudly.
-if importlib.util.find_spec("pipelines.kafka_assets") is not None:
-    _kafka = importlib.import_module("pipelines.kafka_assets")
+# The Kafka assets need the `kafka` extra (kafka-python). Without it the code location serves the
+# landing-zone path alone (`forge.events.sink = "landing"`); with it, an error inside still fails loudly.
+if importlib.util.find_spec("kafka") is not None:
+    _kafka = importlib.import_module("vtforge.pipelines.kafka_assets")
     kafka_assets, kafka_sensors = list(_kafka.kafka_assets), list(_kafka.kafka_sensors)
 else:
     kafka_assets, kafka_sensors = [], []

@@ -19,8 +19,8 @@ from dagster import (
     define_asset_job,
 )
 
-from pipelines.resources import WarehouseResource
 from vtforge.config import Config
+from vtforge.pipelines.resources import WarehouseResource
 
 EVALUATION = "evaluation"
 DEFAULT_CRON = "0 */6 * * *"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.resources import WRITER_POOL
+from vtforge.pipelines.resources import WRITER_POOL
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance

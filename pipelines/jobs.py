@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
-from pipelines.training import grpo_start_promoted
-from warehouse.models import CURATED, DATASETS, RAW, TELEMETRY
+from vtforge.pipelines.training import grpo_start_promoted
+from vtforge.warehouse.models import CURATED, DATASETS, RAW, TELEMETRY
 
 WAREHOUSE_GROUPS = (RAW, CURATED, DATASETS, TELEMETRY)
 

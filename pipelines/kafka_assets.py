@@ -33,10 +33,10 @@ from dagster import (
     sensor,
 )
 
-from schemas.catalog import default_catalog
 from vtforge.config import Config, load_config
 from vtforge.ingest import Ingestor
 from vtforge.ingest.status import PartitionLag, topic_lags
+from vtforge.schemas.catalog import default_catalog
 
 GROUP = "kafka"
 LAG_SENSOR_INTERVAL_S = 30

@@ -11,8 +11,8 @@ import duckdb
 from dagster import ConfigurableResource
 
 from vtforge.config import Config, load_config
-from warehouse.connection import writer
-from warehouse.models import prepare
+from vtforge.warehouse.connection import writer
+from vtforge.warehouse.models import prepare
 
 WRITER_POOL = "vtforge_duckdb_writer"  # Dagster pool: one writing step at a time (see pipelines/instance.py)
 

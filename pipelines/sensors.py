@@ -11,8 +11,8 @@ import os
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
-from pipelines.jobs import warehouse_job
 from vtforge.config import load_config
+from vtforge.pipelines.jobs import warehouse_job
 
 SENSOR_INTERVAL_S = 30
 

@@ -1,7 +1,7 @@
 """Training in Dagster: GRPO as an asset that waits on a blocking check over the promotion.
 
 ``grpo_job`` rebuilds ``policy_promotions`` and then ``grpo_policy``. The blocking check
-``grpo_start_promoted`` (``warehouse.promotions.start_policy_promoted``) fails when GRPO's start,
+``grpo_start_promoted`` (``vtforge.warehouse.promotions.start_policy_promoted``) fails when GRPO's start,
 the newest SFT policy, has no current ``promoted`` decision, and Dagster then skips ``grpo_policy``:
 the job never trains from a policy the gates rejected. The trainer runs as ``python -m vtforge
 train grpo`` in a child process (its own memory, and the trainers stay above the pipelines in
@@ -20,8 +20,8 @@ from dagster import (
     define_asset_job,
 )
 
-from pipelines.resources import WRITER_POOL, WarehouseResource
-from warehouse.promotions import start_policy_promoted
+from vtforge.pipelines.resources import WRITER_POOL, WarehouseResource
+from vtforge.warehouse.promotions import start_policy_promoted
 
 TRAINING = "training"
 

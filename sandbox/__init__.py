@@ -1,9 +1,9 @@
 """Isolated execution of untrusted patches and tests (bubblewrap, Docker API, Kubernetes), SWE-bench grading.
 
-The public API lives in ``sandbox.api`` (see its docstring); grading in ``sandbox.grading``.
+The public API lives in ``vtforge.sandbox.api`` (see its docstring); grading in ``vtforge.sandbox.grading``.
 """
 
-from sandbox.api import (
+from vtforge.sandbox.api import (
     RUN_STATUSES,
     TEST_STATUSES,
     Limits,
@@ -16,7 +16,7 @@ from sandbox.api import (
     TestOutcome,
     open_sandbox,
 )
-from sandbox.grading import grade, is_resolved, tests_status
+from vtforge.sandbox.grading import grade, is_resolved, tests_status
 
 __all__ = [
     "RUN_STATUSES",

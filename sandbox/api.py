@@ -2,7 +2,7 @@
 
 Everything another component needs is here (and re-exported from ``sandbox``)::
 
-    from sandbox import open_sandbox, RepoSpec, RunRequest
+    from vtforge.sandbox import open_sandbox, RepoSpec, RunRequest
 
     with open_sandbox(cfg) as box:                      # cfg: Config or SandboxConfig
         repo = box.prepare(RepoSpec(repo_dir, base_commit))   # once per task (cached)
@@ -149,7 +149,7 @@ class RunRequest:
     - ``reset_before``: ``{i: [paths]}``: before patch ``i`` is applied, put these paths back as
       they are in the prepared checkout (deleted if absent there). SWE-bench does this with the
       test patch's files, so a model patch that edited the tests cannot tamper with them;
-      ``sandbox.patches.files_in_patch(test_patch)`` gives the list.
+      ``vtforge.sandbox.patches.files_in_patch(test_patch)`` gives the list.
     """
 
     patches: Sequence[str] = ()
@@ -338,17 +338,17 @@ def open_sandbox(
     limits = limits or Limits.from_config(sandbox_cfg)
     work = Path(work_dir) if work_dir is not None else default_work
     if name == "local":
-        from sandbox.local import LocalSandbox
+        from vtforge.sandbox.local import LocalSandbox
 
         box: Sandbox = LocalSandbox(limits, work_dir=work)
     elif name == "docker":
-        from sandbox.docker_backend import DockerSandbox
+        from vtforge.sandbox.docker_backend import DockerSandbox
 
         box = DockerSandbox(
             limits, work_dir=work, image=sandbox_cfg.image, docker_host=sandbox_cfg.docker_host
         )
     elif name == "kubernetes":
-        from sandbox.kubernetes_backend import KubernetesSandbox
+        from vtforge.sandbox.kubernetes_backend import KubernetesSandbox
 
         box = KubernetesSandbox(
             limits, work_dir=work, image=sandbox_cfg.image, namespace=sandbox_cfg.kubernetes_namespace

@@ -14,9 +14,24 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, RunResult, Sandbox, SandboxUnavailable
-from sandbox.common import Outcome, RunDir, build_result, effective_limits, infra_result, prepare_cached
-from sandbox.workspace import make_copy
+from vtforge.sandbox.api import (
+    Limits,
+    PreparedRepo,
+    RepoSpec,
+    RunRequest,
+    RunResult,
+    Sandbox,
+    SandboxUnavailable,
+)
+from vtforge.sandbox.common import (
+    Outcome,
+    RunDir,
+    build_result,
+    effective_limits,
+    infra_result,
+    prepare_cached,
+)
+from vtforge.sandbox.workspace import make_copy
 
 Launch = Callable[[], Outcome]
 SetupLaunch = Callable[[float], Outcome]  # takes the set-up's timeout in seconds

@@ -62,13 +62,6 @@ class RunCgroup:
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs]
 
-    def enter(self) -> None:
-        """Move the calling process in (called in the child between fork and exec)."""
-        pid = str(os.getpid())
-        for procs in self.procs_files:
-            with open(procs, "w") as handle:
-                handle.write(pid)
-
     def pids(self) -> set[int]:
         out: set[int] = set()
         for d in self.dirs:

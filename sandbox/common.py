@@ -28,8 +28,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, RunResult, RunStatus, TestOutcome
-from schemas import stable_id
+from vtforge.sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, RunResult, RunStatus, TestOutcome
+from vtforge.schemas import stable_id
 
 SANDBOX_UID = 65534  # nobody: what untrusted code runs as when we are root
 IN_ROOT = "/tmp"
@@ -350,7 +350,7 @@ def build_result(
     prepared: PreparedRepo,
     command: list[str],
 ) -> RunResult:
-    """Classify a finished run; see ``sandbox.api.RunStatus`` for the vocabulary."""
+    """Classify a finished run; see ``vtforge.sandbox.api.RunStatus`` for the vocabulary."""
     inner: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
         inner = json.loads((run_dir.out / "result.json").read_text())
@@ -445,10 +445,3 @@ def infra_result(
 
 def effective_limits(limits: Limits, request: RunRequest) -> Limits:
     return replace(limits, timeout_s=request.timeout_s) if request.timeout_s else limits
-
-
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-def safe_name(text: str) -> str:
-    return _SAFE.sub("_", text)[:80]

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, SandboxUnavailable
-from sandbox.candidate import CopyPerCandidate, Launch, SetupLaunch
-from sandbox.common import (
+from vtforge.sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, SandboxUnavailable
+from vtforge.sandbox.candidate import CopyPerCandidate, Launch, SetupLaunch
+from vtforge.sandbox.common import (
     IN_BASE,
     IN_ENV,
     IN_ROOT,
@@ -32,7 +32,7 @@ from sandbox.common import (
     setup_python,
     tail,
 )
-from sandbox.inside import INSIDE_DIR
+from vtforge.sandbox.inside import INSIDE_DIR
 
 LABEL = "vtforge.sandbox"
 
@@ -58,7 +58,7 @@ class DockerSandbox(CopyPerCandidate):
         self.work_dir = self.work_dir.resolve()
         self.base_url = docker_host or os.environ.get("DOCKER_HOST")
         if not self.base_url:
-            from sandbox.podman_service import ensure_podman_service
+            from vtforge.sandbox.podman_service import ensure_podman_service
 
             self.base_url = ensure_podman_service()
         self._local = threading.local()
@@ -88,7 +88,7 @@ class DockerSandbox(CopyPerCandidate):
         except docker.errors.ImageNotFound:
             if not build:
                 raise SandboxUnavailable(f"image {self.image} is not in the engine") from None
-        from sandbox.image import ensure_image
+        from vtforge.sandbox.image import ensure_image
 
         ensure_image(self.image)
         try:

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.api import RepoSpec, RunRequest, RunResult, Sandbox
-from sandbox.grading import grade, log_usable, test_ids
-from sandbox.patches import files_in_patch
+from vtforge.sandbox.api import RepoSpec, RunRequest, RunResult, Sandbox
+from vtforge.sandbox.grading import grade, log_usable, test_ids
+from vtforge.sandbox.patches import files_in_patch
 
 PRODUCER = "vtforge.sandbox.eval"
 RUN_EVALUATION_DIR = Path("logs") / "run_evaluation"  # relative to the report folder, as the harness's
@@ -331,7 +331,7 @@ def evaluate_one(
 
 def events_for(outcome: EvalOutcome, instance: Mapping[str, Any]) -> list[dict[str, Any]]:
     """execution_result (when something ran), reward_assigned and evaluation_result."""
-    from schemas import new_event, stable_id
+    from vtforge.schemas import new_event, stable_id
 
     r = outcome.report[outcome.instance_id]
     patch_id = outcome.result.label if outcome.result else patch_id_of(None)

@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from sandbox.api import RunResult
+from vtforge.sandbox.api import RunResult
 
 PASS_STATUSES = frozenset({"PASSED", "XFAIL"})
 FAIL_STATUSES = frozenset({"FAILED", "ERROR"})

@@ -11,7 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from sandbox.api import SandboxUnavailable
+from vtforge.sandbox.api import SandboxUnavailable
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "setup.d" / "25-sandbox-image.sh"
 

@@ -24,8 +24,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, RunResult, Sandbox, SandboxUnavailable
-from sandbox.common import (
+from vtforge import constants as C
+from vtforge.sandbox.api import (
+    Limits,
+    PreparedRepo,
+    RepoSpec,
+    RunRequest,
+    RunResult,
+    Sandbox,
+    SandboxUnavailable,
+)
+from vtforge.sandbox.common import (
     IN_BASE,
     IN_OUT,
     IN_ROOT,
@@ -40,7 +49,7 @@ from sandbox.common import (
     infra_result,
     prepare_cached,
 )
-from sandbox.inside import INSIDE_DIR
+from vtforge.sandbox.inside import INSIDE_DIR
 
 CONFIGMAP_LIMIT = 1_000_000
 RESULT_MARKER = "@@VTFORGE-RESULT@@"
@@ -172,7 +181,7 @@ class KubernetesSandbox(Sandbox):
         *,
         work_dir: Path,
         image: str | None = None,
-        namespace: str = "vtforge",
+        namespace: str = C.KUBERNETES_NAMESPACE,
         connect: bool = True,
     ) -> None:
         super().__init__(limits, work_dir=work_dir, image=image)

@@ -25,10 +25,10 @@ from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
 
-from sandbox import cgroups
-from sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, SandboxUnavailable
-from sandbox.candidate import CopyPerCandidate, Launch, SetupLaunch
-from sandbox.common import (
+from vtforge.sandbox import cgroups
+from vtforge.sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, SandboxUnavailable
+from vtforge.sandbox.candidate import CopyPerCandidate, Launch, SetupLaunch
+from vtforge.sandbox.common import (
     IN_BASE,
     IN_ENV,
     IN_ROOT,
@@ -41,7 +41,7 @@ from sandbox.common import (
     sandbox_owner,
     setup_python,
 )
-from sandbox.inside import INSIDE_DIR
+from vtforge.sandbox.inside import INSIDE_DIR
 
 HIDDEN = ("/root", "/home", "/var/tmp", "/mnt", "/media", "/srv")
 

@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from sandbox.api import SandboxUnavailable
+from vtforge.sandbox.api import SandboxUnavailable
 
 
 def default_socket() -> Path:

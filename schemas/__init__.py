@@ -4,8 +4,8 @@ The ``.avsc`` files are the single source of truth: the codec, the Arrow schemas
 files and the warehouse's raw tables are all derived from them.
 """
 
-from schemas.catalog import EventSchema, SchemaCatalog, default_catalog
-from schemas.codec import (
+from vtforge.schemas.catalog import EventSchema, SchemaCatalog, default_catalog
+from vtforge.schemas.codec import (
     BadMagicError,
     Codec,
     CodecError,
@@ -13,7 +13,7 @@ from schemas.codec import (
     TruncatedPayloadError,
     UnknownSchemaError,
 )
-from schemas.envelope import event_id_for, new_event, stable_id
+from vtforge.schemas.envelope import event_id_for, new_event, stable_id
 
 __all__ = [
     "BadMagicError",

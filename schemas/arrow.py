@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from schemas.catalog import EventSchema
+    from vtforge.schemas.catalog import EventSchema
 
 _PRIMITIVES: dict[str, pa.DataType] = {
     "string": pa.string(),

@@ -26,9 +26,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from schemas.arrow import to_record_batch
-from schemas.catalog import EventSchema
-from schemas.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, Codec, CodecError
+from vtforge.schemas.arrow import to_record_batch
+from vtforge.schemas.catalog import EventSchema
+from vtforge.schemas.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, Codec, CodecError
 
 try:  # built by `make` from native/ (Rust); everything works without it, only slower
     import vtforge_native

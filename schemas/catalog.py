@@ -37,7 +37,7 @@ class EventSchema:
 
     @cached_property
     def arrow_schema(self) -> pa.Schema:
-        from schemas.arrow import arrow_schema
+        from vtforge.schemas.arrow import arrow_schema
 
         return arrow_schema(self.parsed, self)
 

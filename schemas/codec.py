@@ -6,7 +6,7 @@ Two framings, both standard:
   CRC-64-AVRO fingerprint (little-endian) + the Avro binary body. Self-describing without a
   registry: the fingerprint picks the writer schema from the catalog.
 * **Confluent wire format** (when a schema registry is configured): ``0x00`` + 4-byte big-endian
-  schema id + the Avro binary body; ids come from the registry (see ``schemas.registry``).
+  schema id + the Avro binary body; ids come from the registry (see ``vtforge.schemas.registry``).
 
 Decoding always resolves to the *current* version of the event type (Avro schema resolution), so
 consumers see one shape per type whatever version the producer wrote. Every failure raises a
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from fastavro import schemaless_reader, schemaless_writer
 
-from schemas.catalog import EventSchema, SchemaCatalog, UnknownEventType, default_catalog
+from vtforge.schemas.catalog import EventSchema, SchemaCatalog, UnknownEventType, default_catalog
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"

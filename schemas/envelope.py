@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.catalog import default_catalog
+from vtforge.schemas.catalog import default_catalog
 
 EVENT_NAMESPACE = uuid.UUID("6f0d7c1e-3b0a-5c8e-9a59-7674666f7267")  # fixed: ids stay stable
 

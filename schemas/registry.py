@@ -20,7 +20,7 @@ from collections.abc import Callable
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from schemas.catalog import EventSchema, SchemaCatalog, default_catalog
+from vtforge.schemas.catalog import EventSchema, SchemaCatalog, default_catalog
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 

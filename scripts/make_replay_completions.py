@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/make_replay_completions.py --tasks demo [--out FILE] [--patches 40 --tests 40]
 
-No model wrote these: see vtforge/selfplay/recorded.py for what each kind of record is.
+No model wrote these: see vtforge/fixtures/completions.py for what each kind of record is.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vtforge.cli.selfplay import default_replay_file, load_tasks
 from vtforge.config import load_config
-from vtforge.selfplay.recorded import make_records, write_records
+from vtforge.fixtures.completions import make_records, write_records
 from vtforge.selfplay.task import as_selfplay_task
 
 

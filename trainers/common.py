@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainers import runs
-from trainers.tiny import tiny_model, train_tokenizer
+from vtforge.trainers import runs
+from vtforge.trainers.tiny import tiny_model, train_tokenizer
 
 
 @dataclass
@@ -104,7 +104,7 @@ def event_sink(cfg: Any, enabled: bool):
     if not enabled:
         yield lambda event: None
         return
-    from trainers.events import PRODUCER
+    from vtforge.trainers.events import PRODUCER
     from vtforge.transport import sink_from_config
 
     with sink_from_config(cfg, producer=PRODUCER) as sink:

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
-from schemas import new_event
+from vtforge.schemas import new_event
 
 if TYPE_CHECKING:
-    from trainers.rewards import Judgement
+    from vtforge.trainers.rewards import Judgement
 
 PRODUCER = "vtforge.trainers"
 
@@ -185,8 +185,9 @@ def sample_events(
     judgement (a custom reward) the rollout carries the outcome only (``resolved`` counts as a
     success downstream).
     """
-    from schemas import stable_id
-    from trainers.rewards import answer_text, diff_line_counts, patch_files
+    from vtforge.schemas import stable_id
+    from vtforge.tasks.diffs import changed_paths
+    from vtforge.trainers.rewards import answer_text, diff_line_counts
 
     rollout_id = stable_id("grpo", policy_version, row.get("slot"), sample_index)
     prompt = [dict(m) for m in row.get("prompt") or []]
@@ -240,7 +241,7 @@ def sample_events(
                 "rollout_id": rollout_id,
                 "diff": judgement.patch,
                 "search_replace": answer if "SEARCH" in answer else None,
-                "files": patch_files(judgement.patch),
+                "files": changed_paths(judgement.patch),
                 "lines_added": added,
                 "lines_removed": removed,
                 "apply_status": judgement.apply_status,

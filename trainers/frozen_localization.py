@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import new_event
+from vtforge.schemas import new_event
 
 PRODUCER = "vtforge.trainers"
 
@@ -100,9 +100,9 @@ def freeze_localization(
 ) -> FrozenLocalization:
     """Emit ``policy_version``'s localization of every RL task as frozen; ``refresh`` brings the
     warehouse up to date first (so the policy's newest localizations count) and again after."""
-    from trainers.readers import connect
+    from vtforge.trainers.readers import connect
     from vtforge.transport import sink_from_config
-    from warehouse.refresh import refresh as refresh_warehouse
+    from vtforge.warehouse.refresh import refresh as refresh_warehouse
 
     cfg = cfg.with_lever("train", "frozen_localization_policy", policy_version)  # rl_prompts reads it
     if refresh:

@@ -11,7 +11,7 @@ promoted on missing evidence.
 
 This module imports only duckdb, so a Dagster asset check can call it cheaply::
 
-    from trainers.gates import evaluate_gates
+    from vtforge.trainers.gates import evaluate_gates
     report = evaluate_gates(con, cfg.forge.curriculum.gates, policy_version)
     AssetCheckResult(passed=report.passed, metadata=report.as_metadata())
 """

@@ -1,12 +1,14 @@
 """GPU smoke test of the trainers: SFT then GRPO through the real code paths, in under five minutes.
 
-    .venv/bin/python -m trainers.gpu_smoke                       # random ~30M-parameter Qwen2 from a config
-    .venv/bin/python -m trainers.gpu_smoke --model /models/Qwen2.5-0.5B-Instruct   # a local model folder
-    .venv/bin/python -m trainers.gpu_smoke --model smollm2-135m  # a registry name (forge.models)
-    .venv/bin/python -m trainers.gpu_smoke --vllm                # GRPO generation with vLLM (colocated)
-    .venv/bin/python -m trainers.gpu_smoke --allow-cpu --small   # the same script on a CPU (CI, laptops)
+    python -m vtforge.trainers.gpu_smoke                      # random ~30M-parameter Qwen2 from a config
+    python -m vtforge.trainers.gpu_smoke --model /models/Qwen2.5-0.5B-Instruct   # a local model folder
+    python -m vtforge.trainers.gpu_smoke --model smollm2-135m # a registry name (forge.models)
+    python -m vtforge.trainers.gpu_smoke --vllm               # GRPO generation with vLLM (colocated)
+    python -m vtforge.trainers.gpu_smoke --allow-cpu --small  # the same script on a CPU (CI, laptops)
 
-It builds a throw-away workspace with a synthetic warehouse (``trainers.synthetic``), runs
+(``python`` is the checkout's ``.venv/bin/python``.)
+
+It builds a throw-away workspace with a synthetic warehouse (``vtforge.fixtures.warehouse``), runs
 ``run_sft`` and ``run_grpo`` exactly as ``vtforge train`` does (bf16 on the GPU, events to the
 landing zone), then checks: the GPU was used, the SFT loss fell, every step emitted a
 ``training_step`` event, GRPO produced rewards. Nothing is downloaded; the GRPO reward is the
@@ -51,8 +53,8 @@ replay_mix_fraction = 0.25
 
 def _random_model_folder(folder: Path, small: bool) -> Path:
     """A randomly initialised Qwen2 (about 30M parameters; 0.1M with --small) and its tokenizer."""
-    from trainers.synthetic import rl_rows, sft_rows
-    from trainers.tiny import tiny_model, train_tokenizer
+    from vtforge.fixtures.warehouse import rl_rows, sft_rows
+    from vtforge.trainers.tiny import tiny_model, train_tokenizer
 
     texts = [m["content"] for row in sft_rows(200) for m in row[3]] + [r[1] for r in rl_rows({"medium": 50})]
     tok = train_tokenizer(texts, vocab_size=512 if small else 4096)
@@ -81,12 +83,12 @@ def main() -> int:
     if not torch.cuda.is_available() and not args.allow_cpu:
         print("no CUDA device; pass --allow-cpu to run on the CPU", file=sys.stderr)
         return 2
-    from trainers.common import model_folder
-    from trainers.grpo import GrpoOptions, run_grpo
-    from trainers.sft import SftOptions, run_sft
-    from trainers.synthetic import build_warehouse
     from vtforge.config import load_config
+    from vtforge.fixtures.warehouse import build_warehouse
     from vtforge.models import ModelError
+    from vtforge.trainers.common import model_folder
+    from vtforge.trainers.grpo import GrpoOptions, run_grpo
+    from vtforge.trainers.sft import SftOptions, run_sft
 
     started = time.perf_counter()
     named = None

@@ -11,16 +11,16 @@ has no option for, each as a small override:
 - **positive-example replay**: in a replay slot, the first sample of the group is replaced by a
   recent successful completion from ``replay_buffer`` (tokenised as the model would emit it);
   its reward is the buffer's, so the sandbox is not run again;
-- **the curriculum** (``trainers.curriculum``) feeds prompts through a lazily drawn stream, so
+- **the curriculum** (``vtforge.trainers.curriculum``) feeds prompts through a lazily drawn stream, so
   what a step trains on depends on the success rate so far.
 
 The prompts come from ``rl_prompts``, whose localization is fixed upstream: GRPO never generates or
 trains a localization, only the code edit. ``frozen_localization = P`` first emits policy P's
-localization of every RL task as ``method = 'frozen'`` (``trainers.frozen_localization``), refreshes
+localization of every RL task as ``method = 'frozen'`` (``vtforge.trainers.frozen_localization``), refreshes
 the warehouse and trains only on the rows built on P's files (``localization_policy = P``).
 Only tasks in a measured difficulty bucket are drawn unless ``include_unmeasured``.
 
-GRPO starts only from a promoted policy (``trainers.promotion``): a policy written by our trainers
+GRPO starts only from a promoted policy (``vtforge.trainers.promotion``): a policy written by our trainers
 needs a current ``promoted`` decision in ``policy_promotions`` (``vtforge gates --promote``); a base
 model needs none. ``force`` starts anyway and emits a ``forced`` decision naming this run.
 
@@ -46,13 +46,13 @@ import torch
 from transformers import PrinterCallback, TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
-from trainers import runs
-from trainers.common import common_args, event_sink, starting_policy
-from trainers.curriculum import Curriculum, replay_rows
-from trainers.events import TrainingStepEvents, sample_events
-from trainers.frozen_localization import FrozenLocalizationError, freeze_localization
-from trainers.promotion import NotPromoted, promotion_event, require_promotion
-from trainers.readers import (
+from vtforge.trainers import runs
+from vtforge.trainers.common import common_args, event_sink, starting_policy
+from vtforge.trainers.curriculum import Curriculum, replay_rows
+from vtforge.trainers.events import TrainingStepEvents, sample_events
+from vtforge.trainers.frozen_localization import FrozenLocalizationError, freeze_localization
+from vtforge.trainers.promotion import NotPromoted, promotion_event, require_promotion
+from vtforge.trainers.readers import (
     ReadFilter,
     TruncationLog,
     WarehouseReader,
@@ -61,10 +61,10 @@ from trainers.readers import (
     iter_rl_prompts,
     prompt_messages,
 )
-from trainers.rewards import BanditReward, OutcomeReward, SandboxReward, as_trl_reward
-from trainers.sft import TrainingDataError
-from trainers.skill_eval import skill_eval_callbacks
-from trainers.tiny import TINY_MARKER
+from vtforge.trainers.rewards import BanditReward, OutcomeReward, SandboxReward, as_trl_reward
+from vtforge.trainers.sft import TrainingDataError
+from vtforge.trainers.skill_eval import skill_eval_callbacks
+from vtforge.trainers.tiny import TINY_MARKER
 
 TRAINER = "grpo"
 TINY_COMPLETION_SHARE = 8  # the tiny model reserves at most 1/8 of its window for the completion
@@ -238,7 +238,7 @@ def no_room_message(
 
 
 def _start_promotion(con: Any, start_version: str | None, *, force: bool) -> dict[str, Any]:
-    """GRPO's start must be promoted (``trainers.promotion``): a base model needs nothing; a policy
+    """GRPO's start must be promoted (``vtforge.trainers.promotion``): a base model needs nothing; a policy
     of ours needs a ``promoted`` decision unless ``force``, which is then recorded."""
     if start_version is None:
         return {"policy_version": None, "decision": "base", "reason": "a base model has no gates"}
@@ -253,7 +253,7 @@ def _start_promotion(con: Any, start_version: str | None, *, force: bool) -> dic
 
 def _forced_event(cfg: Any, start_version: str, reason: str, run_version: str) -> dict[str, Any]:
     """The override, as a ``forced`` decision naming the GRPO run, with the gate values of now."""
-    from trainers.gates import GateDataError, GateReport, evaluate_gates
+    from vtforge.trainers.gates import GateDataError, GateReport, evaluate_gates
 
     con = connect(cfg.duckdb_path)
     try:

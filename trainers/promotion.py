@@ -1,6 +1,6 @@
 """Gates that promote: a decision per policy, recorded as a ``policy_promoted`` event.
 
-``vtforge gates --promote`` evaluates the gates (``trainers.gates``) and emits the decision:
+``vtforge gates --promote`` evaluates the gates (``vtforge.trainers.gates``) and emits the decision:
 ``promoted`` when every gate passed, else ``rejected`` with a reason naming each failed gate and
 by how much it missed. GRPO starts only from a promoted policy (``require_promotion``, read from
 the warehouse's ``policy_promotions``); a base model (a registry name, a folder not written by our
@@ -13,9 +13,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from schemas import new_event
-from trainers.gates import GateReport, GateResult
-from warehouse.promotions import Promotion, current_promotion
+from vtforge.schemas import new_event
+from vtforge.trainers.gates import GateReport, GateResult
+from vtforge.warehouse.promotions import Promotion, current_promotion
 
 PRODUCER = "vtforge.trainers.gates"
 EVENT = "policy_promoted"

@@ -5,7 +5,7 @@ materialised in Python at once. Filters are by split, slice (equality or IN on a
 own columns, e.g. ``role`` or ``difficulty_bucket``) and policy version; column names are checked
 against the table and values are bound as parameters, never pasted into SQL.
 
-The context budget is enforced with the run's tokenizer through ``trainers.context``; what the
+The context budget is enforced with the run's tokenizer through ``vtforge.trainers.context``; what the
 truncation policy did to each row is kept in a ``TruncationLog``.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from trainers.context import Fit, Message, fit_messages, render
+from vtforge.trainers.context import Fit, Message, fit_messages, render
 
 TABLES = ("sft_examples", "rl_prompts", "replay_buffer", "curriculum_gates")
 DEFAULT_BATCH_ROWS = 1024
@@ -93,7 +93,7 @@ def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
     """Open a snapshot of the warehouse read-only, so a long training read never blocks the
     pipeline's single DuckDB writer (and never fails while a run is writing); a missing file is a
     clear error, not an empty database."""
-    from warehouse.connection import snapshot
+    from vtforge.warehouse.connection import snapshot
 
     path = Path(path)
     if not path.is_file():

@@ -9,7 +9,7 @@ reward-function signature (TRL passes the dataset's extra columns as keyword lis
 - ``SandboxReward`` turns the answer into a patch (a unified diff, else SEARCH/REPLACE edits
   applied to the base files with self-play's parser), applies it in the sandbox
   (``sandbox.open_sandbox``), runs the task's FAIL_TO_PASS and PASS_TO_PASS tests and grades the
-  run as SWE-bench does (``sandbox.grading``). An answer with no usable edit is 0.0 without
+  run as SWE-bench does (``vtforge.sandbox.grading``). An answer with no usable edit is 0.0 without
   running anything. Failing tests are rerun ``forge.selfplay.flaky_reruns`` times; a test whose
   outcome changes is flaky and is left out of FAIL_TO_PASS / PASS_TO_PASS for that sample's
   judgement, so it decides nothing; when every FAIL_TO_PASS test is flaky nothing is left to judge
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import re
-import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +36,7 @@ from typing import Any, Protocol
 
 from vtforge import constants as C
 from vtforge.selfplay.reasoning import split_reasoning
+from vtforge.selfplay.task import RepoView
 
 _FENCE = re.compile(r"```(?:diff|patch)?[ \t]*\n(.*?)```", re.DOTALL)
 
@@ -64,22 +64,6 @@ def extract_patch(completion: str) -> str | None:
     if "+++ " not in patch or "@@" not in patch:
         return None
     return patch.rstrip("\n") + "\n"
-
-
-def patch_files(patch: str) -> list[str]:
-    """The files a unified diff touches (its ``+++ b/…`` or, for deletions, ``--- a/…`` paths)."""
-    files: list[str] = []
-    old = None
-    for line in patch.splitlines():
-        if line.startswith("--- "):
-            old = line[4:].split("\t")[0].strip()
-        elif line.startswith("+++ "):
-            new = line[4:].split("\t")[0].strip()
-            path = old if new == "/dev/null" else new
-            path = path.removeprefix("a/").removeprefix("b/") if path else path
-            if path and path != "/dev/null" and path not in files:
-                files.append(path)
-    return files
 
 
 def diff_line_counts(patch: str) -> tuple[int, int]:
@@ -134,7 +118,7 @@ class SandboxReward:
             raise ValueError(f"forge.selfplay.flaky_reruns must be >= 0, got {flaky_reruns}")
         self.flaky_reruns = int(flaky_reruns)
         try:
-            from sandbox import open_sandbox
+            from vtforge.sandbox import open_sandbox
         except ImportError as exc:  # the sandbox package is part of vtforge; this is an install problem
             raise RuntimeError(
                 f"the sandbox API is not importable ({exc}); use --reward bandit for a toy run"
@@ -146,7 +130,7 @@ class SandboxReward:
         self._lock = threading.Lock()
 
     def _prepare(self, row: Mapping[str, Any]) -> Any | None:
-        from sandbox import RepoSpec
+        from vtforge.sandbox import RepoSpec
 
         repo = self.repo_dir(row)
         if repo is None:
@@ -172,7 +156,11 @@ class SandboxReward:
             return None, "no_edit"
         from vtforge.selfplay.parsing import parse_edit
 
-        tree, read = _git_files(str(repo), str(row.get("base_commit") or "HEAD"))
+        view = _repo_view(str(repo), str(row.get("base_commit") or "HEAD"))
+        try:
+            tree, read = view.tree_set, view.read
+        except ValueError:  # the commit is not in the repository: no file can be edited
+            tree, read = frozenset(), lambda path: None
         edit = parse_edit(completion, read, tree, scope=str(row.get("task_id") or ""))
         if edit.ok and edit.diff:
             return edit.diff, "ok"
@@ -186,8 +174,8 @@ class SandboxReward:
 
     def judge(self, completion: str, row: Mapping[str, Any]) -> Judgement:
         """Everything about one completion's execution: the patch, how it applied, the outcome."""
-        from sandbox import RunRequest
-        from sandbox.grading import grade, test_ids
+        from vtforge.sandbox import RunRequest
+        from vtforge.sandbox.grading import grade, test_ids
         from vtforge.selfplay.matrix import flaky_nodes, without_flaky
 
         if self.repo_dir(row) is None:  # an edit with nowhere to run it is not the model's failure
@@ -247,26 +235,9 @@ class SandboxReward:
 
 
 @functools.cache
-def _git_files(repo: str, commit: str) -> tuple[frozenset[str], Callable[[str], str | None]]:
-    """The file list of ``repo`` at ``commit`` and a reader of one file's content there."""
-    listing = subprocess.run(
-        ["git", "-C", repo, "ls-tree", "-r", "--name-only", commit],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    tree = frozenset(listing.stdout.splitlines()) if listing.returncode == 0 else frozenset()
-
-    @functools.cache
-    def read(path: str) -> str | None:
-        if path not in tree:
-            return None
-        shown = subprocess.run(
-            ["git", "-C", repo, "show", f"{commit}:{path}"], capture_output=True, check=False
-        )
-        return shown.stdout.decode("utf-8", errors="replace") if shown.returncode == 0 else None
-
-    return tree, read
+def _repo_view(repo: str, commit: str) -> RepoView:
+    """One cached view of ``repo`` at ``commit`` (self-play's ``RepoView``) per process."""
+    return RepoView(Path(repo), commit)
 
 
 def default_repo_dir(row: Mapping[str, Any]) -> Path | None:

@@ -1,6 +1,6 @@
 """Stage 1 cold-start SFT on reasoning trajectories, with TRL's ``SFTTrainer``.
 
-We read and tokenize ``sft_examples`` ourselves (``trainers.readers``) so the context budget and
+We read and tokenize ``sft_examples`` ourselves (``vtforge.trainers.readers``) so the context budget and
 the truncation policy are ours and recorded, and hand TRL a tokenized dataset with an
 ``assistant_masks`` column: TRL turns it into labels (loss on the answer only), packs sequences
 (best-fit decreasing, padding-free), checkpoints and resumes.
@@ -13,10 +13,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from trainers import runs
-from trainers.common import common_args, event_sink, starting_policy
-from trainers.events import TrainingStepEvents
-from trainers.readers import (
+from vtforge.trainers import runs
+from vtforge.trainers.common import common_args, event_sink, starting_policy
+from vtforge.trainers.events import TrainingStepEvents
+from vtforge.trainers.readers import (
     ReadFilter,
     TruncationLog,
     WarehouseReader,
@@ -64,7 +64,7 @@ def run_sft(cfg: Any, options: SftOptions) -> dict[str, Any]:
     from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTConfig, SFTTrainer
 
-    from trainers.skill_eval import skill_eval_callbacks
+    from vtforge.trainers.skill_eval import skill_eval_callbacks
 
     train_cfg, context = cfg.forge.train, cfg.forge.context
     con = connect(cfg.duckdb_path)

@@ -7,7 +7,7 @@ samples of at most ``forge.eval.max_new_tokens`` tokens (sample 0 greedy, the ot
 sandbox, execution-based selection, no synthesis and no injected counterexamples. It then emits:
 
 - one ``evaluation_result`` per suite task: the selected patch graded as SWE-bench grades it, built
-  by ``sandbox.evaluate``'s own ``record``/``events_for`` from the matrix run of that patch (no
+  by ``vtforge.sandbox.evaluate``'s own ``record``/``events_for`` from the matrix run of that patch (no
   extra sandbox run), with ``policy_version`` set, ``split`` = the suite, and an ``evaluation_id``
   per evaluation run (so two checkpoints never share a row of ``evaluations``); a task with no
   patch selected is graded as an empty prediction;
@@ -56,7 +56,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from vtforge.tasks.suites import Suite, SuiteError, load_suite
+from vtforge.trainers.suites import Suite, SuiteError, load_suite
 
 MODE = "agentless"
 AGENTIC = "agentic"
@@ -111,7 +111,7 @@ def evaluation_run_id(policy_version: str, suite: str, step: int | None = None) 
 
 def model_closure(names: Iterable[str]) -> list[str]:
     """``names`` and every model they read, in the registry's (dependency) order."""
-    from warehouse.models import MODELS_BY_NAME, build_order
+    from vtforge.warehouse.models import MODELS_BY_NAME, build_order
 
     wanted: set[str] = set()
     stack = list(names)
@@ -131,8 +131,8 @@ def recipe_metrics(
     import duckdb
 
     from vtforge.transport import sink_from_config
-    from warehouse.ingest import ingest_all
-    from warehouse.models import build, prepare
+    from vtforge.warehouse.load import load_landing
+    from vtforge.warehouse.models import build, prepare
 
     own = cfg.with_lever("warehouse", "data_dir", str(landing.parent.resolve()))
     own = own.with_lever("events", "sink", "landing")
@@ -141,7 +141,7 @@ def recipe_metrics(
     con = duckdb.connect()
     try:
         prepare(con, cfg)
-        ingest_all(con, own.landing_dir)
+        load_landing(con, own.landing_dir)
         for name in model_closure(TELEMETRY_MODELS):
             build(con, name)
         where = "policy_version = ? AND stage = ?"
@@ -190,10 +190,10 @@ def graded_event(
     synthetic: bool,
     mode: str = MODE,
 ) -> dict[str, Any]:
-    """The ``evaluation_result`` event of one graded suite task (``sandbox.evaluate``'s own builder),
+    """The ``evaluation_result`` event of one graded suite task (``vtforge.sandbox.evaluate``'s own builder),
     keyed by this evaluation run."""
-    from sandbox.evaluate import events_for
-    from schemas import new_event, stable_id
+    from vtforge.sandbox.evaluate import events_for
+    from vtforge.schemas import new_event, stable_id
 
     instance = {**task.to_swebench(), "split": suite}
     built = next(
@@ -226,9 +226,9 @@ def graded_selection(
     folder: Path,
     synthetic: bool,
 ) -> tuple[TaskOutcome, dict[str, Any]]:
-    """The selected patch graded by ``sandbox.evaluate`` (its matrix run, no new run) and its
+    """The selected patch graded by ``vtforge.sandbox.evaluate`` (its matrix run, no new run) and its
     ``evaluation_result`` event, keyed by this evaluation run."""
-    from sandbox.evaluate import record, run_dir_of
+    from vtforge.sandbox.evaluate import record, run_dir_of
 
     instance = {**task.to_swebench(), "split": suite}
     row = report.matrix.rows.get(report.selected) if report.selected and report.matrix else None
@@ -252,7 +252,7 @@ def graded_selection(
 
 
 def metric_event(result: SkillEvaluation, metric: str, *, synthetic: bool) -> dict[str, Any]:
-    from schemas import new_event
+    from vtforge.schemas import new_event
 
     value, n = result.metrics[metric]
     return new_event(
@@ -398,12 +398,12 @@ def evaluate_agentic(
     progress: Callable[[str], None] | None = None,
 ) -> SkillEvaluation:
     """The policy as a multi-turn agent (``vtforge.selfplay.agent``), ``forge.eval.agent_turns``
-    turns a task; each final patch graded as SWE-bench grades it (``sandbox.evaluate``); fills
+    turns a task; each final patch graded as SWE-bench grades it (``vtforge.sandbox.evaluate``); fills
     ``result`` (``evaluate_policy`` makes it)."""
-    from sandbox.evaluate import evaluate_one, run_dir_of
-    from sandbox.patches import files_in_patch
+    from vtforge.sandbox.evaluate import evaluate_one, run_dir_of
     from vtforge.selfplay.agent import run_agent
     from vtforge.selfplay.task import as_selfplay_task
+    from vtforge.tasks.diffs import changed_paths
 
     started = time.perf_counter()
     ev, sp = cfg.forge.eval, cfg.forge.selfplay
@@ -445,7 +445,7 @@ def evaluate_agentic(
                 None if episode.stop != "engine_error" else episode.turns[-1].observation,
             )
         )
-        gold[task.instance_id] = set(files_in_patch(task.patch))
+        gold[task.instance_id] = set(changed_paths(task.patch))  # the warehouse's gold_files rule
         edited[task.instance_id] = episode.edited
         emit(
             graded_event(
@@ -497,7 +497,7 @@ class SkillEvalCallback(TrainerCallback):
         every_epochs: int | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
-        from trainers.sft import TrainingDataError
+        from vtforge.trainers.sft import TrainingDataError
 
         try:
             self.suite = load_suite(cfg, suite)
@@ -521,7 +521,7 @@ class SkillEvalCallback(TrainerCallback):
         self._box: Any = None
 
     def evaluate(self, state: Any, model: Any) -> SkillEvaluation:
-        from sandbox.api import open_sandbox
+        from vtforge.sandbox.api import open_sandbox
 
         if self._box is None:
             self._box = open_sandbox(self.cfg)

@@ -129,14 +129,14 @@ class SandboxConfig(_Table):
 class KafkaConfig(_Table):
     """Client settings for ``sink = "kafka"`` (SASL/TLS for an existing cluster)."""
 
-    acks: Literal["all", "1", "0"] = "all"
-    linger_ms: int = Field(20, ge=0)
-    batch_size: int = Field(256 * 1024, ge=1)
-    compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = "gzip"
-    partitions: int = Field(3, ge=1)
-    replication_factor: int = Field(1, ge=1)
-    consumer_group: str = "vtforge-ingest"
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    acks: Literal["all", "1", "0"] = C.KAFKA_ACKS
+    linger_ms: int = Field(C.KAFKA_LINGER_MS, ge=0)
+    batch_size: int = Field(C.KAFKA_BATCH_BYTES, ge=1)
+    compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = C.KAFKA_COMPRESSION
+    partitions: int = Field(C.KAFKA_PARTITIONS, ge=1)
+    replication_factor: int = Field(C.KAFKA_REPLICATION_FACTOR, ge=1)
+    consumer_group: str = C.KAFKA_CONSUMER_GROUP
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = C.KAFKA_SECURITY_PROTOCOL
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
     sasl_password_env: str | None = None  # name of the variable holding the password

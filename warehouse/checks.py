@@ -13,8 +13,8 @@ from typing import Any
 
 import duckdb
 
-from schemas import default_catalog
-from schemas.catalog import SchemaCatalog
+from vtforge.schemas import default_catalog
+from vtforge.schemas.catalog import SchemaCatalog
 
 
 @dataclass(frozen=True)

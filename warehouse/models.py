@@ -42,7 +42,7 @@ class Model:
 
 
 def sql_text(name: str) -> str:
-    return resources.files("warehouse").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+    return resources.files("vtforge.warehouse").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
 
 
 def _m(name: str, group: str, deps: str, description: str) -> Model:

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from warehouse.checks import CheckOutcome
+from vtforge.warehouse.checks import CheckOutcome
 
 TABLE = "policy_promotions"
 

@@ -2,7 +2,7 @@
 
 ``open_reader(config)`` returns an in-memory DuckDB connection where
 
-* the warehouse (a snapshot, see ``warehouse.connection``) is attached read-only as ``warehouse``
+* the warehouse (a snapshot, see ``vtforge.warehouse.connection``) is attached read-only as ``warehouse``
   and each of its tables has a view of the same name, so ``SELECT * FROM sft_examples`` just works;
 * schema ``landing`` has one view per event type over
   ``<landing>/<event_type>/**/*.parquet`` (Hive partitioning, so ``date`` is a column) and
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from schemas import default_catalog
-from warehouse.connection import snapshot
+from vtforge.schemas import default_catalog
+from vtforge.warehouse.connection import snapshot
 
 if TYPE_CHECKING:
     from vtforge.config import Config

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from warehouse.connection import writer
-from warehouse.exports import export_datasets
-from warehouse.ingest import ingest_all
-from warehouse.models import build, build_order, prepare
-from warehouse.quarantine_table import build_quarantine
+from vtforge.warehouse.connection import writer
+from vtforge.warehouse.exports import export_datasets
+from vtforge.warehouse.load import load_landing
+from vtforge.warehouse.models import build, build_order, prepare
+from vtforge.warehouse.quarantine_table import build_quarantine
 
 if TYPE_CHECKING:
     from vtforge.config import Config
@@ -23,7 +23,7 @@ def refresh(config: Config, *, exports: bool = True) -> dict[str, int]:
     rows: dict[str, int] = {}
     with writer(config.duckdb_path, storage_version=config.forge.warehouse.storage_version) as con:
         prepare(con, config)
-        for stats in ingest_all(con, config.landing_dir):
+        for stats in load_landing(con, config.landing_dir):
             rows[f"raw_{stats.event_type}"] = stats.rows_new
         rows["quarantine"] = build_quarantine(con, config.quarantine_dir)
         for model in build_order():

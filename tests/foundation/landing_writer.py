@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from vtforge.synthetic import generate_events
+from vtforge.fixtures.events import generate_events
 from vtforge.transport.landing import LandingSink
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from schemas import Codec, default_catalog
-from schemas.arrow import arrow_type, to_record_batch
-from vtforge.synthetic import generate_events
+from vtforge.fixtures.events import generate_events
+from vtforge.schemas import Codec, default_catalog
+from vtforge.schemas.arrow import arrow_type, to_record_batch
 
 CATALOG = default_catalog()
 

@@ -14,13 +14,13 @@ from fastavro import schemaless_writer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import Codec, default_catalog
-from schemas.batch import BatchDecoder, native_available
-from schemas.catalog import EventSchema
-from schemas.registry import SchemaRegistryClient
 from tests.foundation.avro_strategies import strategy_for
 from tests.support import require_service
-from vtforge.synthetic import generate_events
+from vtforge.fixtures.events import generate_events
+from vtforge.schemas import Codec, default_catalog
+from vtforge.schemas.batch import BatchDecoder, native_available
+from vtforge.schemas.catalog import EventSchema
+from vtforge.schemas.registry import SchemaRegistryClient
 from vtforge.transport.landing import write_events
 
 CATALOG = default_catalog()

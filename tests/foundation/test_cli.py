@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from schemas.jsonform import to_jsonable
-from vtforge.synthetic import generate_events
+from vtforge.fixtures.events import generate_events
+from vtforge.schemas.jsonform import to_jsonable
 from vtforge.transport.landing import landing_files
 
 

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import (
+from tests.foundation.avro_strategies import strategy_for
+from vtforge.fixtures.events import generate_events
+from vtforge.schemas import (
     BadMagicError,
     Codec,
     SchemaViolationError,
@@ -17,9 +19,7 @@ from schemas import (
     default_catalog,
     new_event,
 )
-from schemas.catalog import EventSchema
-from tests.foundation.avro_strategies import strategy_for
-from vtforge.synthetic import generate_events
+from vtforge.schemas.catalog import EventSchema
 
 CATALOG = default_catalog()
 CURRENT = [CATALOG.current(t) for t in CATALOG.event_types]
@@ -62,11 +62,32 @@ def test_every_catalogued_event_type_is_covered_by_the_synthetic_stream() -> Non
     }
 
 
-def test_fingerprint_is_crc64_avro_of_the_canonical_form() -> None:
-    # The Avro spec's test vector: CRC-64-AVRO of the schema "int" is 0x7275d51a3f395c8f
-    from fastavro.schema import fingerprint
+def _crc64_avro(data: bytes) -> int:
+    """CRC-64-AVRO as the Avro specification defines it (Rabin fingerprint, empty = 0xc15d213aa4d7a795)."""
+    empty = 0xC15D213AA4D7A795
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (empty & -(fp & 1))
+        table.append(fp)
+    fp = empty
+    for byte in data:
+        fp = (fp >> 8) ^ table[(fp ^ byte) & 0xFF]
+    return fp
 
-    assert fingerprint('"int"', "CRC-64-AVRO") == bytes.fromhex("7275d51a3f395c8f")[::-1].hex()
+
+def test_single_object_header_is_the_crc64_avro_of_the_canonical_form() -> None:
+    """The header is C3 01 then the schema's CRC-64-AVRO, little-endian, as the Avro spec frames it."""
+    from fastavro.schema import to_parsing_canonical_form
+
+    assert _crc64_avro(b'"int"') == 0x7275D51A3F395C8F  # the specification's test vector
+    event = _reward()
+    payload = Codec().encode(event)
+    schema = Codec().catalog.current("reward_assigned")
+    canonical = to_parsing_canonical_form(schema.parsed).encode()
+    assert payload[:2] == b"\xc3\x01"
+    assert payload[2:10] == _crc64_avro(canonical).to_bytes(8, "little")
 
 
 def _reward() -> dict:
@@ -85,12 +106,22 @@ def test_unknown_fingerprint_is_named() -> None:
         Codec().decode(bytes(payload))
 
 
-@pytest.mark.parametrize("cut", [1, 5, 9, 20, -1])
-def test_truncated_payload(cut: int) -> None:
+@pytest.mark.parametrize(
+    ("cut", "error"),
+    [
+        (1, BadMagicError),  # C3 alone is no magic
+        (5, TruncatedPayloadError),  # inside the fingerprint
+        (9, TruncatedPayloadError),
+        (20, TruncatedPayloadError),  # inside the body
+        (-1, TruncatedPayloadError),
+    ],
+)
+def test_truncated_payload(cut: int, error: type[Exception]) -> None:
     payload = Codec().encode(_reward())
-    with pytest.raises((TruncatedPayloadError, BadMagicError)) as info:
+    with pytest.raises(error) as info:
         Codec().decode(payload[:cut])
-    assert info.value.reason in ("truncated", "bad_magic")
+    assert type(info.value) is error
+    assert info.value.reason == ("bad_magic" if error is BadMagicError else "truncated")
 
 
 def test_truncated_body_is_truncation() -> None:

@@ -10,9 +10,9 @@ import pytest
 from fastavro import schemaless_reader, schemaless_writer
 from hypothesis import HealthCheck, given, settings
 
-from schemas import Codec, default_catalog
-from schemas.catalog import AVRO_DIR, ENVELOPE_FILE, EventSchema, build_event_schema
 from tests.foundation.avro_strategies import strategy_for
+from vtforge.schemas import Codec, default_catalog
+from vtforge.schemas.catalog import AVRO_DIR, ENVELOPE_FILE, EventSchema, build_event_schema
 
 CATALOG = default_catalog()
 ENVELOPE = json.loads((AVRO_DIR / ENVELOPE_FILE).read_text())

@@ -15,9 +15,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from schemas import SchemaViolationError, new_event
 from vtforge.config import load_config
-from vtforge.synthetic import generate_events
+from vtforge.fixtures.events import generate_events
+from vtforge.schemas import SchemaViolationError, new_event
 from vtforge.transport import sink_from_config
 from vtforge.transport.landing import TMP_SUFFIX, LandingSink, landing_files
 
@@ -75,17 +75,18 @@ def test_invalid_event_is_refused_at_emit(tmp_path: Path) -> None:
 
 
 def test_sink_from_config_writes_under_the_data_dir(workspace: Path) -> None:
+    events = list(generate_events(1, 0))
     with sink_from_config(load_config()) as sink:
-        sink.emit_many(generate_events(1, 0))
-    assert all(
-        str(f).startswith(str(workspace / ".forge" / "landing"))
-        for f in landing_files(workspace / ".forge" / "landing")
-    )
-    assert landing_files(workspace / ".forge" / "landing")
+        sink.emit_many(events)
+    landing = workspace / ".forge" / "landing"
+    assert sorted(workspace.rglob("*.parquet")) == sorted(landing_files(landing))  # nothing elsewhere
+    assert sorted(_ids(landing)) == sorted(e["envelope"]["event_id"] for e in events)
 
 
 def test_readers_never_see_partial_files_while_writing(tmp_path: Path) -> None:
     errors: list[str] = []
+    reads: list[Path] = []
+    first_read = threading.Event()
     stop = threading.Event()
 
     def read_loop() -> None:
@@ -93,18 +94,27 @@ def test_readers_never_see_partial_files_while_writing(tmp_path: Path) -> None:
             for f in landing_files(tmp_path):
                 try:
                     pq.read_table(f)
+                    reads.append(f)
+                    first_read.set()
                 except FileNotFoundError:
                     continue
                 except Exception as exc:  # a partial file would fail here
                     errors.append(f"{f}: {exc}")
 
+    events = list(generate_events(40, 1))
     reader = threading.Thread(target=read_loop)
     reader.start()
-    with LandingSink(tmp_path, max_events=50) as sink:
-        sink.emit_many(generate_events(40, 1))
-    stop.set()
-    reader.join()
+    try:
+        with LandingSink(tmp_path, max_events=50) as sink:
+            sink.emit_many(events[:100])
+            sink.flush()
+            assert first_read.wait(30), "the reader never saw a landed file"
+            sink.emit_many(events[100:])  # more files land while the reader keeps reading
+    finally:
+        stop.set()
+        reader.join()
     assert errors == []
+    assert len(reads) > 1
 
 
 @pytest.mark.slow
@@ -136,5 +146,20 @@ def test_sigkill_mid_batch_loses_nothing_acknowledged(tmp_path: Path) -> None:
     landed = _ids(tmp_path)
     assert set(acknowledged) <= set(landed)
     assert len(landed) == len(set(landed))
-    leftovers = list(tmp_path.rglob(f"*{TMP_SUFFIX}"))
-    assert all(not p.name.endswith(".parquet") for p in leftovers)
+    leftovers = set(tmp_path.rglob(f"*{TMP_SUFFIX}"))  # a writer killed mid-write leaves its temporary
+    assert not leftovers & set(landing_files(tmp_path))  # ... which no reader ever lists
+
+
+def test_a_new_sink_sweeps_stale_temporaries_only(tmp_path: Path) -> None:
+    """A writer killed mid-write leaves a hidden temporary file; the next sink removes it once it is
+    old (an hour), and leaves a fresh one alone: another live writer may be writing it."""
+    folder = tmp_path / "rollout" / "date=2026-01-01"
+    folder.mkdir(parents=True)
+    stale, fresh = folder / f".a.parquet{TMP_SUFFIX}", folder / f".b.parquet{TMP_SUFFIX}"
+    stale.write_bytes(b"partial")
+    fresh.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    with LandingSink(tmp_path) as sink:
+        assert sink.swept_on_start == 1
+    assert not stale.exists() and fresh.exists()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import Codec, UnknownSchemaError, new_event
-from schemas.registry import RegistryError, SchemaRegistryClient
 from tests.registry_standin import StandInRegistry
 from vtforge.config import load_config
+from vtforge.schemas import Codec, UnknownSchemaError, new_event
+from vtforge.schemas.registry import RegistryError, SchemaRegistryClient
 from vtforge.transport.sink import codec_for
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from schemas import new_event
 from vtforge.config import Config
+from vtforge.schemas import new_event
 from vtforge.transport import sink_from_config
 from vtforge.transport.landing import landing_files
 

@@ -8,9 +8,9 @@ pytest.importorskip("dagster")
 
 from dagster import DagsterInstance, SensorResult, build_sensor_context, materialize
 
-from pipelines.kafka_assets import kafka_ingest, kafka_lag_sensor, kafka_topics, observe_topics
 from tests.kafka.conftest import KafkaWorkspace
 from tests.kafka.helpers import landed_ids, produce, rollout
+from vtforge.pipelines.kafka_assets import kafka_ingest, kafka_lag_sensor, kafka_topics, observe_topics
 
 pytestmark = pytest.mark.kafka
 

@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from schemas import Codec
 from tests.kafka.conftest import KafkaWorkspace
 from tests.kafka.helpers import (
     ingest_process,
@@ -28,6 +27,7 @@ from vtforge.ingest import Ingestor
 from vtforge.ingest.stats import read_members
 from vtforge.ingest.status import topic_lags
 from vtforge.kafka import client
+from vtforge.schemas import Codec
 from vtforge.transport import SinkError, sink_from_config
 from vtforge.transport.landing import landing_files
 

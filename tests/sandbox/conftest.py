@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.api import Limits, Sandbox, SandboxUnavailable
 from tests.sandbox.toyrepo import ToyRepo, make_toy_repo
 from tests.support import require_service
+from vtforge.sandbox.api import Limits, Sandbox, SandboxUnavailable
 
 TEST_LIMITS = Limits(cpus=1.0, memory_mb=512, pids=128, timeout_s=60.0, file_size_mb=32)
 
@@ -26,7 +26,7 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> ToyRepo:
 @pytest.fixture(scope="session")
 def local_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     require_service(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
-    from sandbox.local import LocalSandbox
+    from vtforge.sandbox.local import LocalSandbox
 
     box = LocalSandbox(TEST_LIMITS, work_dir=tmp_path_factory.mktemp("local-work"))
     yield box
@@ -36,7 +36,7 @@ def local_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 @pytest.fixture(scope="session")
 def podman_url() -> str:
     require_service(shutil.which("podman") is not None, "podman")
-    from sandbox.podman_service import ensure_podman_service
+    from vtforge.sandbox.podman_service import ensure_podman_service
 
     try:
         return ensure_podman_service()
@@ -47,8 +47,8 @@ def podman_url() -> str:
 
 @pytest.fixture(scope="session")
 def docker_box(podman_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    from sandbox.docker_backend import DockerSandbox
     from vtforge import constants as C
+    from vtforge.sandbox.docker_backend import DockerSandbox
 
     try:
         box = DockerSandbox(
@@ -76,7 +76,7 @@ def box(request: pytest.FixtureRequest) -> Sandbox:
 
 @pytest.fixture
 def prepared(box: Sandbox, toy: ToyRepo):
-    from sandbox.api import RepoSpec
+    from vtforge.sandbox.api import RepoSpec
 
     repo = box.prepare(RepoSpec(toy.path, toy.base_commit))
     assert repo.ok, repo.setup_log

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.api import RUN_STATUSES, Limits, open_sandbox
 from vtforge.config import SandboxConfig, load_config
+from vtforge.sandbox.api import RUN_STATUSES, Limits, open_sandbox
 
 
 def test_limits_come_from_forge_sandbox(workspace: Path) -> None:
@@ -36,7 +36,7 @@ def test_unknown_backend_is_refused(tmp_path: Path) -> None:
 
 
 def test_status_vocabulary_matches_the_event_schema() -> None:
-    from schemas.catalog import default_catalog
+    from vtforge.schemas.catalog import default_catalog
 
     schema = default_catalog().current("execution_result")
     doc = next(f for f in schema.source["fields"] if f["name"] == "status")["doc"]

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import json
 
-from sandbox.api import Limits, RunResult, TestOutcome
-from sandbox.grading import grade, lookup, resolution_rate, resolution_status, resolve_case, tests_status
+from vtforge.sandbox.api import Limits, RunResult, TestOutcome
+from vtforge.sandbox.grading import (
+    grade,
+    lookup,
+    resolution_rate,
+    resolution_status,
+    resolve_case,
+    tests_status,
+)
 
 F2P = ["t.py::test_fix", "t.py::test_fix_param[1]"]
 P2P = ["t.py::test_old", "t.py::test_skipped_before"]

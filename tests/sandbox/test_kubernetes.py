@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.api import Limits, RepoSpec, RunRequest, SandboxUnavailable
-from sandbox.kubernetes_backend import (
+from tests.sandbox.toyrepo import ToyRepo
+from vtforge.sandbox.api import Limits, RepoSpec, RunRequest, SandboxUnavailable
+from vtforge.sandbox.kubernetes_backend import (
     KubernetesSandbox,
     build_configmap,
     build_network_policy,
     build_pod,
     parse_log,
 )
-from tests.sandbox.toyrepo import ToyRepo
 
 LIMITS = Limits(cpus=0.5, memory_mb=300, pids=64, timeout_s=42, file_size_mb=20)
 

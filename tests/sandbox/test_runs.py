@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.api import PreparedRepo, RepoSpec, RunRequest, Sandbox
 from tests.sandbox.toyrepo import ToyRepo
+from vtforge.sandbox.api import PreparedRepo, RepoSpec, RunRequest, Sandbox
 
 
 def test_whole_suite_gives_the_passing_baseline(box: Sandbox, prepared: PreparedRepo, toy: ToyRepo) -> None:
@@ -38,7 +38,11 @@ def test_gold_and_test_patch_turn_fail_to_pass(box: Sandbox, prepared: PreparedR
 
 def test_candidates_do_not_see_each_other(box: Sandbox, prepared: PreparedRepo, toy: ToyRepo) -> None:
     """The gold patch of one run must not leak into the next copy of the same prepared checkout."""
-    box.run(prepared, RunRequest(patches=[toy.gold_patch], command=["true"]))
+    fixed = box.run(
+        prepared,
+        RunRequest(patches=[toy.gold_patch], command=["grep", "-q", "return a + b", "toycalc/__init__.py"]),
+    )
+    assert fixed.status == "completed" and fixed.exit_code == 0  # the first run did apply the fix
     again = box.run(prepared, RunRequest(command=["grep", "-q", "return a - b", "toycalc/__init__.py"]))
     assert again.status == "completed" and again.exit_code == 0
 
@@ -175,8 +179,8 @@ def test_unknown_commit_is_an_infra_failure(box: Sandbox, toy: ToyRepo) -> None:
 def test_run_records_what_ran(box: Sandbox, prepared: PreparedRepo) -> None:
     result = box.run(prepared, RunRequest(tests=["tests/test_basic.py::test_mul"]))
     payload = result.to_event_payload(execution_id="e1", patch_id="p1")
-    from schemas import new_event
-    from schemas.catalog import default_catalog
+    from vtforge.schemas import new_event
+    from vtforge.schemas.catalog import default_catalog
 
     event = new_event("execution_result", payload, producer="vtforge.sandbox.test", key="e1")
     default_catalog().current("execution_result")  # the schema exists
@@ -205,7 +209,7 @@ def test_a_virtualenv_made_at_setup_runs_the_candidates(box: Sandbox, toy: ToyRe
 
 def test_reset_before_undoes_edits_to_test_files(box: Sandbox, prepared: PreparedRepo, toy: ToyRepo) -> None:
     """A candidate that rewrites the tests cannot keep its version once the test patch resets them."""
-    from sandbox.patches import files_in_patch
+    from vtforge.sandbox.patches import files_in_patch
 
     tamper = (
         "diff --git a/tests/test_add.py b/tests/test_add.py\nnew file mode 100644\n--- /dev/null\n"
@@ -233,7 +237,7 @@ def test_reset_before_undoes_edits_to_test_files(box: Sandbox, prepared: Prepare
 
 
 def test_files_in_patch(toy: ToyRepo) -> None:
-    from sandbox.patches import files_in_patch
+    from vtforge.sandbox.patches import files_in_patch
 
     assert files_in_patch(toy.test_patch) == ["tests/test_add.py"]
     assert files_in_patch(toy.gold_patch) == ["toycalc/__init__.py"]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.api import Limits, PreparedRepo, RunRequest, Sandbox
 from tests.sandbox.toyrepo import ToyRepo
+from vtforge.sandbox.api import Limits, PreparedRepo, RunRequest, Sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -159,7 +159,7 @@ def test_a_hostile_test_fails_as_a_test(box: Sandbox, prepared: PreparedRepo) ->
 @pytest.mark.bwrap
 def test_rlimits_alone_contain_the_local_backend(local_box: Sandbox, toy: ToyRepo) -> None:
     """Without per-run cgroups (not root), rlimits still stop a fork bomb and a memory hog."""
-    from sandbox.api import RepoSpec
+    from vtforge.sandbox.api import RepoSpec
 
     prepared = local_box.prepare(RepoSpec(toy.path, toy.base_commit))
     saved = local_box.use_cgroups  # type: ignore[attr-defined]

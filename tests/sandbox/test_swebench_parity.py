@@ -1,6 +1,6 @@
 """Parity with the SWE-bench harness (``swebench`` 5.x, a dev dependency): same grading, same run report.
 
-Our ``sandbox.grading`` re-implements the harness's rules so that the runtime does not depend on
+Our ``vtforge.sandbox.grading`` re-implements the harness's rules so that the runtime does not depend on
 it; these tests feed both the same inputs and require the same answers: the ``tests_status``
 block and the resolution of named cases and of generated status maps, and ``make_run_report``
 reading our run folder counts exactly what our run report counts.
@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from swebench.harness.grading import get_eval_tests_report, get_resolution_status
 from swebench.harness.reporting import make_run_report
 
-from sandbox.api import Limits, RunResult, TestOutcome
-from sandbox.evaluate import record, run_dir_of, summarise
-from sandbox.grading import is_resolved, resolution_status, tests_status
+from vtforge.sandbox.api import Limits, RunResult, TestOutcome
+from vtforge.sandbox.evaluate import record, run_dir_of, summarise
+from vtforge.sandbox.grading import is_resolved, resolution_status, tests_status
 
 STATUSES = ("PASSED", "FAILED", "ERROR", "SKIPPED", "XFAIL")
 

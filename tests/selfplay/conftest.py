@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.api import Limits, Sandbox
 from tests.sandbox.toyrepo import ToyRepo, make_toy_repo
 from tests.support import require_service
+from vtforge.sandbox.api import Limits, Sandbox
 from vtforge.selfplay.task import SelfplayTask, as_selfplay_task
 
 
@@ -26,7 +26,7 @@ def toy_task(toy: ToyRepo) -> SelfplayTask:
 @pytest.fixture(scope="session")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     require_service(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
-    from sandbox.local import LocalSandbox
+    from vtforge.sandbox.local import LocalSandbox
 
     sandbox = LocalSandbox(
         Limits(memory_mb=1024, timeout_s=120.0), work_dir=tmp_path_factory.mktemp("sp-work")

@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 from tests.sandbox.toyrepo import make_toy_repo
 from vtforge.cli import app
 from vtforge.config import load_config
-from vtforge.selfplay.recorded import records_for_task
+from vtforge.fixtures.completions import records_for_task
 from vtforge.selfplay.task import as_selfplay_task
 from vtforge.tasks.events import task_event
 from vtforge.tasks.model import Task
 from vtforge.transport import sink_from_config
-from warehouse.refresh import refresh
+from vtforge.warehouse.refresh import refresh
 
 pytestmark = [pytest.mark.slow, pytest.mark.bwrap]
 

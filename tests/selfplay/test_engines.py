@@ -94,9 +94,9 @@ def test_openai_engine_reports_an_unreachable_server() -> None:
 def test_openai_engine_against_a_local_server_with_a_tiny_model(tmp_path: Path) -> None:
     pytest.importorskip("torch", reason="needs the train extra (torch)")
     pytest.importorskip("transformers", reason="needs the train extra (transformers)")
-    from trainers.tiny import tiny_model, train_tokenizer
     from vtforge.selfplay.engines.local_engines import TransformersEngine
     from vtforge.serve import ModelServer
+    from vtforge.trainers.tiny import tiny_model, train_tokenizer
 
     tokenizer = train_tokenizer(
         ["def add(a, b):\n    return a + b\n", "<<<<<<< SEARCH\n=======\n>>>>>>> REPLACE"]

@@ -23,14 +23,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sandbox.api import Sandbox
 from tests.sandbox.toyrepo import ToyRepo
 from vtforge.config import load_config
+from vtforge.fixtures.completions import blocks_text, gold_hunks
+from vtforge.sandbox.api import Sandbox
 from vtforge.selfplay.diffs import unified_diff
 from vtforge.selfplay.engines.replay_engine import ReplayEngine
 from vtforge.selfplay.loop import Options, run_task
 from vtforge.selfplay.matrix import GOLD, Matrix, MatrixRunner, generated_test
-from vtforge.selfplay.recorded import blocks_text, gold_hunks
 from vtforge.selfplay.sampling import Schedule
 from vtforge.selfplay.selection import Candidate, Weights, score_matrix
 from vtforge.selfplay.task import RepoView, SelfplayTask, as_selfplay_task
@@ -225,8 +225,9 @@ def test_loop_records_flaky_results_rewards_nobody_and_the_warehouse_counts_them
     cfg = load_config()
     with sink_from_config(cfg, producer="test") as sink:
         sink.emit_many(events)  # every event validates against its schema here
-    warehouse = pytest.importorskip("warehouse.refresh")
-    warehouse.refresh(cfg, exports=False)
+    from vtforge.warehouse.refresh import refresh
+
+    refresh(cfg, exports=False)
     db = duckdb.connect(str(cfg.duckdb_path), read_only=True)
     try:
         per_test = dict(db.execute("SELECT test_id, flaky FROM test_outcomes").fetchall())

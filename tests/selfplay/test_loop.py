@@ -10,14 +10,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sandbox.api import Sandbox
 from tests.sandbox.toyrepo import ToyRepo
 from vtforge.config import load_config
+from vtforge.fixtures.completions import records_for_task
+from vtforge.sandbox.api import Sandbox
 from vtforge.selfplay.catalog import Catalog
 from vtforge.selfplay.engines.base import Request
 from vtforge.selfplay.engines.replay_engine import ReplayEngine
 from vtforge.selfplay.loop import Options, run_task
-from vtforge.selfplay.recorded import records_for_task
 from vtforge.selfplay.sampling import Schedule
 from vtforge.selfplay.selection import Weights
 from vtforge.selfplay.task import SelfplayTask
@@ -122,8 +122,9 @@ def test_false_positive_is_catalogued_then_beaten_by_its_counterexample(
     assert all(counts.values()), counts
 
     # the warehouse rebuilds it: counterexamples are visible, and the rollouts replay from it
-    warehouse = pytest.importorskip("warehouse.refresh")
-    warehouse.refresh(cfg, exports=False)
+    from vtforge.warehouse.refresh import refresh
+
+    refresh(cfg, exports=False)
     db = duckdb.connect(str(cfg.duckdb_path), read_only=True)
     try:
         (n_cx,) = db.execute("SELECT count(*) FROM tests WHERE is_counterexample").fetchone()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.api import Limits
 from tests.sandbox.toyrepo import ToyRepo
 from tests.support import require_service
+from vtforge.sandbox.api import Limits
 from vtforge.selfplay.matrix import MatrixRunner, NaiveRunner, generated_test
 from vtforge.selfplay.task import RepoView, SelfplayTask
 
@@ -27,7 +27,7 @@ def test_matrix_rows_poison_and_collection_errors(
     tmp_path: Path, toy: ToyRepo, toy_task: SelfplayTask
 ) -> None:
     require_service(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
-    from sandbox.local import LocalSandbox
+    from vtforge.sandbox.local import LocalSandbox
 
     box = LocalSandbox(Limits(memory_mb=1024, timeout_s=20.0), work_dir=tmp_path / "work")
     box.concurrency = 2

@@ -14,9 +14,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from sandbox.api import Sandbox
 from vtforge import constants as C
 from vtforge.config import load_config
+from vtforge.sandbox.api import Sandbox
 from vtforge.selfplay import prompts
 from vtforge.selfplay.engines.base import Request
 from vtforge.selfplay.loop import Options, run_task
@@ -209,10 +209,10 @@ def test_a_round_on_the_real_model_archives_each_sample_as_it_finishes(
     assert sum(1 for r in rows if r[2] == "sampled" and r[5] != "ok") == len(failures)
 
     # the warehouse keeps one rollout per sample (the final one), and no event id is reused
-    warehouse = pytest.importorskip("warehouse.refresh")
-    from warehouse.checks import unique_event_ids
+    from vtforge.warehouse.checks import unique_event_ids
+    from vtforge.warehouse.refresh import refresh
 
-    warehouse.refresh(cfg, exports=False)
+    refresh(cfg, exports=False)
     db = duckdb.connect(str(cfg.duckdb_path), read_only=True)
     try:
         kept = db.execute(
@@ -231,8 +231,8 @@ def test_a_round_on_the_real_model_archives_each_sample_as_it_finishes(
 def test_transformers_batches_equal_one_at_a_time(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch", reason="needs the train extra (torch)")
     pytest.importorskip("transformers", reason="needs the train extra (transformers)")
-    from trainers.tiny import tiny_model, train_tokenizer
     from vtforge.selfplay.engines.local_engines import TransformersEngine
+    from vtforge.trainers.tiny import tiny_model, train_tokenizer
 
     tokenizer = train_tokenizer(["def add(a, b):\n    return a + b\n", "<<<<<<< SEARCH\n=======\n"])
     model = tiny_model(tokenizer, seed=0)

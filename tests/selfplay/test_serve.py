@@ -214,9 +214,9 @@ def test_a_prompt_longer_than_the_context_is_a_400_even_when_streamed(real_model
 def test_transformers_backend_streams_one_chunk_and_refuses_a_prompt_too_long(tmp_path: Path) -> None:
     pytest.importorskip("torch", reason="needs the train extra (torch)")
     pytest.importorskip("transformers", reason="needs the train extra (transformers)")
-    from trainers.tiny import tiny_model, train_tokenizer
     from vtforge.selfplay.engines.local_engines import TransformersEngine
     from vtforge.serve import ModelServer
+    from vtforge.trainers.tiny import tiny_model, train_tokenizer
 
     tokenizer = train_tokenizer(["def add(a, b):\n    return a + b\n"])
     tiny_model(tokenizer, seed=0, max_positions=64).save_pretrained(tmp_path / "tiny")

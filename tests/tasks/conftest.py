@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.api import Limits, Sandbox
 from tests.support import require_service
 from tests.tasks.toypkg import make_sdist
 from vtforge.config import Config, load_config
+from vtforge.sandbox.api import Limits, Sandbox
 
 TEST_LIMITS = Limits(cpus=1.0, memory_mb=1024, pids=128, timeout_s=120.0, file_size_mb=64)
 
@@ -24,7 +24,7 @@ def cfg(workspace: Path) -> Config:
 @pytest.fixture(scope="session")
 def task_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     require_service(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
-    from sandbox.local import LocalSandbox
+    from vtforge.sandbox.local import LocalSandbox
 
     box = LocalSandbox(TEST_LIMITS, work_dir=tmp_path_factory.mktemp("tasks-sandbox"))
     box.concurrency = 2

@@ -5,11 +5,11 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from trainers.curriculum import Curriculum
-from trainers.curriculum import bucket_of as row_bucket
 from vtforge.config import CurriculumConfig, load_config
 from vtforge.tasks.model import bucket_of
-from warehouse.models import prepare
+from vtforge.trainers.curriculum import Curriculum
+from vtforge.trainers.curriculum import bucket_of as row_bucket
+from vtforge.warehouse.models import prepare
 
 GRID = [None, 0.0, 0.05, 0.1, 0.10000000000000002, 0.3, 0.5, 0.6999999999999999, 0.7, 0.95, 1.0]
 EXPECTED = [

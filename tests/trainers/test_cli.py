@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from trainers.gates import evaluate_gates
-from trainers.synthetic import build_warehouse, create_tables
 from vtforge.config import load_config
+from vtforge.fixtures.warehouse import build_warehouse, create_tables
+from vtforge.trainers.gates import evaluate_gates
 
 
 def _vtforge(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:

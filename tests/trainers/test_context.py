@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trainers.context import count_tokens, fit_messages
-from trainers.tiny import train_tokenizer
+from vtforge.trainers.context import count_tokens, fit_messages
+from vtforge.trainers.tiny import train_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trainers.curriculum import Curriculum, bucket_of
 from vtforge.config import CurriculumConfig
+from vtforge.trainers.curriculum import Curriculum, bucket_of
 
 
 def _prompts(easy: int = 4, medium: int = 4, hard: int = 4) -> list[dict]:

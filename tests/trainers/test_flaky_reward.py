@@ -16,8 +16,8 @@ import pytest
 
 from tests.support import require_service
 from tests.trainers.conftest import write_levers
-from trainers.rewards import SandboxReward
 from vtforge.config import ConfigError, load_config
+from vtforge.trainers.rewards import SandboxReward
 
 BUGGY = "def add(a, b):\n    return a - b\n"
 TEST = (

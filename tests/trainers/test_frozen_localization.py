@@ -9,12 +9,12 @@ import pytest
 
 from tests.warehouse.conftest import emit
 from tests.warehouse.rl_stream import A, B, E, rl_stream
-from trainers.frozen_localization import FrozenLocalizationError, freeze_localization
-from trainers.grpo import GrpoOptions, run_grpo
-from trainers.rewards import BanditReward
-from trainers.sft import TrainingDataError
-from warehouse.reader import open_reader
-from warehouse.refresh import refresh
+from vtforge.trainers.frozen_localization import FrozenLocalizationError, freeze_localization
+from vtforge.trainers.grpo import GrpoOptions, run_grpo
+from vtforge.trainers.rewards import BanditReward
+from vtforge.trainers.sft import TrainingDataError
+from vtforge.warehouse.reader import open_reader
+from vtforge.warehouse.refresh import refresh
 
 
 @pytest.fixture

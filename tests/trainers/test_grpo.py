@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from tests.trainers.conftest import write_levers
-from trainers.grpo import GrpoOptions, run_grpo, zero_variance_rows
-from trainers.rewards import BanditReward, as_trl_reward, extract_patch
-from trainers.synthetic import build_warehouse
-from trainers.tiny import tiny_model, train_tokenizer
+from vtforge.fixtures.warehouse import build_warehouse
+from vtforge.trainers.grpo import GrpoOptions, run_grpo, zero_variance_rows
+from vtforge.trainers.rewards import BanditReward, as_trl_reward, extract_patch
+from vtforge.trainers.tiny import tiny_model, train_tokenizer
 
 
 def _save_tiny(folder: Path, texts: list[str]) -> Path:
@@ -207,9 +207,9 @@ def test_bandit_reward_is_deterministic(arms: str, completion: str, expected: fl
 
 
 def test_a_judged_sample_is_a_rollout_a_patch_and_a_reward() -> None:
-    from schemas import Codec
-    from trainers.events import sample_events
-    from trainers.rewards import Judgement
+    from vtforge.schemas import Codec
+    from vtforge.trainers.events import sample_events
+    from vtforge.trainers.rewards import Judgement
 
     patch = "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1 +1 @@\n-a - b\n+a + b\n"
     row = {"task_id": "calc-1", "slot": 3, "prompt": [{"role": "user", "content": "fix it"}]}

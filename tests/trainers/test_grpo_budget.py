@@ -6,15 +6,15 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from trainers.context import count_tokens
-from trainers.grpo import GrpoOptions, completion_budget, no_room_message, run_grpo
-from trainers.readers import prompt_messages
-from trainers.rewards import BanditReward
-from trainers.sft import TrainingDataError
-from trainers.synthetic import create_tables
-from trainers.tiny import train_tokenizer
 from vtforge.config import load_config
+from vtforge.fixtures.warehouse import create_tables
 from vtforge.selfplay import prompts
+from vtforge.trainers.context import count_tokens
+from vtforge.trainers.grpo import GrpoOptions, completion_budget, no_room_message, run_grpo
+from vtforge.trainers.readers import prompt_messages
+from vtforge.trainers.rewards import BanditReward
+from vtforge.trainers.sft import TrainingDataError
+from vtforge.trainers.tiny import train_tokenizer
 
 
 def _module(functions: int) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.trainers.conftest import write_levers
-from trainers.synthetic import build_warehouse, sft_rows
-from trainers.tiny import tiny_model, train_tokenizer
 from vtforge.config import load_config
+from vtforge.fixtures.warehouse import build_warehouse, sft_rows
+from vtforge.trainers.tiny import tiny_model, train_tokenizer
 
 
 def _vtforge(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:

@@ -11,12 +11,12 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from trainers.gates import GateReport, GateResult
-from trainers.promotion import decide, shortfall
-from trainers.synthetic import build_warehouse
 from vtforge.config import load_config
-from warehouse.ingest import ingest_all
-from warehouse.models import build, prepare
+from vtforge.fixtures.warehouse import build_warehouse
+from vtforge.trainers.gates import GateReport, GateResult
+from vtforge.trainers.promotion import decide, shortfall
+from vtforge.warehouse.load import load_landing
+from vtforge.warehouse.models import build, prepare
 
 
 def _vtforge(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
@@ -46,7 +46,7 @@ def _materialize_promotions(cfg) -> list[tuple]:
     """Landing → raw tables → ``policy_promotions``, as the warehouse job does for this model."""
     con = duckdb.connect(str(cfg.duckdb_path))
     try:
-        ingest_all(con, cfg.landing_dir)
+        load_landing(con, cfg.landing_dir)
         prepare(con, cfg)
         build(con, "policy_promotions")
         return con.execute(

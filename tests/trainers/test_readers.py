@@ -7,7 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from trainers.readers import (
+from vtforge.fixtures.warehouse import build_warehouse
+from vtforge.trainers.readers import (
     ReaderError,
     ReadFilter,
     TruncationLog,
@@ -18,8 +19,7 @@ from trainers.readers import (
     iter_sft_examples,
     to_tensors,
 )
-from trainers.synthetic import build_warehouse
-from trainers.tiny import IM_END, train_tokenizer
+from vtforge.trainers.tiny import IM_END, train_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,12 @@ import duckdb
 import pytest
 
 from tests.support import require_service
-from trainers.context import count_tokens
-from trainers.grpo import GrpoOptions, run_grpo
-from trainers.sft import TrainingDataError
-from trainers.synthetic import create_tables
 from vtforge import constants as C
 from vtforge.config import load_config
+from vtforge.fixtures.warehouse import create_tables
+from vtforge.trainers.context import count_tokens
+from vtforge.trainers.grpo import GrpoOptions, run_grpo
+from vtforge.trainers.sft import TrainingDataError
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +119,7 @@ def _rl_prompts(cfg, rows: list[tuple]) -> None:
 def test_the_registry_model_and_tokenizer_round_trip_a_chat_template(
     tmp_path: Path, real_model_folder
 ) -> None:
-    from trainers.common import starting_policy
+    from vtforge.trainers.common import starting_policy
 
     cfg = load_config(cwd=_workspace(tmp_path, real_model_folder))
     policy = starting_policy(C.DEFAULT_MODEL, corpus=lambda: [], seed=0, cfg=cfg)

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import require_service
-from trainers.rewards import BanditReward, SandboxReward, answer_text, extract_patch
 from vtforge.selfplay.parsing import parse_edit
 from vtforge.selfplay.reasoning import split_reasoning
 from vtforge.selfplay.task import RepoView
+from vtforge.trainers.rewards import BanditReward, SandboxReward, answer_text, extract_patch
 
 BUGGY = "def add(a, b):\n    return a - b\n"
 TEST = "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"

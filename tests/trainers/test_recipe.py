@@ -14,7 +14,7 @@ from tests.trainers.conftest import write_levers
 from tests.warehouse.conftest import emit
 from tests.warehouse.streams import hand_stream
 from vtforge.config import load_config
-from warehouse.refresh import refresh
+from vtforge.warehouse.refresh import refresh
 
 BUDGETS = "\n[forge.recipe]\nsft_steps = 2\ngrpo_steps = 1\n"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import require_service
-from trainers.rewards import SandboxReward
+from vtforge.trainers.rewards import SandboxReward
 
 BUGGY = "def add(a, b):\n    return a - b\n"
 TEST = (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import duckdb
 
-from trainers import runs
-from trainers.sft import SftOptions, run_sft
-from trainers.synthetic import build_warehouse
+from vtforge.fixtures.warehouse import build_warehouse
+from vtforge.trainers import runs
+from vtforge.trainers.sft import SftOptions, run_sft
 
 
 def _steps(cfg) -> list[tuple]:

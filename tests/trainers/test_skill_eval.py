@@ -50,7 +50,7 @@ def _pick(records: list[dict], role: str, kind: str) -> str:
 
 def _controlled(task, *, source_files: str | None, fixes: list[str], tests: list[str]) -> list[dict]:
     """Recorded answers: localization (the recorded one, or ``source_files``), then the named kinds."""
-    from vtforge.selfplay.recorded import records_for_task
+    from vtforge.fixtures.completions import records_for_task
 
     recorded = records_for_task(task, patches=40, tests=40)
     localizer = [r for r in recorded if r["role"] == "localizer"]
@@ -79,11 +79,11 @@ def _controlled(task, *, source_files: str | None, fixes: list[str], tests: list
 
 
 def test_metrics_are_the_recipe_metrics_of_a_controlled_round(workspace: Path, toy: ToyRepo, bwrap) -> None:
-    from sandbox.api import open_sandbox
-    from trainers.skill_eval import METRICS, evaluate_policy
+    from vtforge.sandbox.api import open_sandbox
     from vtforge.selfplay.engines.replay_engine import ReplayEngine
     from vtforge.selfplay.task import as_selfplay_task
-    from vtforge.tasks.suites import load_suite
+    from vtforge.trainers.skill_eval import METRICS, evaluate_policy
+    from vtforge.trainers.suites import load_suite
 
     suite_file = _suite_file(workspace, toy, [T1, T2])
     _ws(workspace, f'[forge.eval]\nsamples = 2\n\n[forge.eval.suites]\ntoy = "{suite_file}"\n')
@@ -139,10 +139,10 @@ def _held_task(instance_id: str, repo: str, path: str, statement: str):
 
 
 def test_suite_is_decontaminated_against_the_training_rows(workspace: Path) -> None:
-    from trainers.synthetic import build_warehouse
+    from vtforge.fixtures.warehouse import build_warehouse
     from vtforge.tasks.bank import save_slice
     from vtforge.tasks.manifest import slice_hash
-    from vtforge.tasks.suites import load_suite
+    from vtforge.trainers.suites import load_suite
 
     _ws(workspace, '[forge.eval.suites]\nheld = "held"\n')
     cfg = _cfg(workspace)
@@ -182,10 +182,10 @@ def test_suite_is_decontaminated_against_the_training_rows(workspace: Path) -> N
 
 
 def test_epoch_callback_events_become_warehouse_rows(workspace: Path, toy: ToyRepo, bwrap) -> None:
-    from trainers.sft import SftOptions, run_sft
-    from trainers.skill_eval import METRICS
-    from trainers.synthetic import build_warehouse
-    from warehouse.refresh import refresh
+    from vtforge.fixtures.warehouse import build_warehouse
+    from vtforge.trainers.sft import SftOptions, run_sft
+    from vtforge.trainers.skill_eval import METRICS
+    from vtforge.warehouse.refresh import refresh
 
     suite = _suite_file(workspace, toy, [T1])
     _ws(workspace, f'[forge.eval]\nsamples = 1\nmax_new_tokens = 8\n\n[forge.eval.suites]\ntoy = "{suite}"\n')
@@ -245,7 +245,7 @@ def test_cli_errors_are_one_line_naming_the_field_and_file(
     code, err = _vtforge(monkeypatch, capsys, "evaluate", "--suite", "toy", "--policy", "no-such-policy")
     assert code == 1 and len(err.splitlines()) == 1
     assert "--policy no-such-policy: not a training run under" in err
-    from trainers.synthetic import build_warehouse
+    from vtforge.fixtures.warehouse import build_warehouse
 
     build_warehouse(_cfg(workspace).duckdb_path, sft=4)
     code, err = _vtforge(monkeypatch, capsys, "train", "sft", "--eval-suite", "nope", "--max-steps", "1")
@@ -254,9 +254,9 @@ def test_cli_errors_are_one_line_naming_the_field_and_file(
 
 
 def test_grpo_measures_the_policy_once_at_the_end(workspace: Path, toy: ToyRepo, bwrap) -> None:
-    from trainers.grpo import GrpoOptions, run_grpo
-    from trainers.skill_eval import METRICS
-    from trainers.synthetic import build_warehouse
+    from vtforge.fixtures.warehouse import build_warehouse
+    from vtforge.trainers.grpo import GrpoOptions, run_grpo
+    from vtforge.trainers.skill_eval import METRICS
 
     suite = _suite_file(workspace, toy, [T1])
     _ws(workspace, f'[forge.eval]\nsamples = 1\nmax_new_tokens = 8\n\n[forge.eval.suites]\ntoy = "{suite}"\n')
@@ -273,7 +273,7 @@ def test_rows_of_another_split_are_not_training_rows() -> None:
     """An eval-split slice registered in the warehouse (rl_prompts of split eval) stays evaluable."""
     import duckdb
 
-    from vtforge.tasks.suites import training_task_ids
+    from vtforge.trainers.suites import training_task_ids
 
     con = duckdb.connect()
     con.execute(
@@ -289,14 +289,14 @@ def test_the_agentic_mode_plays_a_tool_loop_and_grades_its_final_patch(
 ) -> None:
     """READ, EDIT, TEST, DONE on T1 (the gold fix: resolved); on T2 a turn with no action, then a
     wrong fix and the budget runs out (applied, not resolved)."""
-    from sandbox.api import open_sandbox
-    from sandbox.patches import files_in_patch
-    from trainers.skill_eval import evaluate_policy
+    from vtforge.fixtures.completions import records_for_task
+    from vtforge.sandbox.api import open_sandbox
+    from vtforge.sandbox.patches import files_in_patch
     from vtforge.selfplay.agent import run_agent
     from vtforge.selfplay.engines.replay_engine import ReplayEngine
-    from vtforge.selfplay.recorded import records_for_task
     from vtforge.selfplay.task import as_selfplay_task
-    from vtforge.tasks.suites import load_suite
+    from vtforge.trainers.skill_eval import evaluate_policy
+    from vtforge.trainers.suites import load_suite
 
     suite_file = _suite_file(workspace, toy, [T1, T2])
     _ws(workspace, f'[forge.eval]\nagent_turns = 3\n\n[forge.eval.suites]\ntoy = "{suite_file}"\n')

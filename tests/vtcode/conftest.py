@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -12,15 +11,14 @@ from typing import Any
 
 import pytest
 
+# the Kafka tests' session broker (one per session, reused when already up)
+from tests.kafka.conftest import kafka_broker  # noqa: F401
 from vtforge.config import Config, load_config
 from vtforge.transport import sink_from_config
 from vtforge.transport.sink import EventSink
 from vtforge.vtcode.deliver import spool_for
 from vtforge.vtcode.queries import query
 from vtforge.vtcode.tailer import WorkspaceTailer
-
-with contextlib.suppress(ImportError):  # the Kafka tests' session broker (reused when already up)
-    from tests.kafka.conftest import kafka_broker  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 WORKSPACE_TOML = """[agent]

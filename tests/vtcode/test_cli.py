@@ -165,16 +165,16 @@ def test_exec_without_vtcode_installed_says_so(ws: Path) -> None:
     assert done.returncode == 1 and "forge.vtcode.binary" in done.stderr
 
 
-def test_ingest_a_saved_stream_from_a_file_and_from_stdin(cfg: Config, ws: Path) -> None:
+def test_import_a_saved_stream_from_a_file_and_from_stdin_through_the_alias(cfg: Config, ws: Path) -> None:
     saved = ws / "session.jsonl"
     saved.write_text("".join(wrap(e) + "\n" for turn in sample_turns("thread-file") for e in turn))
-    from_file = vtforge("vtcode", "ingest", str(saved), cwd=ws)
+    from_file = vtforge("vtcode", "import", str(saved), cwd=ws)
     assert from_file.returncode == 0 and "thread-file" in from_file.stdout
     text = "".join(unwrapped(e) + "\n" for turn in sample_turns("thread-stdin") for e in turn)
     from_stdin = vtforge("vtcode", "ingest", "-", cwd=ws, input_text=text)
     assert from_stdin.returncode == 0 and "thread-stdin" in from_stdin.stdout
     assert {r[1] for r in latest_rollouts(cfg.landing_dir)} == {"thread-file", "thread-stdin"}
-    assert vtforge("vtcode", "ingest", "missing.jsonl", cwd=ws).returncode == 1
+    assert vtforge("vtcode", "import", "missing.jsonl", cwd=ws).returncode == 1
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """The streaming path: tailer and hook → KafkaSink → a real broker → the ingestor → landing files.
 
-Uses the Kafka area's session broker (``tests.kafka.conftest.kafka_broker``: skipped locally when
+Uses the Kafka tests' session broker (``tests.kafka.conftest.kafka_broker``: skipped locally when
 Java/Maven or the broker are missing, a failure under CI=true).
 """
 
@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.support import require_service
 from tests.vtcode.conftest import make_tailer, raw_count, steps
 from tests.vtcode.test_cli import POST_TOOL_USE, _fast_hook
 from tests.vtcode.vtcode_files import SessionWriter, sample_turns
 from vtforge.config import load_config
+from vtforge.ingest.service import run_service
+from vtforge.transport import sink_from_config
+from vtforge.transport.kafka import KafkaSink
 from vtforge.vtcode.deliver import spool_for
 from vtforge.vtcode.queries import latest_rollouts
 from vtforge.vtcode.tailer import wait_for
@@ -38,13 +40,6 @@ def _kafka_workspace(ws: Path, bootstrap: str) -> str:
 
 
 def test_live_session_through_kafka(ws: Path, request: pytest.FixtureRequest) -> None:
-    try:
-        from vtforge.ingest.service import run_service
-        from vtforge.transport import sink_from_config
-        from vtforge.transport.kafka import KafkaSink
-    except ImportError as exc:  # the kafka extra is optional
-        require_service(False, f"vtforge's Kafka transport ({exc})")
-        return
     broker: Any = request.getfixturevalue("kafka_broker")
     _kafka_workspace(ws, broker.bootstrap)
     cfg = load_config(cwd=ws)

@@ -10,11 +10,11 @@ from vtforge.config import Config
 from vtforge.transport.sink import EventSink
 from vtforge.vtcode.mapping import MappingContext, hook_step, notify_step, rollout_id_for
 from vtforge.vtcode.queries import latest_rollouts, query, unknown_records
-from vtforge.vtcode.stream import StreamIngestor
+from vtforge.vtcode.stream import StreamImporter
 
 
 def _ingest(cfg: Config, sink: EventSink, lines: list[str], session_id: str | None = None):
-    ingestor = StreamIngestor(
+    ingestor = StreamImporter(
         sink,
         context=MappingContext(model="gpt-5.4", temperature=0.7, source="stream"),
         session_id=session_id,

@@ -246,11 +246,11 @@ def test_cursor_files_live_under_the_data_dir(cfg: Config, tailer: WorkspaceTail
 
 
 def test_warehouse_agent_steps_and_rollouts_turn_by_turn(cfg: Config, tailer: WorkspaceTailer) -> None:
-    """Done-when, through the warehouse's own refresh (its tables are built by the warehouse area)."""
+    """Done-when, through the warehouse's own refresh (the tables a user queries)."""
     import duckdb
-    import pytest
 
-    refresh = pytest.importorskip("warehouse.refresh").refresh
+    from vtforge.warehouse.refresh import refresh
+
     writer = SessionWriter(cfg.root, "sess-wh")
     for number, turn in enumerate(sample_turns("thread-wh"), start=1):
         writer.write_turn(turn)

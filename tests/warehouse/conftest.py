@@ -50,7 +50,7 @@ def materialize_in_process(config: Config, selection: list[str] | None = None):
     """Run the warehouse job in-process on an ephemeral Dagster instance; returns the result."""
     from dagster import DagsterInstance
 
-    from pipelines.definitions import build_definitions
+    from vtforge.pipelines.definitions import build_definitions
 
     defs = build_definitions(str(config.files[-1]))
     job = defs.resolve_job_def("warehouse_job")

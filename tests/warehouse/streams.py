@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas import new_event
+from vtforge.schemas import new_event
 
 PRODUCER = "tests.warehouse"
 START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)

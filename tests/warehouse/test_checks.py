@@ -9,12 +9,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from schemas import Codec, default_catalog
 from tests.warehouse.conftest import config_here, emit, make_workspace, materialize_in_process
 from tests.warehouse.streams import T1, Stream, hand_stream
+from vtforge.schemas import Codec, default_catalog
 from vtforge.transport.landing import write_events
-from warehouse import checks
-from warehouse.refresh import refresh
+from vtforge.warehouse import checks
+from vtforge.warehouse.refresh import refresh
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from tests.warehouse.conftest import config_here, emit, materialize_in_process
 from tests.warehouse.streams import G1_NAME, T1, T1_F2P, T1_TEST_PATCH, T2, hand_stream
-from warehouse.reader import open_reader
+from vtforge.warehouse.reader import open_reader
 
 pytestmark = pytest.mark.slow
 
@@ -249,7 +249,7 @@ def test_tables_meet_the_trainers_column_contracts(con) -> None:
     """Every column the trainers' readers expect exists here with the same DuckDB type."""
     import duckdb
 
-    from trainers.synthetic import DDL
+    from vtforge.fixtures.warehouse import DDL
 
     expected = duckdb.connect()
     for ddl in DDL.values():

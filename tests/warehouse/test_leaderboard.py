@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from schemas import new_event
 from tests.warehouse.conftest import config_here, emit, make_workspace, materialize_in_process
+from vtforge.schemas import new_event
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -75,7 +75,7 @@ def test_the_leaderboard_has_the_newest_evaluation_of_each_arm_with_its_interval
 def test_the_schedule_runs_the_evaluation_job_on_the_configured_cron(config, workspace: Path) -> None:
     from dagster import DagsterInstance, DefaultScheduleStatus
 
-    from pipelines.definitions import build_definitions
+    from vtforge.pipelines.definitions import build_definitions
 
     schedule = build_definitions(str(config.files[-1])).resolve_schedule_def("recurring_evaluation")
     assert schedule.cron_schedule == "0 */6 * * *" and schedule.job_name == "evaluation_job"
@@ -97,7 +97,7 @@ def test_the_schedule_runs_the_evaluation_job_on_the_configured_cron(config, wor
 
 def test_a_policys_newest_held_out_evaluation_is_a_stage_of_its_gates(config) -> None:
     """SFT → epoch evaluation → gates: the gates read the held-out metrics (stage 'eval:<suite>')."""
-    from trainers.gates import evaluate_gates
+    from vtforge.trainers.gates import evaluate_gates
 
     emit(
         config,

@@ -7,12 +7,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from schemas import new_event
 from tests.warehouse.conftest import config_here, emit, make_workspace
-from trainers.gates import GateReport, GateResult
-from trainers.promotion import promotion_event
-from warehouse.promotions import start_policy_promoted
-from warehouse.refresh import refresh
+from vtforge.schemas import new_event
+from vtforge.trainers.gates import GateReport, GateResult
+from vtforge.trainers.promotion import promotion_event
+from vtforge.warehouse.promotions import start_policy_promoted
+from vtforge.warehouse.refresh import refresh
 
 SFT = "sft-20261201T000000Z-aaaa"
 GATES = [
@@ -36,7 +36,7 @@ def run_grpo_job(config) -> tuple[bool, set[str], dict]:
     """``grpo_job`` in-process: (run succeeded, assets materialised, check outcomes by name)."""
     from dagster import DagsterInstance
 
-    from pipelines.definitions import build_definitions
+    from vtforge.pipelines.definitions import build_definitions
 
     job = build_definitions(str(config.files[-1])).resolve_job_def("grpo_job")
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from tests.warehouse.conftest import config_here, emit, make_workspace
 from tests.warehouse.streams import Stream, hand_stream
 from vtforge.cli import app
-from warehouse.connection import writer
-from warehouse.reader import open_reader
-from warehouse.refresh import refresh
+from vtforge.warehouse.connection import writer
+from vtforge.warehouse.reader import open_reader
+from vtforge.warehouse.refresh import refresh
 
 
 @pytest.fixture

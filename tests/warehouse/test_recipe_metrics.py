@@ -11,8 +11,8 @@ import pytest
 
 from tests.warehouse.conftest import config_here, emit, materialize_in_process
 from tests.warehouse.streams import K, recipe_stream
-from trainers.gates import COMPARISONS, evaluate_gates
-from warehouse.reader import open_reader
+from vtforge.trainers.gates import COMPARISONS, evaluate_gates
+from vtforge.warehouse.reader import open_reader
 
 pytestmark = pytest.mark.slow
 
@@ -140,7 +140,7 @@ def test_gates(con) -> None:
 
 
 def test_gates_without_a_comparison_column_use_the_same_comparisons(tmp_path: Path) -> None:
-    """A warehouse built before the column (or trainers/synthetic.py's) still compares per gate."""
+    """A warehouse built before the column (or vtforge/fixtures/warehouse.py's) still compares per gate."""
     db = duckdb.connect(str(tmp_path / "w.duckdb"))
     db.execute(
         "CREATE TABLE curriculum_gates (gate VARCHAR, threshold DOUBLE, value DOUBLE, passed BOOLEAN, "

@@ -8,9 +8,9 @@ import pytest
 
 from tests.warehouse.conftest import config_here, emit, materialize_in_process
 from tests.warehouse.rl_stream import A, B, C, D, E, rl_stream
-from trainers.frozen_localization import Pick, frozen_event
 from vtforge.config import set_value
-from warehouse.reader import open_reader
+from vtforge.trainers.frozen_localization import Pick, frozen_event
+from vtforge.warehouse.reader import open_reader
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ import pytest
 from tests.support import require_service
 from tests.warehouse.conftest import config_here, emit, make_workspace
 from tests.warehouse.streams import hand_stream
-from warehouse.models import MODELS_BY_NAME
-from warehouse.refresh import refresh
+from vtforge.warehouse.models import MODELS_BY_NAME
+from vtforge.warehouse.refresh import refresh
 
 READ = """
 import json, sys, duckdb

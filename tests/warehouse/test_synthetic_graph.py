@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from tests.warehouse.conftest import config_here, emit
 from vtforge.cli import app
-from vtforge.synthetic import generate_events
-from warehouse.reader import open_reader
+from vtforge.fixtures.events import generate_events
+from vtforge.warehouse.reader import open_reader
 
 pytestmark = pytest.mark.slow
 VERSIONS = ("v0", "v1", "v2")

@@ -229,7 +229,7 @@ def _warehouse_steps(cfg: Config, what: str) -> list[tuple[str, Callable[[], Non
 
 def _promote(cfg: Config, verdict: dict[str, bool]) -> None:
     """``vtforge gates --promote`` on the newest SFT policy: the decision and why, as an event."""
-    from trainers.runs import read_latest
+    from vtforge.trainers.runs import read_latest
 
     version = read_latest(cfg.data_dir).get("sft", {}).get("policy_version")
     if version is None:
@@ -257,7 +257,7 @@ def _grpo(cfg: Config, steps: int, *, promoted: bool) -> None:
 
 def emit_synthetic(cfg: Config, tasks: int, seed: int) -> int:
     """The labelled synthetic stream, through the configured sink (acknowledged on close)."""
-    from vtforge.synthetic import generate_events
+    from vtforge.fixtures.events import generate_events
     from vtforge.transport import sink_from_config
 
     started = time.perf_counter()
@@ -331,7 +331,7 @@ ORDER BY p.stage, p.version_index, p.policy_version
 
 def print_policies(cfg: Config) -> None:
     """Every policy side by side, as the warehouse measures it (docs/SELFPLAY.md › Recipe metrics)."""
-    from warehouse.reader import open_reader
+    from vtforge.warehouse.reader import open_reader
 
     con = open_reader(cfg)
     try:
@@ -362,7 +362,7 @@ def warehouse_rows(cfg: Config, sql: str) -> list[tuple]:
     """Rows of ``sql`` on a snapshot of the warehouse; none while its table does not exist yet."""
     import duckdb
 
-    from warehouse.reader import open_reader
+    from vtforge.warehouse.reader import open_reader
 
     con = open_reader(cfg)
     try:

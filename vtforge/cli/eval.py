@@ -162,8 +162,8 @@ def register(app: typer.Typer) -> None:
         config: ConfigOption = None,
     ) -> None:
         """Run each prediction (its patch, then the test patch); write SWE-bench's logs and run report."""
-        from sandbox.api import SandboxUnavailable, open_sandbox
-        from sandbox.evaluate import check_predictions, check_runnable, evaluate, read_records
+        from vtforge.sandbox.api import SandboxUnavailable, open_sandbox
+        from vtforge.sandbox.evaluate import check_predictions, check_runnable, evaluate, read_records
         from vtforge.transport import sink_from_config
 
         cfg = config_from(config)

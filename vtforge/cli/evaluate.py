@@ -1,6 +1,6 @@
 """``vtforge evaluate``: measure policies on a held-out suite (docs/EVALUATION.md).
 
-The same evaluation the trainers run after each epoch (``trainers.skill_eval``), by hand: each
+The same evaluation the trainers run after each epoch (``vtforge.trainers.skill_eval``), by hand: each
 ``--policy`` (a training run's policy version, a ``forge.models`` name or a Hugging Face folder) is
 played by the transformers engine on the suite, decontaminated first; one ``skill_evaluation``
 event per metric and one ``evaluation_result`` per suite task go to the configured sink, and a
@@ -31,7 +31,7 @@ def policy_engine(cfg: Any, policy: str) -> tuple[Callable[[], Any], int]:
     """How to play ``policy``, and its training step (0 when unknown): a training run's ``final/``
     on the transformers engine; a ``forge.models`` name or local model on the engine its source
     runs on (a GGUF source on llama.cpp, a Hugging Face folder on transformers)."""
-    from trainers.skill_eval import transformers_engine
+    from vtforge.trainers.skill_eval import transformers_engine
 
     run = cfg.data_dir / "trainers" / policy
     if (run / "final").is_dir():
@@ -49,7 +49,7 @@ def policy_engine(cfg: Any, policy: str) -> tuple[Callable[[], Any], int]:
     try:
         if engine_for_model(cfg, policy) == "llamacpp":
             return (lambda: make_engine(cfg, "llamacpp", model=policy)), 0
-        from trainers.common import model_folder
+        from vtforge.trainers.common import model_folder
 
         folder = model_folder(cfg, policy)
     except ModelError as exc:
@@ -89,14 +89,14 @@ def register(app: typer.Typer) -> None:
         """Measure each policy on a held-out suite: localization accuracy, patch acceptance,
         fail-before-fix task rate and resolve rate (docs/SELFPLAY.md, Recipe metrics)."""
         from vtforge.cli.train import _import_trainers
-        from vtforge.tasks.suites import SuiteError, load_suite
+        from vtforge.trainers.suites import SuiteError, load_suite
 
         cfg = config_from(config)
         if mode is not None and mode not in ("agentless", "agentic"):
             raise CliError(f"--mode must be agentless or agentic, got {mode!r}", code=2)
         arms: dict[str, str | None] = {p: arm for p in policies or []}  # policy -> its arm label
         if latest:
-            from trainers.runs import read_latest
+            from vtforge.trainers.runs import read_latest
 
             trained = read_latest(cfg.data_dir)
             for trainer in ("sft", "grpo"):
@@ -121,8 +121,8 @@ def register(app: typer.Typer) -> None:
             )
         _import_trainers()  # the train extra, with the CLI's quiet settings
         engines = {p: policy_engine(cfg, p) for p in policies}
-        from sandbox.api import SandboxUnavailable, open_sandbox
-        from trainers.skill_eval import evaluate_policy, evaluation_run_id
+        from vtforge.sandbox.api import SandboxUnavailable, open_sandbox
+        from vtforge.trainers.skill_eval import evaluate_policy, evaluation_run_id
         from vtforge.transport import sink_from_config
 
         dropped = f", {len(chosen.dropped)} dropped by decontamination" if chosen.dropped else ""

@@ -97,7 +97,7 @@ def _latest(files: list[Path], n: int | None) -> list[str]:
     """The last ``n`` events (all when None) of these files, oldest first, as JSON lines."""
     import duckdb
 
-    from schemas.jsonform import to_jsonable
+    from vtforge.schemas.jsonform import to_jsonable
 
     paths = ", ".join(f"'{p}'" for p in files)
     limit = f"LIMIT {int(n)}" if n else ""

@@ -35,9 +35,9 @@ def register(app: typer.Typer) -> None:
         config: ConfigOption = None,
     ) -> None:
         """Evaluate the curriculum promotion gates; exit non-zero when one fails."""
-        from trainers.gates import GateDataError, check_gates
-        from trainers.promotion import decide
-        from trainers.runs import read_latest
+        from vtforge.trainers.gates import GateDataError, check_gates
+        from vtforge.trainers.promotion import decide
+        from vtforge.trainers.runs import read_latest
 
         cfg = config_from(config)
         version = policy_version or read_latest(cfg.data_dir).get("last")
@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
 
 def _record(cfg, report) -> None:
     """Emit the decision through the configured sink (acknowledged before the command returns)."""
-    from trainers.promotion import PRODUCER, promotion_event
+    from vtforge.trainers.promotion import PRODUCER, promotion_event
     from vtforge.transport import sink_from_config
 
     if report.policy_version is None:

@@ -42,8 +42,8 @@ def run_materialize(config: Config, select: list[str] | None = None) -> Material
     """Materialise the warehouse graph (or ``select``, Dagster's asset selection syntax) in-process."""
     from dagster import AssetSelection
 
-    from pipelines.definitions import build_definitions
-    from pipelines.instance import open_instance
+    from vtforge.pipelines.definitions import build_definitions
+    from vtforge.pipelines.instance import open_instance
 
     config_file = str(config.files[-1]) if config.files else None
     defs = build_definitions(config_file)
@@ -132,8 +132,8 @@ def register(app: typer.Typer) -> None:
 
 def demo_step(config: Config) -> bool:
     """For ``vtforge demo``: fill the warehouse, write the report, say how to look at both."""
-    from warehouse.reader import open_reader
-    from warehouse.report import build_report
+    from vtforge.warehouse.reader import open_reader
+    from vtforge.warehouse.report import build_report
 
     outcome = run_materialize(config)
     print_outcome(outcome)

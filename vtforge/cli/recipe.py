@@ -29,7 +29,7 @@ EXIT_NOT_PROMOTED = 3
 
 def refresh_warehouse(cfg: Config) -> None:
     """What the previous step emitted, into the warehouse (through Kafka first when that is the sink)."""
-    from warehouse.refresh import refresh
+    from vtforge.warehouse.refresh import refresh
 
     if cfg.forge.events.sink == "kafka":
         from vtforge.ingest import Ingestor
@@ -40,8 +40,8 @@ def refresh_warehouse(cfg: Config) -> None:
 
 def promote(cfg: Config, policy_version: str) -> tuple[bool, str]:
     """``vtforge gates --promote`` on ``policy_version``: (promoted, reason), the decision emitted."""
-    from trainers.gates import GateDataError, GateReport, check_gates
-    from trainers.promotion import PRODUCER, promotion_event
+    from vtforge.trainers.gates import GateDataError, GateReport, check_gates
+    from vtforge.trainers.promotion import PRODUCER, promotion_event
     from vtforge.transport import sink_from_config
 
     try:
@@ -65,9 +65,10 @@ def run_arm(
     on_step: Any = None,
 ) -> dict[str, Any]:
     """Train one arm; returns {"arm", "sft": summary | None, "promotion": (promoted, reason) | None,
-    "grpo": summary | None}. Raises ``trainers.promotion.NotPromoted`` when staged GRPO may not start."""
-    from trainers.grpo import GrpoOptions, run_grpo
-    from trainers.sft import SftOptions, run_sft
+    "grpo": summary | None}. Raises ``vtforge.trainers.promotion.NotPromoted`` when staged GRPO may not
+    start."""
+    from vtforge.trainers.grpo import GrpoOptions, run_grpo
+    from vtforge.trainers.sft import SftOptions, run_sft
 
     recipe = cfg.forge.recipe
     suite = eval_suite or recipe.eval_suite or cfg.forge.eval.default_suite
@@ -123,10 +124,10 @@ def register(app: typer.Typer) -> None:
         from vtforge.cli.train import _import_trainers, _print, _step_line
 
         _import_trainers()
-        from trainers.promotion import NotPromoted
-        from trainers.readers import ReaderError
-        from trainers.sft import TrainingDataError
         from vtforge.models import ModelError
+        from vtforge.trainers.promotion import NotPromoted
+        from vtforge.trainers.readers import ReaderError
+        from vtforge.trainers.sft import TrainingDataError
 
         try:
             out = run_arm(

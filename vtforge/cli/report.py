@@ -18,9 +18,9 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Write index.html and PNG plots of the telemetry over policy versions and training steps."""
-        from warehouse.connection import WarehouseBusy
-        from warehouse.reader import open_reader
-        from warehouse.report import build_report
+        from vtforge.warehouse.connection import WarehouseBusy
+        from vtforge.warehouse.reader import open_reader
+        from vtforge.warehouse.report import build_report
 
         cfg = config_from(config)
         folder = output or cfg.data_dir / "report"

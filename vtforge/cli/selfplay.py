@@ -23,7 +23,7 @@ def load_tasks(cfg: Config, tasks: str) -> list[Any]:
     if path.suffix in (".jsonl", ".json") or path.is_file():
         if not path.is_file():
             raise CliError(f"--tasks: file not found: {path}")
-        from sandbox.evaluate import read_records
+        from vtforge.sandbox.evaluate import read_records
 
         try:
             return read_records(path)
@@ -137,7 +137,7 @@ def register(app: typer.Typer) -> None:
                     raise CliError(
                         f"replay file not found: {target} (run scripts/make_replay_completions.py)"
                     )
-                from vtforge.selfplay.recorded import make_records, write_records
+                from vtforge.fixtures.completions import make_records, write_records
 
                 count = write_records(
                     target, make_records(task_list, patches=max(40, n_patches), tests=max(40, n_tests))
@@ -178,7 +178,7 @@ def run_selfplay(
     run_id: str | None = None,
     max_new_tokens: int | None = None,
 ) -> dict[str, Any]:
-    from sandbox.api import SandboxUnavailable, open_sandbox
+    from vtforge.sandbox.api import SandboxUnavailable, open_sandbox
     from vtforge.selfplay.catalog import Catalog
     from vtforge.selfplay.loop import Options, run_task
     from vtforge.selfplay.sampling import Schedule

@@ -1,6 +1,6 @@
 """``vtforge sql``: query the warehouse and the landing zone, one-shot or interactively.
 
-It reads through ``warehouse.reader.open_reader``: a snapshot of the warehouse (never the file the
+It reads through ``vtforge.warehouse.reader.open_reader``: a snapshot of the warehouse (never the file the
 pipeline is writing) plus views over the landing Parquet files, so it works before anything was
 materialised and never blocks the pipeline's single DuckDB writer.
 """
@@ -226,8 +226,8 @@ def register(app: typer.Typer) -> None:
         schema landing (landing.rollout, landing.events), and unqualified too until the warehouse
         has a table of that name. Writes are refused (a snapshot is read); CREATE TEMP is allowed.
         """
-        from warehouse.connection import WarehouseBusy
-        from warehouse.reader import open_reader
+        from vtforge.warehouse.connection import WarehouseBusy
+        from vtforge.warehouse.reader import open_reader
 
         cfg = config_from(config)
 

@@ -196,7 +196,7 @@ def register(app: typer.Typer) -> None:
         import uuid
         from datetime import UTC, datetime
 
-        from sandbox.api import SandboxUnavailable, open_sandbox
+        from vtforge.sandbox.api import SandboxUnavailable, open_sandbox
         from vtforge.selfplay.baseline import run_baseline
         from vtforge.selfplay.task import as_selfplay_task
         from vtforge.transport import sink_from_config
@@ -352,7 +352,7 @@ def _baseline_engine(
             if not target.exists():
                 if not make_replay:
                     raise CliError(f"replay file not found: {target} (pass --replay FILE)")
-                from vtforge.selfplay.recorded import make_records, write_records
+                from vtforge.fixtures.completions import make_records, write_records
 
                 count = write_records(target, make_records(chosen, patches=max(40, samples), tests=1))
                 console.print(f"wrote {count} [bold]synthetic[/] recorded completions to {target}")

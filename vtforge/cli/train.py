@@ -61,7 +61,7 @@ def _quiet() -> None:
 def _import_trainers():
     try:
         _quiet()
-        from trainers import grpo, sft
+        from vtforge.trainers import grpo, sft
     except ImportError as exc:
         raise CliError(
             f"the train extra is not installed ({exc}); run `uv pip install -e '.[train]'`"
@@ -92,8 +92,8 @@ def register(app: typer.Typer) -> None:
         """Cold-start SFT on sft_examples (loss on the assistant's answer only, packed)."""
         cfg = config_from(config)
         sft, _ = _import_trainers()
-        from trainers.readers import ReaderError
         from vtforge.models import ModelError
+        from vtforge.trainers.readers import ReaderError
 
         options = sft.SftOptions(
             model=model,
@@ -150,9 +150,9 @@ def register(app: typer.Typer) -> None:
         if reward not in ("sandbox", "bandit"):
             raise CliError(f"--reward must be sandbox or bandit, got {reward!r}", code=2)
         _, grpo = _import_trainers()
-        from trainers.readers import ReaderError
-        from trainers.sft import TrainingDataError
         from vtforge.models import ModelError
+        from vtforge.trainers.readers import ReaderError
+        from vtforge.trainers.sft import TrainingDataError
 
         options = grpo.GrpoOptions(
             model=model,
@@ -168,7 +168,7 @@ def register(app: typer.Typer) -> None:
             force=force,
             eval_suite=eval_suite,
         )
-        from trainers.promotion import NotPromoted
+        from vtforge.trainers.promotion import NotPromoted
 
         try:
             summary = grpo.run_grpo(cfg, options)

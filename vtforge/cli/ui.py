@@ -21,12 +21,12 @@ from vtforge.cli._common import CliError, ConfigOption, config_from, console
 if TYPE_CHECKING:
     from vtforge.config import Config
 
-CODE_LOCATION = "pipelines.definitions"
+CODE_LOCATION = "vtforge.pipelines.definitions"
 
 
 def ui_environment(config: Config) -> dict[str, str]:
     """The environment both processes get: DAGSTER_HOME, and the config they must read."""
-    from pipelines.instance import dagster_home, open_instance
+    from vtforge.pipelines.instance import dagster_home, open_instance
 
     open_instance(config)  # creates dagster.yaml and sets the writer pool's limit
     home = dagster_home(config)

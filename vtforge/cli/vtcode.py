@@ -113,14 +113,14 @@ def register(app: typer.Typer) -> None:
         session_id: str | None = typer.Option(None, "--session-id", help="Default: the thread id."),
         echo: bool = typer.Option(False, "--echo", help="Also print vtcode's JSON lines."),
     ) -> int:
-        """Run `vtcode exec --json ARGS…` and ingest its event stream as it comes."""
+        """Run `vtcode exec --json ARGS…` and record its event stream as it comes."""
         from vtforge.transport import sink_from_config
-        from vtforge.vtcode.stream import StreamIngestor, run_exec, vtcode_command
+        from vtforge.vtcode.stream import StreamImporter, run_exec, vtcode_command
 
         cfg = config_from(config)
         command = vtcode_command(cfg.forge.vtcode.binary, list(ctx.args))
         with sink_from_config(cfg, producer="vtforge.vtcode") as sink:
-            ingestor = StreamIngestor(
+            importer = StreamImporter(
                 sink,
                 context=_context(cfg, cfg.root, "exec"),
                 session_id=session_id,
@@ -128,12 +128,12 @@ def register(app: typer.Typer) -> None:
                 source_name="vtcode-exec",
             )
             try:
-                code = run_exec(command, ingestor, echo=sys.stdout if echo else None, cwd=Path.cwd())
+                code = run_exec(command, importer, echo=sys.stdout if echo else None, cwd=Path.cwd())
             except FileNotFoundError:
                 raise CliError(
                     f"{command[0]} not found (forge.vtcode.binary; install VT Code or set the path)"
                 ) from None
-        result = ingestor.result
+        result = importer.result
         err_console.print(
             f"vtcode exec: session {result.session_id}: {result.lines} lines → {result.events} events"
             f" ({len(result.rejected)} quarantined); vtcode exited {code}",
@@ -141,23 +141,25 @@ def register(app: typer.Typer) -> None:
         )
         return code
 
-    @group.command("ingest")
-    def ingest(
+    # "import": a saved stream becomes events; "ingest" is the Kafka consumer's word (hidden alias kept)
+    @group.command("ingest", hidden=True)
+    @group.command("import")
+    def import_stream(
         path: Annotated[
             str, typer.Argument(help="A saved `vtcode exec --json` stream or events.jsonl; - = stdin.")
         ],
         config: ConfigOption = None,
         session_id: str | None = typer.Option(None, "--session-id", help="Default: the thread id."),
     ) -> None:
-        """Ingest a saved event stream (from a file or stdin) with the same mapping as exec."""
+        """Import a saved event stream (from a file or stdin) with the same mapping as exec."""
         from vtforge.transport import sink_from_config
-        from vtforge.vtcode.stream import StreamIngestor, stdin_lines
+        from vtforge.vtcode.stream import StreamImporter, stdin_lines
 
         cfg = config_from(config)
         if path != "-" and not Path(path).is_file():
             raise CliError(f"no such file: {path}")
         with sink_from_config(cfg, producer="vtforge.vtcode") as sink:
-            ingestor = StreamIngestor(
+            importer = StreamImporter(
                 sink,
                 context=_context(cfg, cfg.root, "stream"),
                 session_id=session_id,
@@ -165,10 +167,10 @@ def register(app: typer.Typer) -> None:
                 source_name="stdin" if path == "-" else path,
             )
             if path == "-":
-                result = ingestor.feed(stdin_lines())
+                result = importer.feed(stdin_lines())
             else:
                 with open(path, encoding="utf-8", errors="replace") as handle:
-                    result = ingestor.feed(handle)
+                    result = importer.feed(handle)
         console.print(
             f"session {result.session_id}: {result.lines} lines → {result.events} events"
             f" ({len(result.rejected)} quarantined)",

@@ -2,7 +2,7 @@
 
 One member of a consumer group. Per partition it buffers records into a batch, then:
 
-1. decodes the batch into Arrow (``schemas.batch``, on a writer thread or in a worker process,
+1. decodes the batch into Arrow (``vtforge.schemas.batch``, on a writer thread or in a worker process,
    see ``writer``); a record that fails goes to the quarantine (raw bytes, the codec's typed
    reason, ``topic/partition@offset``);
 2. writes the good events as landing Parquet named after the batch's Kafka coordinates
@@ -37,10 +37,10 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from schemas.codec import Codec
 from vtforge.ingest.stats import MemberStats
 from vtforge.ingest.writer import BatchJob, BatchResult, warm_up, worker_init, write_batch
 from vtforge.kafka import client
+from vtforge.schemas.codec import Codec
 
 if TYPE_CHECKING:
     from vtforge.config import Config

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from schemas.catalog import default_catalog
 from vtforge.ingest.stats import read_members
 from vtforge.kafka import client
+from vtforge.schemas.catalog import default_catalog
 
 if TYPE_CHECKING:
     from vtforge.config import Config
@@ -63,7 +63,7 @@ def group_status(config: Config) -> tuple[list[PartitionLag], list[dict[str, Any
 
 def progress_events(config: Config, rows: list[PartitionLag]) -> list[dict[str, Any]]:
     """The numbers ``ingest status`` shows, as ``ingest_progress`` events (one per partition)."""
-    from schemas.envelope import new_event
+    from vtforge.schemas.envelope import new_event
 
     group = config.forge.events.kafka.consumer_group
     return [

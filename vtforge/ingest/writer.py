@@ -1,7 +1,7 @@
 """Writing one partition's batch: decode, landing Parquet, quarantine — off the polling thread.
 
 By default (``forge.events.kafka.ingest_workers = 0``) batches go to one writer thread of the
-ingestor: the native decoder (``schemas.batch``) and Parquet run without the GIL, so they overlap
+ingestor: the native decoder (``vtforge.schemas.batch``) and Parquet run without the GIL, so they overlap
 with the Kafka client's fetch parsing at no copying cost. With N > 0, each batch's raw bytes go
 to one of N worker processes instead (forked before the Kafka clients start; killed with their
 parent via ``PR_SET_PDEATHSIG`` so one can never finish a write after the ingestor died and a
@@ -17,10 +17,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.batch import BatchDecoder
-from schemas.codec import Codec
-from schemas.registry import SchemaRegistryClient
 from vtforge.ingest import naming
+from vtforge.schemas.batch import BatchDecoder
+from vtforge.schemas.codec import Codec
+from vtforge.schemas.registry import SchemaRegistryClient
 from vtforge.transport.landing import write_table
 from vtforge.transport.quarantine import Rejected, quarantine
 

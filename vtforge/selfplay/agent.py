@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.api import RunRequest, Sandbox
+from vtforge.sandbox.api import RunRequest, Sandbox
 from vtforge.selfplay.diffs import diff_of
 from vtforge.selfplay.engines.base import Completion, Engine, Message, Request
 from vtforge.selfplay.parsing import parse_edit

@@ -20,8 +20,8 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sandbox.api import RunResult
-from schemas import new_event
+from vtforge.sandbox.api import RunResult
+from vtforge.schemas import new_event
 from vtforge.selfplay.diffs import diff_stats
 from vtforge.selfplay.engines.base import Completion
 from vtforge.selfplay.sampling import Rollout

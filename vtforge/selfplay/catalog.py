@@ -16,7 +16,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from schemas import stable_id
+from vtforge.schemas import stable_id
 
 CATALOG_FILE = "false_positives.jsonl"
 _lock = threading.Lock()

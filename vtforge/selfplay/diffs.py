@@ -55,21 +55,6 @@ def diff_stats(diff: str) -> tuple[int, int]:
     return added, removed
 
 
-def diff_files(diff: str) -> list[str]:
-    """Paths a unified diff touches (the ``b/`` side, or ``a/`` for a deletion)."""
-    files: list[str] = []
-    for line in diff.splitlines():
-        if line.startswith("+++ ") or line.startswith("--- "):
-            name = line[4:].split("\t", 1)[0].strip()
-            if name == "/dev/null":
-                continue
-            if name.startswith(("a/", "b/")):
-                name = name[2:]
-            if name not in files:
-                files.append(name)
-    return files
-
-
 def normalise_source(path: str, content: str | None) -> str:
     """Content with formatting and comments dropped (Python AST), else whitespace-normalised."""
     if content is None:
@@ -88,13 +73,3 @@ def content_key(contents: Mapping[str, str | None], *, kind: str = "patch") -> s
     for path in sorted(contents):
         digest.update(b"\x1f" + path.encode() + b"\x1e" + normalise_source(path, contents[path]).encode())
     return digest.hexdigest()[:16]
-
-
-def diff_key(diff: str) -> str:
-    """Identity of a raw diff (the gold patch): whitespace at line ends and index lines ignored."""
-    lines = [
-        line.rstrip()
-        for line in diff.splitlines()
-        if line.strip() and not line.startswith(("index ", "diff --git"))
-    ]
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]

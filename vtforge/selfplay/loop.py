@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.api import Sandbox
-from schemas import stable_id
 from vtforge import constants as C
+from vtforge.sandbox.api import Sandbox
+from vtforge.schemas import stable_id
 from vtforge.selfplay import prompts
 from vtforge.selfplay.archive import Archive
 from vtforge.selfplay.catalog import Catalog, FalsePositive, counterexample_id
@@ -45,11 +45,13 @@ class Options:
     policy_version: str
     round_index: int = 1
     synthesis: bool = True
-    synthesis_top_n: int = 5
+    synthesis_top_n: int = C.SYNTHESIS_TOP_N
     inject_counterexamples: bool = True
     majority_vote: bool = False
-    max_localized_files: int = 5
-    budget_tokens: int = 131072  # context window of a request (prompt + completion); the model's caps it
+    max_localized_files: int = C.MAX_LOCALIZED_FILES
+    budget_tokens: int = (
+        C.INFERENCE_TOKENS
+    )  # context window of a request (prompt + completion); the model's caps it
     seed: int = 0
     flaky_reruns: int = C.FLAKY_RERUNS  # forge.selfplay.flaky_reruns
 

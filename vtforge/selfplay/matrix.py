@@ -34,9 +34,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sandbox.api import PreparedRepo, RunRequest, RunResult, Sandbox
-from sandbox.grading import FAIL_STATUSES, PASS_STATUSES, grade, lookup
 from vtforge import constants as C
+from vtforge.sandbox.api import PreparedRepo, RunRequest, RunResult, Sandbox
+from vtforge.sandbox.grading import FAIL_STATUSES, PASS_STATUSES, grade, lookup
 from vtforge.selfplay.diffs import unified_diff
 from vtforge.selfplay.task import SelfplayTask
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from schemas import stable_id
+from vtforge.schemas import stable_id
 from vtforge.selfplay.engines.base import Completion, Engine, Message, Request
 
 ENGINE_ERROR = "engine_error"

@@ -14,8 +14,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sandbox.api import RepoSpec
-from sandbox.grading import test_ids
+from vtforge.sandbox.api import RepoSpec
+from vtforge.sandbox.grading import test_ids
+from vtforge.tasks.diffs import is_test_path
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class SelfplayTask:
         )
 
     def instance(self) -> dict[str, Any]:
-        """The SWE-bench instance ``sandbox.grading.grade`` reads."""
+        """The SWE-bench instance ``vtforge.sandbox.grading.grade`` reads."""
         return {
             "instance_id": self.task_id,
             "FAIL_TO_PASS": list(self.fail_to_pass),
@@ -128,14 +129,3 @@ class RepoView:
 
     def test_files(self) -> list[str]:
         return [p for p in self.tree if p.endswith(".py") and is_test_path(p)]
-
-
-def is_test_path(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    parts = path.split("/")[:-1]
-    return (
-        name.startswith("test_")
-        or name.endswith("_test.py")
-        or name == "conftest.py"
-        or any(p in ("tests", "test", "testing") for p in parts)
-    )

@@ -13,8 +13,8 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from sandbox import open_sandbox
 from vtforge.config import Config
+from vtforge.sandbox import open_sandbox
 from vtforge.tasks import gitrepo
 from vtforge.tasks.bank import load_slice, save_slice, tasks_dir
 from vtforge.tasks.events import emit_registered

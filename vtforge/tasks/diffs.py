@@ -60,7 +60,24 @@ def partition(diff: str) -> tuple[str, str]:
 
 
 def changed_paths(diff: str) -> list[str]:
-    return [path for path, _ in split_files(diff)]
+    """The paths a diff changes: each file's new side, the old side for a deletion (the warehouse's
+    ``diff_files`` macro, for ``git diff`` output). A plain unified diff without ``diff --git``
+    headers (a model's answer) is read from its ``---``/``+++`` pairs by the same rule."""
+    sections = split_files(diff)
+    if sections:
+        return [path for path, _ in sections]
+    paths: list[str] = []
+    old = None
+    for line in diff.splitlines():
+        if line.startswith("--- "):
+            old = line[4:].split("\t")[0].strip()
+        elif line.startswith("+++ "):
+            new = line[4:].split("\t")[0].strip()
+            path = old if new == "/dev/null" else new
+            path = path.removeprefix("a/").removeprefix("b/") if path else path
+            if path and path != "/dev/null" and path not in paths:
+                paths.append(path)
+    return paths
 
 
 def reverse(diff: str) -> str:

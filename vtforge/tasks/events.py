@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas import new_event
 from vtforge.config import Config
+from vtforge.schemas import new_event
 from vtforge.tasks.model import IMPORTER_VERSION, Task
 from vtforge.transport import sink_from_config
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.grading import test_ids
+from vtforge.sandbox.grading import test_ids
 
 IMPORTER_VERSION = "vtforge.tasks/1"
 SPLITS = ("train", "eval")

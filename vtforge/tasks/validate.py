@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox import grading
-from sandbox.api import PreparedRepo, RepoSpec, RunRequest, RunResult, Sandbox
+from vtforge.sandbox import grading
+from vtforge.sandbox.api import PreparedRepo, RepoSpec, RunRequest, RunResult, Sandbox
 from vtforge.tasks.model import Task
 
 FAILING = ("FAILED", "ERROR")

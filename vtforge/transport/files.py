@@ -15,8 +15,8 @@ from typing import Any
 
 import fastavro
 
-from schemas.codec import Codec, CodecError
-from schemas.jsonform import from_jsonable
+from vtforge.schemas.codec import Codec, CodecError
+from vtforge.schemas.jsonform import from_jsonable
 from vtforge.transport.quarantine import Rejected
 
 

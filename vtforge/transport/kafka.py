@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from schemas.codec import Codec
 from vtforge.kafka import client
+from vtforge.schemas.codec import Codec
 from vtforge.transport.sink import EventSink, SinkError, codec_for
 
 if TYPE_CHECKING:

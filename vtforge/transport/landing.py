@@ -23,10 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from schemas.arrow import to_record_batch
-from schemas.batch import BatchDecoder
-from schemas.catalog import EventSchema
-from schemas.codec import Codec
+from vtforge.schemas.arrow import to_record_batch
+from vtforge.schemas.batch import BatchDecoder
+from vtforge.schemas.catalog import EventSchema
+from vtforge.schemas.codec import Codec
 from vtforge.transport.sink import EventSink, SinkError
 
 TMP_SUFFIX = ".inprogress"
@@ -133,6 +133,8 @@ class LandingSink(EventSink):
         codec: Codec | None = None,
     ) -> None:
         self.root = Path(root)
+        # a writer that died mid-write left a hidden temporary file; nobody else will remove it
+        self.swept_on_start = sweep_stale_tmp(self.root) if self.root.is_dir() else 0
         self.max_events = max_events
         self.max_bytes = max_bytes
         self.interval_s = interval_s

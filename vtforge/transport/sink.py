@@ -19,8 +19,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from schemas.codec import Codec
     from vtforge.config import Config
+    from vtforge.schemas.codec import Codec
 
 
 class SinkError(RuntimeError):
@@ -63,12 +63,12 @@ class EventSink(ABC):
 
 def codec_for(config: Config) -> Codec:
     """The wire codec: single-object encoding, or the Confluent format when a registry is set."""
-    from schemas.codec import Codec
+    from vtforge.schemas.codec import Codec
 
     events = config.forge.events
     if not events.schema_registry_url:
         return Codec()
-    from schemas.registry import SchemaRegistryClient
+    from vtforge.schemas.registry import SchemaRegistryClient
 
     registry = SchemaRegistryClient(
         events.schema_registry_url, subject_for=lambda event_type: f"{events.topic(event_type)}-value"

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas import new_event, stable_id
+from vtforge.schemas import new_event, stable_id
 from vtforge.vtcode.formats import (
     ThreadRecord,
     TrajectoryRecord,
@@ -39,7 +39,7 @@ PRODUCER = "vtforge.vtcode"
 STAGE = "agentic"
 INT32_MAX = 2**31 - 1
 TRANSIENT_TYPES = frozenset({"item.started", "item.updated", "plan.delta"})
-HARNESS_STATUS = {"passed": "passed", "failed": "failed", "started": "started"}
+HARNESS_OUTCOMES = ("passed", "failed", "started")  # the suffixes of harness events that are a status
 
 
 def rollout_id_for(session_id: str) -> str:
@@ -297,7 +297,7 @@ class SessionMapper:
         """A harness event; verification_* and evaluation_* are test outcomes."""
         name = str(item.get("event", ""))
         suffix = name.rsplit("_", 1)[-1]
-        status = HARNESS_STATUS.get(suffix, name)
+        status = suffix if suffix in HARNESS_OUTCOMES else name
         if name.startswith("verification_") and suffix in ("passed", "failed"):
             state = self.state
             state.last_verification = suffix

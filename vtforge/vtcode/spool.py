@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from schemas import Codec, CodecError
+from vtforge.schemas import Codec, CodecError
 from vtforge.transport.quarantine import Rejected, quarantine
 from vtforge.transport.sink import EventSink
 

@@ -31,7 +31,7 @@ class StreamResult:
     state: SessionState | None = None
 
 
-class StreamIngestor:
+class StreamImporter:
     """Feeds lines of one session's stream through the mapping into a sink."""
 
     def __init__(
@@ -105,7 +105,7 @@ def vtcode_command(binary: str, args: list[str]) -> list[str]:
 
 
 def run_exec(
-    command: list[str], ingestor: StreamIngestor, *, echo: IO[str] | None = None, cwd: Path | None = None
+    command: list[str], ingestor: StreamImporter, *, echo: IO[str] | None = None, cwd: Path | None = None
 ) -> int:
     """Run vtcode, ingest its stdout line by line as it comes; returns vtcode's exit status."""
     process = subprocess.Popen(

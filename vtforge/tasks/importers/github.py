@@ -25,8 +25,8 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sandbox import open_sandbox
 from vtforge.config import Config
+from vtforge.sandbox import open_sandbox
 from vtforge.tasks.diffs import changed_paths, github_file_diff, is_test_path
 from vtforge.tasks.importers.common import (
     ImportOptions,

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sandbox import open_sandbox
-from sandbox.api import RunRequest, Sandbox
 from vtforge.config import Config
+from vtforge.sandbox import open_sandbox
+from vtforge.sandbox.api import RunRequest, Sandbox
 from vtforge.tasks import gitrepo
 from vtforge.tasks.bank import repos_dir
 from vtforge.tasks.diffs import is_test_path

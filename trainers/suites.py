@@ -120,7 +120,7 @@ def suite_name(cfg: Config, name: str | None) -> str:
 
 
 def _read_file(cfg: Config, name: str, path: Path) -> list[Task]:
-    from sandbox.evaluate import read_records
+    from vtforge.sandbox.evaluate import read_records
 
     where = _config_file(cfg, f"eval.suites.{name}")
     if not path.is_file():
@@ -175,7 +175,7 @@ def _open_warehouse(cfg: Config) -> Any:
     """A read-only snapshot of the warehouse (never blocks its writer), or None when there is none."""
     import duckdb
 
-    from warehouse.connection import snapshot
+    from vtforge.warehouse.connection import snapshot
 
     if not cfg.duckdb_path.is_file():
         return None

@@ -20,8 +20,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from schemas import default_catalog
-from schemas.catalog import SchemaCatalog
+from vtforge.schemas import default_catalog
+from vtforge.schemas.catalog import SchemaCatalog
 
 ENVELOPE_COLUMNS = (
     "event_id",
@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS events (
 
 
 @dataclass(frozen=True)
-class IngestStats:
+class LoadStats:
     """What one ingest of one event type did."""
 
     event_type: str
@@ -132,14 +132,14 @@ def pending_files(
     return out
 
 
-def ingest_event_type(
+def load_event_type(
     con: duckdb.DuckDBPyConnection,
     landing: Path,
     event_type: str,
     catalog: SchemaCatalog | None = None,
     *,
     batch_files: int = 256,
-) -> IngestStats:
+) -> LoadStats:
     """Read the new landing files of one event type into its raw table and ``events``."""
     catalog = catalog or default_catalog()
     schema = catalog.current(event_type).arrow_schema
@@ -153,7 +153,7 @@ def ingest_event_type(
         totals[0] += read
         totals[1] += new
         totals[2] += dup
-    return IngestStats(event_type, len(files), *totals)
+    return LoadStats(event_type, len(files), *totals)
 
 
 def _ingest_batch(
@@ -226,10 +226,10 @@ def _ingest_batch(
     return rows_read, rows_new, duplicates
 
 
-def ingest_all(
+def load_landing(
     con: duckdb.DuckDBPyConnection, landing: Path, catalog: SchemaCatalog | None = None
-) -> list[IngestStats]:
-    """Ingest every event type of the catalog (types with no landing folder are a no-op)."""
+) -> list[LoadStats]:
+    """Load every event type of the catalog (types with no landing folder are a no-op)."""
     catalog = catalog or default_catalog()
     ensure_tables(con, catalog)
-    return [ingest_event_type(con, landing, t, catalog) for t in catalog.event_types]
+    return [load_event_type(con, landing, t, catalog) for t in catalog.event_types]
