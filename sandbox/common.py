@@ -14,7 +14,6 @@ Inside every sandbox the same paths are used, so commands and set-up scripts are
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -23,11 +22,12 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from vtforge.locks import locked
 from vtforge.sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, RunResult, RunStatus, TestOutcome
 from vtforge.schemas import stable_id
 
@@ -106,17 +106,6 @@ def setup_python(spec: RepoSpec, default: str) -> str:
     return default
 
 
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def resolve_commit(repo_dir: Path, rev: str) -> str:
     done = subprocess.run(
         ["git", "-C", str(repo_dir), "rev-parse", "--verify", f"{rev}^{{commit}}"],
@@ -190,7 +179,7 @@ def prepare_cached(
             setup_log=setup_log,
         )
 
-    with file_lock(work_dir / "repos" / f"{key}.lock"):
+    with locked(work_dir / "repos" / f"{key}.lock"):
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
             return prepared_as(meta["setup_s"], meta.get("setup_log", ""))

@@ -16,14 +16,14 @@ also keeps writers out. So:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+
+from vtforge.locks import FileLock
 
 LOCK_SUFFIX = ".lock"
 SNAPSHOT_DIR = "snapshots"
@@ -36,26 +36,15 @@ class WarehouseBusy(TimeoutError):
 
 @contextlib.contextmanager
 def file_lock(path: Path, *, shared: bool, timeout_s: float) -> Iterator[None]:
-    """``flock`` on ``path`` (created if missing), polling until ``timeout_s``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
-    deadline = time.monotonic() + timeout_s
+    """The warehouse's reader (shared) or writer (exclusive) lock, polled until ``timeout_s``."""
+    lock = FileLock(path, shared=shared)
+    if not lock.acquire(timeout_s):
+        kind = "read" if shared else "write"
+        raise WarehouseBusy(f"{path}: could not take the {kind} lock in {timeout_s:.0f}s")
     try:
-        while True:
-            try:
-                fcntl.flock(fd, mode)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    kind = "read" if shared else "write"
-                    raise WarehouseBusy(
-                        f"{path}: could not take the {kind} lock in {timeout_s:.0f}s"
-                    ) from None
-                time.sleep(0.05)
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        lock.release()
 
 
 def lock_path(db_path: Path) -> Path:

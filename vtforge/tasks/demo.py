@@ -8,12 +8,12 @@ sandbox, saves the slice and emits ``task_registered`` events. Nothing of it is 
 
 from __future__ import annotations
 
-import fcntl
 import math
 from collections.abc import Callable
 from pathlib import Path
 
 from vtforge.config import Config
+from vtforge.locks import locked
 from vtforge.sandbox import open_sandbox
 from vtforge.tasks import gitrepo
 from vtforge.tasks.bank import load_slice, save_slice, tasks_dir
@@ -60,10 +60,7 @@ def ensure_demo_bank(
     existing = load_slice(cfg, DEMO_SLICE)
     if _usable(existing, min_tasks):
         return existing
-    lock_path = tasks_dir(cfg) / ".demo.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(tasks_dir(cfg) / ".demo.lock"):
         existing = load_slice(cfg, DEMO_SLICE)  # another process may have built it meanwhile
         if _usable(existing, min_tasks):
             return existing

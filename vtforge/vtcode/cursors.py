@@ -9,7 +9,6 @@ to it were acknowledged by the sink, so a crash repeats events (same ids) but ne
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -17,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from vtforge.locks import FileLock
 
 SIGNATURE_LINES = 4  # how many trailing lines identify our place in a file
 
@@ -90,7 +91,7 @@ class CursorStore:
 
     def __init__(self, root: Path, workspace: Path) -> None:
         self.dir = root / workspace_key(workspace)
-        self._lock_handle: Any = None
+        self._lock: FileLock | None = None
 
     def _path(self, name: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
@@ -132,18 +133,13 @@ class CursorStore:
 
     def lock(self) -> bool:
         """Take the workspace's tailer lock; False when another tailer holds it."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        handle = open(self.dir / ".lock", "a+")  # noqa: SIM115 - held for the tailer's lifetime
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
+        lock = FileLock(self.dir / ".lock")  # held for the tailer's lifetime
+        if not lock.acquire(timeout_s=0):
             return False
-        self._lock_handle = handle
+        self._lock = lock
         return True
 
     def unlock(self) -> None:
-        if self._lock_handle is not None:
-            fcntl.flock(self._lock_handle.fileno(), fcntl.LOCK_UN)
-            self._lock_handle.close()
-            self._lock_handle = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

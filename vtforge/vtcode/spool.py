@@ -10,14 +10,13 @@ the tailer drains on every poll and ``vtforge vtcode drain`` does it by hand.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from vtforge.locks import FileLock
 from vtforge.schemas import Codec, CodecError
 from vtforge.transport.quarantine import Rejected, quarantine
 from vtforge.transport.sink import EventSink
@@ -67,17 +66,10 @@ class Spool:
         """
         if not self.pending():
             return 0
-        lock = open(self.root / ".drain.lock", "a+")  # noqa: SIM115
+        lock = FileLock(self.root / ".drain.lock")
+        if not lock.acquire(timeout_s=wait_s):
+            return 0
         try:
-            deadline = time.monotonic() + wait_s
-            while True:
-                try:
-                    fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        return 0
-                    time.sleep(0.05)
             files = self.pending()[:limit]
             sent: list[Path] = []
             bad: list[tuple[Path, Rejected]] = []
@@ -102,4 +94,4 @@ class Spool:
                     path.unlink(missing_ok=True)
             return len(sent)
         finally:
-            lock.close()
+            lock.release()
