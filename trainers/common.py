@@ -6,10 +6,13 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vtforge.trainers import runs
 from vtforge.trainers.tiny import tiny_model, train_tokenizer
+
+if TYPE_CHECKING:
+    from vtforge.config import Config
 
 
 @dataclass
@@ -26,7 +29,7 @@ class Policy:
         return self.source == runs.TINY
 
 
-def model_folder(cfg: Any, model: str) -> Path:
+def model_folder(cfg: Config, model: str) -> Path:
     """The Hugging Face folder ``--model`` stands for: a registry name (``forge.models``, e.g.
     ``smollm2-135m``; a GGUF source is converted once under the data dir), else a local folder or
     ``.gguf`` file (relative to the working directory, then to the workspace).
@@ -48,7 +51,7 @@ def starting_policy(
     corpus: Callable[[], Iterable[str]],
     seed: int,
     fallback: Path | None = None,
-    cfg: Any = None,
+    cfg: Config = None,
 ) -> Policy:
     """``model`` (a registry name when ``cfg`` is given, or a local folder), else ``fallback`` when it
     exists, else a fresh tiny model.
@@ -99,7 +102,7 @@ def common_args(
 
 
 @contextmanager
-def event_sink(cfg: Any, enabled: bool):
+def event_sink(cfg: Config, enabled: bool):
     """``emit`` for training-step events: the configured sink, closed (acknowledged) at the end."""
     if not enabled:
         yield lambda event: None

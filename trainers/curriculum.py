@@ -26,10 +26,13 @@ import random
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vtforge.tasks.model import BUCKETS, UNMEASURED
 from vtforge.tasks.model import bucket_of as rate_bucket
+
+if TYPE_CHECKING:
+    from vtforge.config import CurriculumConfig
 
 
 def bucket_of(row: Mapping[str, Any], easy_min: float, medium_min: float) -> str:
@@ -45,7 +48,7 @@ def bucket_of(row: Mapping[str, Any], easy_min: float, medium_min: float) -> str
 class Curriculum:
     """State of the curriculum over one run; ``cfg`` is ``forge.curriculum``."""
 
-    cfg: Any
+    cfg: CurriculumConfig
     prompts: Sequence[Mapping[str, Any]]
     replay: Sequence[Mapping[str, Any]] = ()
     policy_version: str = ""

@@ -17,9 +17,12 @@ then reads only the rows whose ``localization_policy`` is P.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vtforge.schemas import new_event
+
+if TYPE_CHECKING:
+    from vtforge.config import Config
 
 PRODUCER = "vtforge.trainers"
 
@@ -96,7 +99,7 @@ def frozen_event(p: Pick, policy_version: str, request: str) -> dict[str, Any]:
 
 
 def freeze_localization(
-    cfg: Any, policy_version: str, *, request: str, refresh: bool = True
+    cfg: Config, policy_version: str, *, request: str, refresh: bool = True
 ) -> FrozenLocalization:
     """Emit ``policy_version``'s localization of every RL task as frozen; ``refresh`` brings the
     warehouse up to date first (so the policy's newest localizations count) and again after."""

@@ -19,9 +19,12 @@ This module imports only duckdb, so a Dagster asset check can call it cheaply::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
+
+if TYPE_CHECKING:
+    from vtforge.config import Config, GatesConfig
 
 GATES = ("localization_accuracy", "patch_acceptance", "fail_before_fix_rate")
 TABLE = "curriculum_gates"
@@ -74,7 +77,7 @@ class GateReport:
         return out
 
 
-def _thresholds(gates_cfg: Any) -> dict[str, float]:
+def _thresholds(gates_cfg: GatesConfig) -> dict[str, float]:
     if isinstance(gates_cfg, dict):
         return {k: float(v) for k, v in gates_cfg.items()}
     return {g: float(getattr(gates_cfg, g)) for g in GATES}
@@ -125,7 +128,7 @@ def latest_policy_version(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def evaluate_gates(
-    con: duckdb.DuckDBPyConnection, gates_cfg: Any, policy_version: str | None = None
+    con: duckdb.DuckDBPyConnection, gates_cfg: GatesConfig, policy_version: str | None = None
 ) -> GateReport:
     """Each configured gate for ``policy_version`` (default: the newest) with value, threshold, pass."""
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -186,7 +189,7 @@ def evaluate_gates(
     return report
 
 
-def check_gates(cfg: Any, policy_version: str | None = None) -> GateReport:
+def check_gates(cfg: Config, policy_version: str | None = None) -> GateReport:
     """``evaluate_gates`` on the configured warehouse, opened read-only."""
     path = cfg.duckdb_path
     if not path.is_file():

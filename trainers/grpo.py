@@ -40,7 +40,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import PrinterCallback, TrainerCallback
@@ -65,6 +65,9 @@ from vtforge.trainers.rewards import BanditReward, OutcomeReward, SandboxReward,
 from vtforge.trainers.sft import TrainingDataError
 from vtforge.trainers.skill_eval import skill_eval_callbacks
 from vtforge.trainers.tiny import TINY_MARKER
+
+if TYPE_CHECKING:
+    from vtforge.config import Config
 
 TRAINER = "grpo"
 TINY_COMPLETION_SHARE = 8  # the tiny model reserves at most 1/8 of its window for the completion
@@ -175,7 +178,7 @@ class GrpoOptions:
     force: bool = False  # start from a policy that is not promoted; recorded as a `forced` decision
 
 
-def _make_reward(cfg: Any, kind: str) -> OutcomeReward:
+def _make_reward(cfg: Config, kind: str) -> OutcomeReward:
     if kind == "sandbox":
         return SandboxReward(cfg)
     if kind == "bandit":
@@ -251,7 +254,7 @@ def _start_promotion(con: Any, start_version: str | None, *, force: bool) -> dic
     return {"policy_version": start_version, "decision": found.decision, "reason": found.reason}
 
 
-def _forced_event(cfg: Any, start_version: str, reason: str, run_version: str) -> dict[str, Any]:
+def _forced_event(cfg: Config, start_version: str, reason: str, run_version: str) -> dict[str, Any]:
     """The override, as a ``forced`` decision naming the GRPO run, with the gate values of now."""
     from vtforge.trainers.gates import GateDataError, GateReport, evaluate_gates
 
@@ -267,7 +270,7 @@ def _forced_event(cfg: Any, start_version: str, reason: str, run_version: str) -
     )
 
 
-def run_grpo(cfg: Any, options: GrpoOptions, *, reward: OutcomeReward | None = None) -> dict[str, Any]:
+def run_grpo(cfg: Config, options: GrpoOptions, *, reward: OutcomeReward | None = None) -> dict[str, Any]:
     """Train with GRPO, save ``final/``, write ``run.json`` and return the summary."""
     from datasets import Features, IterableDataset, List, Value
 

@@ -32,11 +32,14 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vtforge import constants as C
 from vtforge.selfplay.reasoning import split_reasoning
 from vtforge.selfplay.task import RepoView
+
+if TYPE_CHECKING:
+    from vtforge.config import Config
 
 _FENCE = re.compile(r"```(?:diff|patch)?[ \t]*\n(.*?)```", re.DOTALL)
 
@@ -106,7 +109,7 @@ class SandboxReward:
 
     def __init__(
         self,
-        cfg: Any,
+        cfg: Config,
         *,
         repo_dir: Callable[[Mapping[str, Any]], Path | None] | None = None,
         flaky_reruns: int | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vtforge.trainers import runs
 from vtforge.trainers.common import common_args, event_sink, starting_policy
@@ -24,6 +24,9 @@ from vtforge.trainers.readers import (
     iter_sft_examples,
     row_messages,
 )
+
+if TYPE_CHECKING:
+    from vtforge.config import Config
 
 TRAINER = "sft"
 
@@ -57,7 +60,7 @@ def _corpus(reader: WarehouseReader, filt: ReadFilter):
     return texts
 
 
-def run_sft(cfg: Any, options: SftOptions) -> dict[str, Any]:
+def run_sft(cfg: Config, options: SftOptions) -> dict[str, Any]:
     """Train, save ``final/``, write ``run.json`` and return the summary."""
     from datasets import Dataset
     from transformers import PrinterCallback

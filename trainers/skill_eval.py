@@ -52,11 +52,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
 from vtforge.trainers.suites import Suite, SuiteError, load_suite
+
+if TYPE_CHECKING:
+    from vtforge.config import Config
 
 MODE = "agentless"
 AGENTIC = "agentic"
@@ -125,7 +128,7 @@ def model_closure(names: Iterable[str]) -> list[str]:
 
 
 def recipe_metrics(
-    cfg: Any, events: list[dict[str, Any]], policy_version: str, landing: Path
+    cfg: Config, events: list[dict[str, Any]], policy_version: str, landing: Path
 ) -> dict[str, tuple[float | None, int]]:
     """The recipe metrics of ``events`` alone, by the warehouse's own SQL (see the module doc)."""
     import duckdb
@@ -279,7 +282,7 @@ def metric_event(result: SkillEvaluation, metric: str, *, synthetic: bool) -> di
 
 
 def evaluate_policy(
-    cfg: Any,
+    cfg: Config,
     suite: Suite,
     engine: Any,
     box: Any,
@@ -388,7 +391,7 @@ def agentic_metrics(
 
 
 def evaluate_agentic(
-    cfg: Any,
+    cfg: Config,
     suite: Suite,
     engine: Any,
     box: Any,
@@ -468,7 +471,7 @@ def evaluate_agentic(
 
 
 def transformers_engine(
-    cfg: Any, *, folder: str | Path = "", model: Any = None, tokenizer: Any = None, name: str
+    cfg: Config, *, folder: str | Path = "", model: Any = None, tokenizer: Any = None, name: str
 ):
     """The transformers engine on a Hugging Face folder, or on a live model and its tokenizer."""
     from vtforge.selfplay.engines.local_engines import TransformersEngine
@@ -487,7 +490,7 @@ class SkillEvalCallback(TrainerCallback):
 
     def __init__(
         self,
-        cfg: Any,
+        cfg: Config,
         suite: str,
         *,
         policy_version: str,
@@ -570,7 +573,7 @@ class SkillEvalCallback(TrainerCallback):
 
 
 def skill_eval_callbacks(
-    cfg: Any, suite: str | None, policy_version: str, tokenizer: Any, emit: Emit, arm: str | None = None
+    cfg: Config, suite: str | None, policy_version: str, tokenizer: Any, emit: Emit, arm: str | None = None
 ) -> list[Any]:
     """The trainers' hook: ``[SkillEvalCallback]`` when a suite is named, else ``[]``."""
     if not suite:

@@ -21,9 +21,12 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vtforge import constants as C
+
+if TYPE_CHECKING:
+    from vtforge.config import Config
 
 
 class ModelError(ValueError):
@@ -43,14 +46,14 @@ class ModelSource:
         return self.name
 
 
-def _spec(cfg: Any, name: str) -> dict[str, Any] | None:
+def _spec(cfg: Config, name: str) -> dict[str, Any] | None:
     configured = getattr(cfg.forge, "models", {}) or {}
     if name in configured:
         return configured[name].model_dump()
     return dict(C.MODELS[name]) if name in C.MODELS else None
 
 
-def known_models(cfg: Any) -> list[str]:
+def known_models(cfg: Config) -> list[str]:
     """Every name ``--model`` accepts (besides a path)."""
     return sorted({*C.MODELS, *(getattr(cfg.forge, "models", {}) or {})})
 
@@ -71,7 +74,7 @@ def _from_path(name: str, path: Path, gguf: str | None = None) -> ModelSource:
     )
 
 
-def resolve(cfg: Any, name_or_path: str | None = None) -> ModelSource:
+def resolve(cfg: Config, name_or_path: str | None = None) -> ModelSource:
     """The model a name (``forge.models``) or a local path stands for."""
     name = str(name_or_path or C.DEFAULT_MODEL)
     spec = _spec(cfg, name)
@@ -100,7 +103,7 @@ def resolve(cfg: Any, name_or_path: str | None = None) -> ModelSource:
     return ModelSource(name, gguf=path)
 
 
-def gguf_path(cfg: Any, name_or_path: str | None = None) -> Path:
+def gguf_path(cfg: Config, name_or_path: str | None = None) -> Path:
     """The GGUF file of a model (llama.cpp's input); a Hugging Face folder has none."""
     source = resolve(cfg, name_or_path)
     if source.gguf is None:
@@ -108,7 +111,7 @@ def gguf_path(cfg: Any, name_or_path: str | None = None) -> Path:
     return source.gguf
 
 
-def hf_folder(cfg: Any, name_or_path: str | None = None) -> Path:
+def hf_folder(cfg: Config, name_or_path: str | None = None) -> Path:
     """A Hugging Face folder for the model, converting a GGUF source once into the data dir."""
     source = resolve(cfg, name_or_path)
     if source.folder is not None:

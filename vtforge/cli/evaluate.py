@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from vtforge.cli._common import CliError, ConfigOption, config_from, console
+
+if TYPE_CHECKING:
+    from vtforge.config import Config
 
 PolicyOption = typer.Option(
     None,
@@ -27,7 +30,7 @@ PolicyOption = typer.Option(
 )
 
 
-def policy_engine(cfg: Any, policy: str) -> tuple[Callable[[], Any], int]:
+def policy_engine(cfg: Config, policy: str) -> tuple[Callable[[], Any], int]:
     """How to play ``policy``, and its training step (0 when unknown): a training run's ``final/``
     on the transformers engine; a ``forge.models`` name or local model on the engine its source
     runs on (a GGUF source on llama.cpp, a Hugging Face folder on transformers)."""

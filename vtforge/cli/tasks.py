@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from vtforge.cli._common import CliError, ConfigOption, config_from, console
 from vtforge.tasks.model import SPLITS
+
+if TYPE_CHECKING:
+    from vtforge.config import Config
 
 KINDS = ("swe-bench", "swe-smith", "github", "commit-pack")
 DEFAULT_SPLIT = {"swe-bench": "eval", "swe-smith": "train", "github": "train", "commit-pack": "train"}
@@ -310,7 +313,7 @@ def register(app: typer.Typer) -> None:
         console.print(table)
 
 
-def _baseline_records(cfg: Any, tasks: str | None) -> list[Any]:
+def _baseline_records(cfg: Config, tasks: str | None) -> list[Any]:
     """The tasks to measure: a slice or JSONL file (as ``vtforge selfplay --tasks``), else every slice."""
     from vtforge.cli.selfplay import load_tasks
 
@@ -322,7 +325,7 @@ def _baseline_records(cfg: Any, tasks: str | None) -> list[Any]:
 
 
 def _baseline_engine(
-    cfg: Any,
+    cfg: Config,
     engine: str,
     policy: str,
     replay: str | None,

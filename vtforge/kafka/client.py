@@ -15,12 +15,15 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import kafka.errors as kerrors
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata
+
+if TYPE_CHECKING:
+    from vtforge.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ class Connection:
     ssl_keyfile: str | None = None
 
     @classmethod
-    def from_config(cls, config: Any) -> Connection:
+    def from_config(cls, config: Config) -> Connection:
         """From a ``vtforge.config.Config`` (the password is read from the named variable)."""
         events = config.forge.events
         k = events.kafka
@@ -88,7 +91,7 @@ class Connection:
         return out
 
 
-def _path(config: Any, value: str | None) -> str | None:
+def _path(config: Config, value: str | None) -> str | None:
     if not value:
         return None
     return str((config.root / value).resolve()) if not os.path.isabs(value) else value

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vtforge import constants as C
 from vtforge.sandbox.api import Sandbox
@@ -36,6 +36,9 @@ from vtforge.selfplay.sampling import Rollout, Schedule, sample
 from vtforge.selfplay.selection import Candidate, Score, Weights, score_matrix
 from vtforge.selfplay.task import RepoView, SelfplayTask
 
+if TYPE_CHECKING:
+    from vtforge.config import Config
+
 
 @dataclass(frozen=True)
 class Options:
@@ -49,14 +52,14 @@ class Options:
     inject_counterexamples: bool = True
     majority_vote: bool = False
     max_localized_files: int = C.MAX_LOCALIZED_FILES
-    budget_tokens: int = (
-        C.INFERENCE_TOKENS
-    )  # context window of a request (prompt + completion); the model's caps it
+    budget_tokens: int = C.INFERENCE_TOKENS  # a request's window (prompt + completion), model-capped
     seed: int = 0
     flaky_reruns: int = C.FLAKY_RERUNS  # forge.selfplay.flaky_reruns
 
     @classmethod
-    def measurement(cls, cfg: Any, *, patches: int, tests: int, run_id: str, policy_version: str) -> Options:
+    def measurement(
+        cls, cfg: Config, *, patches: int, tests: int, run_id: str, policy_version: str
+    ) -> Options:
         """A round that measures a policy (baselines, skill evaluations): no synthesis, no injected
         counterexamples, the config's selection, localization, flaky-rerun and window levers."""
         sp = cfg.forge.selfplay

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from vtforge.selfplay.engines.base import Completion, Engine, Request
+
+if TYPE_CHECKING:
+    from vtforge.config import Config
 
 __all__ = ["ENGINES", "Completion", "Engine", "Request", "engine_for_model", "make_engine"]
 
 ENGINES = ("openai", "vllm", "transformers", "llamacpp", "replay")
 
 
-def _is_registered(cfg: Any, name: str) -> bool:
+def _is_registered(cfg: Config, name: str) -> bool:
     from vtforge.models import known_models
 
     return name in known_models(cfg)
 
 
-def _local_model(cfg: Any, model: str | None) -> str:
+def _local_model(cfg: Config, model: str | None) -> str:
     """transformers/vllm: a ``forge.models`` name or a local path → a Hugging Face folder (a GGUF
     source is converted once); any other string is passed on as it is (a model id in a local cache)."""
     from vtforge import constants as C
@@ -33,7 +36,7 @@ def _local_model(cfg: Any, model: str | None) -> str:
     return name
 
 
-def engine_for_model(cfg: Any, model: str) -> str:
+def engine_for_model(cfg: Config, model: str) -> str:
     """The engine a ``--model`` runs on when no engine is named: a GGUF file → ``llamacpp``, a
     Hugging Face folder → ``transformers``."""
     from vtforge.models import resolve
@@ -42,7 +45,7 @@ def engine_for_model(cfg: Any, model: str) -> str:
 
 
 def make_engine(
-    cfg: Any,
+    cfg: Config,
     name: str | None = None,
     *,
     replay_file: str | Path | None = None,
