@@ -51,7 +51,7 @@ def starting_policy(
     corpus: Callable[[], Iterable[str]],
     seed: int,
     fallback: Path | None = None,
-    cfg: Config = None,
+    cfg: Config | None = None,
 ) -> Policy:
     """``model`` (a registry name when ``cfg`` is given, or a local folder), else ``fallback`` when it
     exists, else a fresh tiny model.
