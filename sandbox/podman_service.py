@@ -56,6 +56,9 @@ def ensure_podman_service(sock: Path | None = None, *, wait_s: float = 30.0) -> 
         stderr=log,
         start_new_session=True,
         close_fds=True,
+        # the service outlives the caller: a working directory that is later deleted (a removed
+        # checkout) makes every container start fail with "write child: broken pipe"
+        cwd="/",
     )
     log.close()
     deadline = time.monotonic() + wait_s
