@@ -99,10 +99,18 @@ def register(app: typer.Typer) -> None:
             None, "--policy-version", help="Recorded on every event (default: model)."
         ),
         run_id: str = typer.Option(None, "--run-id", help="Run id (default: time-based)."),
+        resume: bool = typer.Option(
+            False,
+            "--resume",
+            help="Continue the killed run --run-id from its journal: finished tasks are skipped, "
+            "journaled samples are not generated again.",
+        ),
         config: ConfigOption = None,
     ) -> None:
         """Sample patches and tests, run the execution matrix, select, reward, catalogue false positives."""
         cfg = config_from(config)
+        if resume and run_id is None:
+            raise CliError("--resume needs --run-id (the run to continue)")
         sp = cfg.forge.selfplay
         from vtforge.models import ModelError
         from vtforge.selfplay.engines import ENGINES, engine_for_model, make_engine
@@ -161,6 +169,7 @@ def register(app: typer.Typer) -> None:
             policy_version=policy_version or chosen.model,
             run_id=run_id,
             max_new_tokens=max_new_tokens,
+            resume=resume,
         )
         print_summary(summary)
 
@@ -177,9 +186,14 @@ def run_selfplay(
     policy_version: str,
     run_id: str | None = None,
     max_new_tokens: int | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
+    """Self-play rounds over ``task_list``, journaled per task (``selfplay.journal``): with
+    ``resume``, a killed run continues where it stopped, without generating a journaled sample
+    again; without it, a run id that has a journal is refused."""
     from vtforge.sandbox.api import SandboxUnavailable, open_sandbox
     from vtforge.selfplay.catalog import Catalog
+    from vtforge.selfplay.journal import TaskJournal, journal_dir
     from vtforge.selfplay.loop import Options, run_task
     from vtforge.selfplay.sampling import Schedule
     from vtforge.selfplay.selection import Weights
@@ -201,6 +215,14 @@ def run_selfplay(
         engine.close()
         raise
     base_id = run_id or f"selfplay-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    round_ids = [f"{base_id}-r{i}" if rounds > 1 else base_id for i in range(1, rounds + 1)]
+    journaled = [r for r in round_ids if journal_dir(cfg.data_dir, r).exists()]
+    if journaled and not resume:
+        engine.close()
+        raise CliError(
+            f"run {base_id} has a journal ({journal_dir(cfg.data_dir, journaled[0])}): "
+            "pass --resume to continue it, or another --run-id"
+        )
     catalog = Catalog(cfg.data_dir)
     weights = Weights.from_config(cfg.forge.selection)
     stats: dict[str, Any] = {
@@ -215,6 +237,8 @@ def run_selfplay(
         "rounds": rounds,
         "window": window,
         "max_new_tokens": max_tokens,
+        "resumed_tasks": 0,
+        "skipped_tasks": 0,
     }
     meter = Meter()
     started = time.perf_counter()
@@ -245,11 +269,11 @@ def run_selfplay(
         def stream(events: list[dict[str, Any]]) -> None:
             stats["events"] += sink.emit_many(events)
 
-        for round_index in range(1, rounds + 1):
+        for round_index, round_id in enumerate(round_ids, start=1):
             opts = Options(
                 patches=patches,
                 tests=tests,
-                run_id=f"{base_id}-r{round_index}" if rounds > 1 else base_id,
+                run_id=round_id,
                 policy_version=policy_version,
                 round_index=round_index,
                 synthesis=synthesis,
@@ -262,6 +286,16 @@ def run_selfplay(
             )
             for task in task_list:
                 progress.update(bar, description=f"round {round_index}: {task.task_id}"[:60])
+                journal = TaskJournal.for_task(cfg.data_dir, round_id, task.task_id, flush=sink.flush)
+                if journal.finished is not None:  # its events were acknowledged before the kill
+                    for key in ("rollouts", "unique_patches", "runs", "events"):
+                        stats[key] += journal.finished[key]
+                    stats["selected_resolved"] += journal.finished["selected_resolved"]
+                    stats["false_positives"] += journal.finished["false_positives"]
+                    stats["tasks"] += 1
+                    stats["skipped_tasks"] += 1
+                    progress.advance(bar)
+                    continue
                 report = run_task(
                     task,
                     engine,
@@ -273,16 +307,23 @@ def run_selfplay(
                     progress=lambda step: progress.update(bar, step=step),
                     stream=stream,
                     on_rollout=sampled,
+                    journal=journal,
                 )
                 sink.emit_many(report.events)
                 sink.flush()
+                done = {
+                    "rollouts": len(report.rollouts),
+                    "unique_patches": len(report.patches),
+                    "runs": report.matrix.runs if report.matrix else 0,
+                    "events": len(report.events),
+                    "selected_resolved": int(bool(report.selected_resolved)),
+                    "false_positives": len(report.false_positives),
+                }
+                journal.finish(done)
+                for key, value in done.items():
+                    stats[key] += value
                 stats["tasks"] += 1
-                stats["rollouts"] += len(report.rollouts)
-                stats["unique_patches"] += len(report.patches)
-                stats["runs"] += report.matrix.runs if report.matrix else 0
-                stats["events"] += len(report.events)
-                stats["selected_resolved"] += bool(report.selected_resolved)
-                stats["false_positives"] += len(report.false_positives)
+                stats["resumed_tasks"] += report.resumed
                 if report.error:
                     stats["errors"].append(f"{task.task_id}: {report.error}")
                 progress.advance(bar)
@@ -368,6 +409,10 @@ def print_summary(stats: dict[str, Any]) -> None:
         ("false positives catalogued", "false_positives"),
     ):
         table.add_row(label, str(stats[key]))
+    if stats.get("resumed_tasks") or stats.get("skipped_tasks"):
+        table.add_row(
+            "resumed (finished before) tasks", f"{stats['resumed_tasks']} ({stats['skipped_tasks']})"
+        )
     table.add_row("seconds", f"{stats['seconds']:.1f}")
     if "samples" in stats:
         table.add_row("samples (parsed)", f"{stats['samples']} ({stats['parsed']})")

@@ -9,12 +9,12 @@ answer that never parses predicts the empty patch: the harness counts it as ``em
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from vtforge.selfplay import prompts
-from vtforge.selfplay.engines.base import Engine
+from vtforge.selfplay.engines.base import Completion, Engine
 from vtforge.selfplay.parsing import parse_edit, parse_localization
 from vtforge.selfplay.sampling import Rollout, Schedule, sample
 from vtforge.selfplay.task import RepoView, SelfplayTask
@@ -41,8 +41,10 @@ def localize(
     budget: int,
     seed: int = 0,
     on_rollout: OnRollout | None = None,
+    recorded: Mapping[tuple[str, int, int], Completion] | None = None,
 ) -> Localized:
-    """Source files (≤ ``limit``) and test files for ``task``: one sample each, retried until parsed."""
+    """Source files (≤ ``limit``) and test files for ``task``: one sample each, retried until parsed
+    (``recorded``: the completions a resumed round already has, as ``sample`` takes them)."""
     files: dict[str, list[str]] = {}
     rollouts: list[tuple[Rollout, str]] = []
     for kind in ("source", "test"):
@@ -72,6 +74,7 @@ def localize(
             first_index=0 if kind == "source" else 1,
             seed=seed,
             on_rollout=on_rollout,
+            recorded=recorded,
         )
         rollouts += [(r, kind) for r in attempts]
         good = [r for r in attempts if r.ok]

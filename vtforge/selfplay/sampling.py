@@ -6,11 +6,15 @@ An output that yields nothing usable is re-sampled up to ``max_retries`` times; 
 Requests of one round go to the engine as one batch, so an HTTP engine keeps its concurrency full.
 Each rollout is handed to ``on_rollout`` the moment its completion is parsed (engines that finish
 requests one by one stream them), so a caller can archive samples before the round ends.
+
+A resumed round passes the completions it already has (``recorded``, by role, sample and retry
+index): those requests are not sent to the engine and their rollouts are not handed to
+``on_rollout`` again; they are parsed as before, so the rollouts are the ones a whole run makes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +86,7 @@ def sample(
     first_index: int = 0,
     seed: int = 0,
     on_rollout: Callable[[Rollout], None] | None = None,
+    recorded: Mapping[tuple[str, int, int], Completion] | None = None,
 ) -> list[Rollout]:
     """``n`` samples (indices ``first_index`` …), each retried until it parses or retries run out.
 
@@ -102,14 +107,14 @@ def sample(
             )
             for index, retry in pending
         ]
-        done: dict[int, Rollout] = {}
-        for position, completion in engine.generate_stream(requests):
-            request = requests[position]
+        known = recorded or {}
+
+        def rollout_of(request: Request, completion: Completion) -> Rollout:
             if completion.error:
                 status, parsed = ENGINE_ERROR, None
             else:
                 status, parsed = parse(completion.text)
-            rollout = done[position] = Rollout(
+            return Rollout(
                 rollout_id=stable_id(run_id, task_id, role, request.sample_index, request.retry_index),
                 task_id=task_id,
                 role=role,
@@ -121,10 +126,25 @@ def sample(
                 status=str(status),
                 parsed=parsed,
             )
-            if on_rollout is not None:
-                on_rollout(rollout)
-        if len(done) != len(requests):
-            raise RuntimeError(f"engine {engine.name} answered {len(done)} of {len(requests)} requests")
+
+        done: dict[int, Rollout] = {}
+        asked: list[int] = []
+        for position, request in enumerate(requests):
+            kept = known.get((role, request.sample_index, request.retry_index))
+            if kept is not None:
+                done[position] = rollout_of(request, kept)
+            else:
+                asked.append(position)
+        answered = 0
+        if asked:
+            for number, completion in engine.generate_stream([requests[p] for p in asked]):
+                position = asked[number]
+                rollout = done[position] = rollout_of(requests[position], completion)
+                answered += 1
+                if on_rollout is not None:
+                    on_rollout(rollout)
+        if answered != len(asked):
+            raise RuntimeError(f"engine {engine.name} answered {answered} of {len(asked)} requests")
         again = []
         for position, request in enumerate(requests):
             rollout = done[position]
