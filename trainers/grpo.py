@@ -47,7 +47,7 @@ from transformers import PrinterCallback, TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
 from vtforge.trainers import runs
-from vtforge.trainers.common import common_args, event_sink, starting_policy
+from vtforge.trainers.common import Policy, common_args, event_sink, starting_policy
 from vtforge.trainers.curriculum import Curriculum, replay_rows
 from vtforge.trainers.events import TrainingStepEvents, sample_events
 from vtforge.trainers.frozen_localization import FrozenLocalizationError, freeze_localization
@@ -270,14 +270,228 @@ def _forced_event(cfg: Config, start_version: str, reason: str, run_version: str
     )
 
 
+@dataclass
+class _Prepared:
+    """The starting policy and the prompts that fit its window (with what was cut and why)."""
+
+    policy: Policy
+    promotion: dict[str, Any]
+    budget: int  # positions per sequence: min(forge.context.train_tokens, the model's window)
+    window: int | None
+    max_completion: int
+    requested_completion: int
+    prompts: list[dict[str, Any]]
+    replay_source: list[dict[str, Any]]
+    log: TruncationLog
+
+
+def _prepare(cfg: Config, options: GrpoOptions, filt: ReadFilter) -> _Prepared:
+    """Load the starting policy (promoted, or forced), then read the RL prompts and the replay
+    buffer, each prompt truncated to leave room for the completion."""
+    train_cfg, context = cfg.forge.train, cfg.forge.context
+    requested = options.max_completion_tokens or train_cfg.max_completion_tokens
+    con = connect(cfg.duckdb_path)
+    try:
+        reader = WarehouseReader(con)
+        latest_sft = runs.read_latest(cfg.data_dir).get("sft", {}).get("final")
+
+        def corpus():
+            for row in reader.rows("rl_prompts", filt):
+                for message in prompt_messages(row):
+                    yield message["content"]
+
+        policy = starting_policy(
+            options.model,
+            corpus=corpus,
+            seed=train_cfg.seed,
+            fallback=Path(latest_sft) if latest_sft else None,
+            cfg=cfg,
+        )
+        promotion = _start_promotion(con, policy.parent_version, force=options.force)
+        budget = context.train_tokens
+        window = getattr(policy.model.config, "max_position_embeddings", None)
+        if window:
+            budget = min(budget, int(window))
+        tiny = policy.is_tiny or bool(getattr(policy.model.config, TINY_MARKER, False))
+        explicit = options.max_completion_tokens is not None  # the lever is for real models
+        max_completion = completion_budget(requested, budget, explicit=explicit, tiny=tiny)
+        log = TruncationLog()
+        prompts = list(
+            iter_rl_prompts(
+                reader,
+                policy.tokenizer,
+                budget=budget,
+                policy=context.truncation,
+                reserve=max_completion,
+                filt=filt,
+                log=log,
+            )
+        )
+        replay_source = list(iter_replay(reader)) if cfg.forge.curriculum.replay_mix_fraction > 0 else []
+    finally:
+        con.close()
+    return _Prepared(
+        policy,
+        promotion,
+        budget,
+        int(window) if window else None,
+        max_completion,
+        requested,
+        prompts,
+        replay_source,
+        log,
+    )
+
+
+def _no_prompts(cfg: Config, options: GrpoOptions, prep: _Prepared, filt: ReadFilter, frozen: Any) -> str:
+    """Why no prompt is usable: a lever that leaves no room (and what would fit), or a frozen
+    localization with no rows yet."""
+    room = ""
+    if prep.log.counts["skipped"]:
+        lever = (
+            "--max-completion-tokens"
+            if options.max_completion_tokens is not None
+            else "forge.train.max_completion_tokens"
+        )
+        room = ": " + no_room_message(
+            lever=lever,
+            completion=prep.max_completion,
+            budget=prep.budget,
+            window=prep.window,
+            train_tokens=cfg.forge.context.train_tokens,
+            shortest=prep.log.shortest_skipped,
+            lever_value=prep.requested_completion,
+        )
+    if frozen is not None and not prep.log.counts["skipped"]:
+        policy = options.frozen_localization or cfg.forge.train.frozen_localization_policy
+        room = (
+            f": no row carries {policy}'s frozen localization yet (with forge.events.sink = "
+            "kafka, ingest the events and materialise, then run again)"
+        )
+    return (
+        f"no usable rl_prompts rows in {cfg.duckdb_path}{room} "
+        f"(filter {filt}; truncation {prep.log.summary()})"
+    )
+
+
+def _grpo_args(
+    cfg: Config,
+    options: GrpoOptions,
+    run: runs.RunDir,
+    *,
+    learning_rate: float,
+    num_generations: int,
+    max_completion: int,
+) -> GRPOConfig:
+    """TRL's ``GRPOConfig`` from ``forge.train`` and this run's options."""
+    train_cfg = cfg.forge.train
+    extra: dict[str, Any] = {}
+    if train_cfg.use_vllm:
+        extra.update(use_vllm=True, vllm_mode="colocate")
+    return GRPOConfig(
+        **common_args(
+            train_cfg,
+            output_dir=run.checkpoints,
+            max_steps=options.max_steps,
+            learning_rate=learning_rate,
+            save_steps=options.save_steps,
+        ),
+        per_device_train_batch_size=train_cfg.grpo_prompts_per_step * num_generations,
+        num_generations=num_generations,
+        max_completion_length=max_completion,
+        temperature=train_cfg.grpo_temperature,
+        beta=train_cfg.kl_beta,
+        shuffle_dataset=False,  # the curriculum decides the order; a shuffle buffer would draw ahead
+        **extra,
+    )
+
+
+class _SampleLog:
+    """What each rewarded sample leaves behind: a line in ``samples.jsonl``, the curriculum's
+    success count, and (with ``emit``) its rollout and reward events."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        curriculum: Curriculum,
+        reward_fn: OutcomeReward,
+        policy: Policy,
+        policy_version: str,
+        num_generations: int,
+        max_completion: int,
+        temperature: float,
+        engine: str,
+        emit_samples: bool,
+    ) -> None:
+        self.file = path.open("a", encoding="utf-8")
+        self.curriculum = curriculum
+        self.reward_fn = reward_fn
+        self.policy = policy
+        self.policy_version = policy_version
+        self.num_generations = num_generations
+        self.max_completion = max_completion
+        self.temperature = temperature
+        self.engine = engine
+        self.emit_samples = emit_samples
+        self.emit: Any = None  # set once the event sink is open
+
+    def _tokens(self, text: str) -> int:
+        return len(self.policy.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _emit_sample(self, i: int, value: float | None, row: dict, text: str) -> None:
+        judgements = getattr(self.reward_fn, "judgements", None)
+        judgement = judgements.get((str(row.get("task_id")), text)) if judgements is not None else None
+        completion_tokens = self._tokens(text)
+        prompt_text = self.policy.tokenizer.apply_chat_template(
+            row["prompt"], tokenize=False, add_generation_prompt=True
+        )
+        for event in sample_events(
+            row=row,
+            completion=text,
+            reward=value,
+            policy_version=self.policy_version,
+            sample_index=i % self.num_generations,
+            model=self.policy.source,
+            engine=self.engine,
+            temperature=self.temperature,
+            prompt_tokens=self._tokens(prompt_text),
+            completion_tokens=completion_tokens,
+            truncated=completion_tokens >= self.max_completion,
+            judgement=judgement,
+        ):
+            self.emit(event)
+
+    def observe(
+        self, values: list[float | None], rows: list[dict], replayed: list[bool], texts: list[str]
+    ) -> None:
+        self.curriculum.observe([v for v, r in zip(values, replayed, strict=True) if not r])
+        for i, (value, row, was_replayed) in enumerate(zip(values, rows, replayed, strict=True)):
+            if self.emit_samples and self.emit is not None and not was_replayed:
+                self._emit_sample(i, value, row, texts[i])
+            record = {
+                "task_id": row.get("task_id"),
+                "slot": row.get("slot"),
+                "policy_version": self.policy_version,
+                "reward": value,
+                "replayed": was_replayed,
+                "bucket": row.get("difficulty_bucket"),
+                "draw": row.get("draw"),
+            }
+            self.file.write(json.dumps(record) + "\n")
+        judgements = getattr(self.reward_fn, "judgements", None)
+        if judgements is not None:
+            judgements.clear()  # one batch at a time
+
+    def close(self) -> None:
+        self.file.close()
+
+
 def run_grpo(cfg: Config, options: GrpoOptions, *, reward: OutcomeReward | None = None) -> dict[str, Any]:
     """Train with GRPO, save ``final/``, write ``run.json`` and return the summary."""
     from datasets import Features, IterableDataset, List, Value
 
-    train_cfg, context, curriculum_cfg = cfg.forge.train, cfg.forge.context, cfg.forge.curriculum
-    requested_completion = options.max_completion_tokens or train_cfg.max_completion_tokens
-    explicit_completion = options.max_completion_tokens is not None  # the lever is for real models
-    num_generations = options.num_generations or train_cfg.num_generations
+    train_cfg = cfg.forge.train
     frozen_policy = options.frozen_localization or train_cfg.frozen_localization_policy
     run = None
     frozen = None
@@ -289,76 +503,17 @@ def run_grpo(cfg: Config, options: GrpoOptions, *, reward: OutcomeReward | None 
         except FrozenLocalizationError as exc:
             raise TrainingDataError(str(exc)) from None
         slice_.update(localized_from="frozen", localization_policy=frozen_policy)
-    con = connect(cfg.duckdb_path)
-    reader = WarehouseReader(con)
     filt = ReadFilter(split=options.split, slice=slice_)
-    latest_sft = runs.read_latest(cfg.data_dir).get("sft", {}).get("final")
-
-    def corpus():
-        for row in reader.rows("rl_prompts", filt):
-            for message in prompt_messages(row):
-                yield message["content"]
-
-    policy = starting_policy(
-        options.model,
-        corpus=corpus,
-        seed=train_cfg.seed,
-        fallback=Path(latest_sft) if latest_sft else None,
-        cfg=cfg,
-    )
-    promotion = _start_promotion(con, policy.parent_version, force=options.force)
-    budget = context.train_tokens
-    window = getattr(policy.model.config, "max_position_embeddings", None)
-    if window:
-        budget = min(budget, int(window))
-    tiny = policy.is_tiny or bool(getattr(policy.model.config, TINY_MARKER, False))
-    max_completion = completion_budget(requested_completion, budget, explicit=explicit_completion, tiny=tiny)
-    log = TruncationLog()
-    prompts = list(
-        iter_rl_prompts(
-            reader,
-            policy.tokenizer,
-            budget=budget,
-            policy=context.truncation,
-            reserve=max_completion,
-            filt=filt,
-            log=log,
-        )
-    )
-    replay_source = list(iter_replay(reader)) if curriculum_cfg.replay_mix_fraction > 0 else []
-    con.close()
+    prep = _prepare(cfg, options, filt)
+    policy, prompts = prep.policy, prep.prompts
     if not prompts:
-        room = ""
-        if log.counts["skipped"]:
-            lever = (
-                "--max-completion-tokens"
-                if options.max_completion_tokens is not None
-                else "forge.train.max_completion_tokens"
-            )
-            room = ": " + no_room_message(
-                lever=lever,
-                completion=max_completion,
-                budget=budget,
-                window=int(window) if window else None,
-                train_tokens=context.train_tokens,
-                shortest=log.shortest_skipped,
-                lever_value=requested_completion,
-            )
-        if frozen is not None and not log.counts["skipped"]:
-            room = (
-                f": no row carries {frozen_policy}'s frozen localization yet (with forge.events.sink = "
-                "kafka, ingest the events and materialise, then run again)"
-            )
-        raise TrainingDataError(
-            f"no usable rl_prompts rows in {cfg.duckdb_path}{room} "
-            f"(filter {filt}; truncation {log.summary()})"
-        )
+        raise TrainingDataError(_no_prompts(cfg, options, prep, filt, frozen))
     replay, replay_too_long, replay_unmatched = replay_rows(
-        replay_source, prompts, policy.tokenizer, max_completion
+        prep.replay_source, prompts, policy.tokenizer, prep.max_completion
     )
     try:
         curriculum = Curriculum(
-            curriculum_cfg,
+            cfg.forge.curriculum,
             prompts,
             replay,
             seed=train_cfg.seed,
@@ -369,7 +524,7 @@ def run_grpo(cfg: Config, options: GrpoOptions, *, reward: OutcomeReward | None 
     if run is None:
         run = runs.new_run(cfg.data_dir, TRAINER)
     curriculum.policy_version = run.policy_version
-    log.write_jsonl(run.truncation_log)
+    prep.log.write_jsonl(run.truncation_log)
 
     features = Features(
         {"prompt": List({"role": Value("string"), "content": Value("string")}), "slot": Value("int64")}
@@ -378,78 +533,31 @@ def run_grpo(cfg: Config, options: GrpoOptions, *, reward: OutcomeReward | None 
     lr = options.learning_rate or (
         train_cfg.tiny_learning_rate if policy.is_tiny else train_cfg.grpo_learning_rate
     )
-    extra: dict[str, Any] = {}
-    if train_cfg.use_vllm:
-        extra.update(use_vllm=True, vllm_mode="colocate")
-    args = GRPOConfig(
-        **common_args(
-            train_cfg,
-            output_dir=run.checkpoints,
-            max_steps=options.max_steps,
-            learning_rate=lr,
-            save_steps=options.save_steps,
-        ),
-        per_device_train_batch_size=train_cfg.grpo_prompts_per_step * num_generations,
+    num_generations = options.num_generations or train_cfg.num_generations
+    args = _grpo_args(
+        cfg,
+        options,
+        run,
+        learning_rate=lr,
         num_generations=num_generations,
-        max_completion_length=max_completion,
-        temperature=train_cfg.grpo_temperature,
-        beta=train_cfg.kl_beta,
-        shuffle_dataset=False,  # the curriculum decides the order; a shuffle buffer would draw ahead
-        **extra,
+        max_completion=prep.max_completion,
     )
-    samples_path = run.root / "samples.jsonl"
     reward_fn = reward or _make_reward(cfg, options.reward)
-
-    samples_file = samples_path.open("a", encoding="utf-8")
-
     emit_samples = options.emit_events and (
         options.emit_samples if options.emit_samples is not None else isinstance(reward_fn, SandboxReward)
     )
-    emit_box: list[Any] = []
-    engine = "vllm" if train_cfg.use_vllm else "transformers"
-
-    def emit_sample(i: int, value: float | None, row: dict, text: str) -> None:
-        judgements = getattr(reward_fn, "judgements", None)
-        judgement = judgements.get((str(row.get("task_id")), text)) if judgements is not None else None
-        completion_tokens = len(policy.tokenizer(text, add_special_tokens=False)["input_ids"])
-        prompt_text = policy.tokenizer.apply_chat_template(
-            row["prompt"], tokenize=False, add_generation_prompt=True
-        )
-        for event in sample_events(
-            row=row,
-            completion=text,
-            reward=value,
-            policy_version=run.policy_version,
-            sample_index=i % num_generations,
-            model=policy.source,
-            engine=engine,
-            temperature=train_cfg.grpo_temperature,
-            prompt_tokens=len(policy.tokenizer(prompt_text, add_special_tokens=False)["input_ids"]),
-            completion_tokens=completion_tokens,
-            truncated=completion_tokens >= max_completion,
-            judgement=judgement,
-        ):
-            emit_box[0](event)
-
-    def observe(values: list[float | None], rows: list[dict], replayed: list[bool], texts: list[str]) -> None:
-        curriculum.observe([v for v, r in zip(values, replayed, strict=True) if not r])
-        for i, (value, row, was_replayed) in enumerate(zip(values, rows, replayed, strict=True)):
-            if emit_samples and emit_box and not was_replayed:
-                emit_sample(i, value, row, texts[i])
-            record = {
-                "task_id": row.get("task_id"),
-                "slot": row.get("slot"),
-                "policy_version": run.policy_version,
-                "reward": value,
-                "replayed": was_replayed,
-                "bucket": row.get("difficulty_bucket"),
-                "draw": row.get("draw"),
-            }
-            samples_file.write(json.dumps(record) + "\n")
-        judgements = getattr(reward_fn, "judgements", None)
-        if judgements is not None:
-            judgements.clear()  # one batch at a time
-
+    samples = _SampleLog(
+        run.root / "samples.jsonl",
+        curriculum=curriculum,
+        reward_fn=reward_fn,
+        policy=policy,
+        policy_version=run.policy_version,
+        num_generations=num_generations,
+        max_completion=prep.max_completion,
+        temperature=train_cfg.grpo_temperature,
+        engine="vllm" if train_cfg.use_vllm else "transformers",
+        emit_samples=emit_samples,
+    )
     summary: dict[str, Any] = {
         "trainer": TRAINER,
         "policy_version": run.policy_version,
@@ -461,23 +569,23 @@ def run_grpo(cfg: Config, options: GrpoOptions, *, reward: OutcomeReward | None 
         "replay_rows": len(replay),
         "replay_too_long": replay_too_long,
         "replay_unmatched": replay_unmatched,  # no training prompt of that task with that prompt text
-        "budget_tokens": budget,
-        "max_completion_tokens": max_completion,
-        "truncation": log.summary(),
+        "budget_tokens": prep.budget,
+        "max_completion_tokens": prep.max_completion,
+        "truncation": prep.log.summary(),
         "frozen_localization": frozen.summary() if frozen is not None else None,
         "include_unmeasured": options.include_unmeasured,
         "learning_rate": lr,
         "reward": type(reward_fn).__name__,
         "sample_events": emit_samples,
+        "promotion": prep.promotion,
     }
-    summary["promotion"] = promotion
     runs.write_summary(run, summary)
     started = time.perf_counter()
     try:
         with event_sink(cfg, options.emit_events) as emit:
-            emit_box.append(emit)
-            if promotion["decision"] == "forced":
-                emit(_forced_event(cfg, policy.parent_version, promotion["reason"], run.policy_version))
+            samples.emit = emit
+            if prep.promotion["decision"] == "forced":
+                emit(_forced_event(cfg, policy.parent_version, prep.promotion["reason"], run.policy_version))
             trainer_box: list[ForgeGRPOTrainer] = []
             events = TrainingStepEvents(
                 emit,
@@ -492,7 +600,7 @@ def run_grpo(cfg: Config, options: GrpoOptions, *, reward: OutcomeReward | None 
                 args=args,
                 train_dataset=dataset,
                 processing_class=policy.tokenizer,
-                reward_funcs=[as_trl_reward(reward_fn, observe=observe)],
+                reward_funcs=[as_trl_reward(reward_fn, observe=samples.observe)],
                 callbacks=[
                     _CurriculumSteps(curriculum),
                     events,
@@ -508,7 +616,7 @@ def run_grpo(cfg: Config, options: GrpoOptions, *, reward: OutcomeReward | None 
             trainer.save_model(str(run.final))
             policy.tokenizer.save_pretrained(str(run.final))
     finally:
-        samples_file.close()
+        samples.close()
         close = getattr(reward_fn, "close", None)
         if close is not None:
             close()
