@@ -18,6 +18,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from vtforge.fixtures.events import generate_events
 from vtforge.schemas import Codec, default_catalog
 from vtforge.schemas.arrow import to_record_batch
 from vtforge.schemas.batch import BatchDecoder
+from vtforge.schemas.catalog import EventSchema
 
 
 def rollouts(n: int) -> list[dict]:
@@ -44,7 +46,7 @@ def avro_path(events: list[dict], codec: Codec, decoder: BatchDecoder) -> int:
     return decoder.decode(payloads, expected="rollout").tables["rollout"].num_rows
 
 
-def avro_per_record_path(events: list[dict], codec: Codec, schema) -> int:  # type: ignore[no-untyped-def]
+def avro_per_record_path(events: list[dict], codec: Codec, schema: EventSchema) -> int:
     encode, decode = codec.encode, codec.decode
     payloads = [encode(e) for e in events]
     batch = to_record_batch([decode(p) for p in payloads], schema)
@@ -56,7 +58,7 @@ def _iso(value: object) -> str:
     return value.isoformat()
 
 
-def json_path(events: list[dict], schema) -> int:  # type: ignore[no-untyped-def]
+def json_path(events: list[dict], schema: EventSchema) -> int:
     dumps, loads, parse = json.dumps, json.loads, datetime.fromisoformat
     payloads = [dumps(e, default=_iso).encode() for e in events]
     decoded = []
@@ -68,7 +70,7 @@ def json_path(events: list[dict], schema) -> int:  # type: ignore[no-untyped-def
     return batch.num_rows
 
 
-def best_rate(fn, n: int, repeats: int) -> float:  # type: ignore[no-untyped-def]
+def best_rate(fn: Callable[[], int], n: int, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()

@@ -142,7 +142,11 @@ class Codec:
             raise TruncatedPayloadError(
                 f"{len(payload) - body.tell()} bytes left after a {writer.name} record"
             )
-        return record  # type: ignore[return-value]
+        if not isinstance(record, dict):
+            raise SchemaViolationError(
+                f"body decodes to a {type(record).__name__}, not a {writer.name} record"
+            )
+        return record
 
 
 def explain_violation(event: dict[str, Any], schema: EventSchema, exc: Exception) -> str:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from vtforge.cli._common import CliError, ConfigOption, config_from, console, err_console
+
+if TYPE_CHECKING:
+    from vtforge.transport.files import Checked
 
 
 def register(app: typer.Typer) -> None:
@@ -84,7 +89,7 @@ def register(app: typer.Typer) -> None:
             time.sleep(interval)
 
 
-def _records(file: Path):  # type: ignore[no-untyped-def]
+def _records(file: Path) -> Iterator[Checked]:
     from vtforge.transport.files import read_event_file
 
     try:

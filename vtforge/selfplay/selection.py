@@ -20,8 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from vtforge.selfplay.matrix import Matrix
+
+if TYPE_CHECKING:
+    from vtforge.config import SelectionConfig
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,11 @@ class Weights:
     diff_minimality: float = 0.1
 
     @classmethod
-    def from_config(cls, selection: object) -> Weights:
+    def from_config(cls, selection: SelectionConfig) -> Weights:
         return cls(
-            selection.test_pass_rate_weight,  # type: ignore[attr-defined]
-            selection.regression_safety_weight,  # type: ignore[attr-defined]
-            selection.diff_minimality_weight,  # type: ignore[attr-defined]
+            selection.test_pass_rate_weight,
+            selection.regression_safety_weight,
+            selection.diff_minimality_weight,
         )
 
     def as_map(self) -> dict[str, float]:

@@ -30,7 +30,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: ModelServer  # type: ignore[assignment]
+    server: ModelServer  # type: ignore[assignment]  # socketserver sets it; ours is a ModelServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -125,8 +125,10 @@ class _Offsets:
         return self.source[start:end].decode("utf-8")
 
 
-def _functions(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
-    def visit(body: list[ast.stmt], prefix: str) -> Iterator[tuple[str, ast.AST]]:
+def _functions(tree: ast.Module) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    def visit(
+        body: list[ast.stmt], prefix: str
+    ) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
         for node in body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 yield f"{prefix}{node.name}", node
@@ -136,11 +138,13 @@ def _functions(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
     yield from visit(tree.body, "")
 
 
-def _body_nodes(function: ast.AST) -> Iterator[tuple[ast.AST, list[ast.stmt] | None]]:
+def _body_nodes(
+    function: ast.FunctionDef | ast.AsyncFunctionDef,
+) -> Iterator[tuple[ast.AST, list[ast.stmt] | None]]:
     """Nodes of a function's body (not its signature or decorators), with each statement's block."""
     stack: list[tuple[ast.AST, list[ast.stmt] | None]] = []
-    for stmt in function.body:  # type: ignore[attr-defined]
-        stack.append((stmt, function.body))  # type: ignore[attr-defined]
+    for stmt in function.body:
+        stack.append((stmt, function.body))
     while stack:
         node, block = stack.pop()
         yield node, block
