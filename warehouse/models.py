@@ -1,6 +1,7 @@
 """The SQL models: which tables exist, what each reads, and how one is (re)built.
 
-Each model is one ``SELECT`` in ``warehouse/sql/<name>.sql``; building it is
+Each model is one ``SELECT`` in ``warehouse/sql/<name>.sql`` (its columns described in
+``warehouse/columns.toml``); building it is
 ``CREATE OR REPLACE TABLE <name> AS <select>`` in one transaction, so a reader never sees half a
 table. The levers the SQL needs (upsample factor, curriculum thresholds, gates …) come from the
 config as DuckDB variables (``getvariable('…')``); the same levers, the same tables.
@@ -8,6 +9,8 @@ config as DuckDB variables (``getvariable('…')``); the same levers, the same t
 
 from __future__ import annotations
 
+import functools
+import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -43,6 +46,17 @@ class Model:
 
 def sql_text(name: str) -> str:
     return resources.files("vtforge.warehouse").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+
+
+@functools.cache
+def column_docs() -> dict[str, dict[str, str]]:
+    """``warehouse/columns.toml``: per model table, what each column means."""
+    text = resources.files("vtforge.warehouse").joinpath("columns.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"  # COMMENT ON takes no parameters
 
 
 def _m(name: str, group: str, deps: str, description: str) -> Model:
@@ -190,8 +204,9 @@ def build(con: duckdb.DuckDBPyConnection, name: str) -> int:
     con.execute("BEGIN")
     try:
         con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {model.sql}')
-        comment = model.description.replace("'", "''")  # COMMENT ON takes no parameters
-        con.execute(f"COMMENT ON TABLE \"{name}\" IS '{comment}'")
+        con.execute(f'COMMENT ON TABLE "{name}" IS {_literal(model.description)}')
+        for column, doc in column_docs().get(name, {}).items():
+            con.execute(f'COMMENT ON COLUMN "{name}"."{column}" IS {_literal(doc)}')
         con.execute("COMMIT")
     except duckdb.Error as exc:
         con.execute("ROLLBACK")

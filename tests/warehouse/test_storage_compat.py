@@ -1,5 +1,5 @@
 """The warehouse file opens in the oldest DuckDB pyproject.toml allows (1.1), and says what each
-table is (``COMMENT ON TABLE``)."""
+table and each column of the data-contract tables is (``COMMENT ON TABLE/COLUMN``)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.support import require_service
 from tests.warehouse.conftest import config_here, emit, make_workspace
 from tests.warehouse.streams import hand_stream
-from vtforge.warehouse.models import MODELS_BY_NAME
+from vtforge.warehouse.models import MODELS_BY_NAME, column_docs
 from vtforge.warehouse.refresh import refresh
 
 READ = """
@@ -25,6 +26,10 @@ print(json.dumps({
     "events": con.execute("SELECT count(*) FROM events").fetchone()[0],
     "rollouts": con.execute("SELECT count(*) FROM rollouts").fetchone()[0],
     "comment": con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'rollouts'").fetchone()[0],
+    "column_comment": con.execute(
+        "SELECT comment FROM duckdb_columns() "
+        "WHERE table_name = 'rl_prompts' AND column_name = 'difficulty_bucket'"
+    ).fetchone()[0],
 }))
 """
 
@@ -47,6 +52,19 @@ def test_duckdb_1_1_reads_the_warehouse(workspace: Path) -> None:
     assert seen["version"].startswith("1.1.")
     assert (seen["events"], seen["rollouts"]) == (34, 10)
     assert seen["comment"] == MODELS_BY_NAME["rollouts"].description
+    assert seen["column_comment"] == column_docs()["rl_prompts"]["difficulty_bucket"]
+
+    # every column of a documented table has its comment, and no comment names a missing column
+    con = duckdb.connect(str(config.duckdb_path), read_only=True)
+    try:
+        for table, docs in column_docs().items():
+            rows = con.execute(
+                "SELECT column_name, comment FROM duckdb_columns() WHERE table_name = ?", [table]
+            ).fetchall()
+            assert rows, table
+            assert {name: comment for name, comment in rows} == docs, table
+    finally:
+        con.close()
 
 
 def test_the_latest_storage_version_is_what_duckdb_1_refuses(
