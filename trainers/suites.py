@@ -215,7 +215,7 @@ def _warehouse_tasks(con: Any, ids: set[str]) -> dict[str, Task]:
     if "tasks" not in have:
         return {}
     rows = con.execute(
-        "SELECT task_id, repo, base_commit, problem_statement, gold_patch, test_patch FROM tasks "
+        "SELECT task_id, repo, base_commit, problem_statement, patch, test_patch FROM tasks "
         "WHERE list_contains(?, task_id)",
         [sorted(ids)],
     ).fetchall()

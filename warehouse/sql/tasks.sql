@@ -1,12 +1,14 @@
 -- One row per task (latest registration wins); gold_files are the files the gold patch touches;
 -- test_files (what a test-file localization is measured against) the files its test patch touches,
 -- or, for a task without a test patch (a synthesised bug that tests already in the repository
--- catch), the files of its FAIL_TO_PASS tests.
+-- catch), the files of its FAIL_TO_PASS tests. `patch` is SWE-bench's name for the gold patch;
+-- `gold_patch` repeats it for readers written before the rename.
 SELECT
     t.instance_id AS task_id,
     t.repo,
     t.base_commit,
     t.problem_statement,
+    t.patch,
     t.patch AS gold_patch,
     t.test_patch,
     t.repo_dir,

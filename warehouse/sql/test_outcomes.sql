@@ -17,7 +17,7 @@ named AS (
 fixes AS (
     SELECT DISTINCT subject_id AS patch_id FROM rewards WHERE subject_kind = 'patch' AND outcome = 'resolved'
     UNION
-    SELECT p.patch_id FROM patches p JOIN tasks t ON t.task_id = p.task_id WHERE p.diff = t.gold_patch
+    SELECT p.patch_id FROM patches p JOIN tasks t ON t.task_id = p.task_id WHERE p.diff = t.patch
 ),
 matched AS (
     SELECT
