@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=10, help="telemetry rows = events × scale")
     parser.add_argument("--base-tasks", type=int, default=25)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile-top", type=int, default=12, help="steps listed in the profile")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="vtforge-bench-wh-") as tmp:
@@ -147,7 +148,8 @@ def main() -> None:
         plain = duckdb.connect()
         read_all = f"SELECT count(*) FROM {landing_source(config, 1)}"
         plain_read_s = timed(lambda: plain.execute(read_all).fetchall(), args.repeat)
-        materialise_s = timed(lambda: refresh(config), 1)
+        spent: dict[str, float] = {}
+        materialise_s = timed(lambda: refresh(config, timings=spent), 1)
         print(
             f"materialise (ingest, every model, exports): {materialise_s:.2f}s "
             f"= {n_events / materialise_s:,.0f} events/s"
@@ -156,6 +158,10 @@ def main() -> None:
             f"plain DuckDB read of the same landing files: {plain_read_s:.2f}s "
             f"(materialise costs {materialise_s / plain_read_s:.1f}× one plain read)"
         )
+
+        print("where it goes (seconds, largest first):")
+        for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1])[: args.profile_top]:
+            print(f"  {name:<24} {seconds:7.2f}  {seconds / materialise_s:6.1%}")
 
         # 2. telemetry latency over events × scale rows
         with writer(config.duckdb_path) as con:

@@ -6,6 +6,9 @@ one writer session.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from vtforge.warehouse.connection import writer
@@ -18,17 +21,36 @@ if TYPE_CHECKING:
     from vtforge.config import Config
 
 
-def refresh(config: Config, *, exports: bool = True) -> dict[str, int]:
-    """Ingest new landing files, rebuild every model (and the exports); rows per table."""
+def refresh(
+    config: Config, *, exports: bool = True, timings: dict[str, float] | None = None
+) -> dict[str, int]:
+    """Ingest new landing files, rebuild every model (and the exports); rows per table.
+
+    ``timings`` (when given) receives the seconds each step took: ``load`` (landing → raw tables),
+    ``quarantine``, each model by name, ``exports`` — where a materialisation spends its time."""
     rows: dict[str, int] = {}
+    spent = timings if timings is not None else {}
+
+    @contextmanager
+    def step(name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+
     with writer(config.duckdb_path, storage_version=config.forge.warehouse.storage_version) as con:
         prepare(con, config)
-        for stats in load_landing(con, config.landing_dir):
-            rows[f"raw_{stats.event_type}"] = stats.rows_new
-        rows["quarantine"] = build_quarantine(con, config.quarantine_dir)
+        with step("load"):
+            for stats in load_landing(con, config.landing_dir):
+                rows[f"raw_{stats.event_type}"] = stats.rows_new
+        with step("quarantine"):
+            rows["quarantine"] = build_quarantine(con, config.quarantine_dir)
         for model in build_order():
-            rows[model.name] = build(con, model.name)
+            with step(model.name):
+                rows[model.name] = build(con, model.name)
         if exports:
-            for name, count in export_datasets(con, config.data_dir / "exports").items():
-                rows[f"exports/{name}"] = count
+            with step("exports"):
+                for name, count in export_datasets(con, config.data_dir / "exports").items():
+                    rows[f"exports/{name}"] = count
     return rows
