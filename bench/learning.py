@@ -333,8 +333,8 @@ def fill_warehouse(cfg, train: list[tuple[BugTask, dict]], sft_warehouse: Path |
             "'train', ?, NULL)",
             [
                 task.task_id,
-                prompt,
                 row["messages"],
+                prompt,
                 row["base_commit"],
                 row["fail_to_pass"],
                 [task.path],

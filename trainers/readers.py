@@ -295,7 +295,7 @@ def iter_sft_examples(
 RL_COLUMNS = (
     "task_id",
     "prompt",
-    "messages",
+    "prompt_text",
     "repo",
     "base_commit",
     "repo_dir",
@@ -314,11 +314,15 @@ RL_COLUMNS = (
 
 
 def prompt_messages(row: Mapping[str, Any]) -> list[Message]:
-    """The chat to generate from: ``messages`` without a trailing assistant turn, else ``prompt``."""
-    messages = [{"role": m["role"], "content": m["content"] or ""} for m in row.get("messages") or []]
+    """The chat to generate from: ``prompt`` (chat messages, as TRL and verl take a prompt) without a
+    trailing assistant turn, else ``prompt_text`` as one user turn."""
+    prompt = row.get("prompt")
+    chat = prompt if isinstance(prompt, list) else []
+    messages = [{"role": m["role"], "content": m["content"] or ""} for m in chat]
     while messages and messages[-1]["role"] == "assistant":
         messages.pop()
-    return messages or [{"role": "user", "content": row.get("prompt") or ""}]
+    text = row.get("prompt_text") or (prompt if isinstance(prompt, str) else "")
+    return messages or [{"role": "user", "content": text}]
 
 
 def iter_rl_prompts(
@@ -348,9 +352,9 @@ def iter_rl_prompts(
             log.add(str(row["task_id"]), fit)
             if fit.messages is None:
                 continue
-            out = {k: row.get(k) for k in columns if k not in ("messages", "prompt")}
+            out = {k: row.get(k) for k in columns if k not in ("prompt", "prompt_text")}
             out["prompt"] = fit.messages
-            out["prompt_text"] = row.get("prompt") or ""
+            out["prompt_text"] = row.get("prompt_text") or ""
             yield out
 
 

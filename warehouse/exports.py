@@ -23,7 +23,7 @@ EXPORTS = {
         SELECT example_id, task_id, role, prompt, completion FROM sft_examples WHERE split = 'train'
         ORDER BY example_id""",
     "trl/rl_prompts.parquet": """
-        SELECT messages AS prompt, task_id, repo, base_commit, fail_to_pass, pass_to_pass, localized_files,
+        SELECT prompt, task_id, repo, base_commit, fail_to_pass, pass_to_pass, localized_files,
                difficulty_bucket, baseline_success_rate
         FROM rl_prompts WHERE split = 'train' ORDER BY task_id""",
     "verl/rl_train.parquet": "{verl} WHERE split = 'train' ORDER BY task_id",
@@ -33,7 +33,7 @@ EXPORTS = {
 _VERL = """
     SELECT
         coalesce(source, 'vtforge') AS data_source,
-        messages AS prompt,
+        prompt,
         'swe_bugfix' AS ability,
         {'style': 'rule',
          'ground_truth': to_json({'fail_to_pass': fail_to_pass, 'pass_to_pass': pass_to_pass})::VARCHAR

@@ -29,7 +29,7 @@ def _localization(cfg) -> list[tuple]:
         return [
             tuple(r)
             for r in con.execute(
-                "SELECT task_id, localized_files, localized_from, localization_policy, prompt "
+                "SELECT task_id, localized_files, localized_from, localization_policy, prompt_text "
                 "FROM rl_prompts WHERE task_id = ?",
                 [A],
             ).fetchall()

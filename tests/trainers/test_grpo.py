@@ -26,7 +26,7 @@ def _save_tiny(folder: Path, texts: list[str]) -> Path:
 
 def _prompts(cfg) -> list[list[dict]]:
     con = duckdb.connect(str(cfg.duckdb_path), read_only=True)
-    rows = con.execute("SELECT messages FROM rl_prompts ORDER BY task_id").fetchall()
+    rows = con.execute("SELECT prompt FROM rl_prompts ORDER BY task_id").fetchall()
     con.close()
     return [r[0] for r in rows]
 
@@ -91,7 +91,7 @@ def test_zero_variance_groups_are_masked_out_of_the_loss(cfg, tmp_path: Path) ->
     build_warehouse(cfg.duckdb_path, rl={"medium": 1})
     con = duckdb.connect(str(cfg.duckdb_path))
     con.execute(
-        "INSERT INTO rl_prompts SELECT 'medium0001', prompt || ' again', messages, repo, base_commit, "
+        "INSERT INTO rl_prompts SELECT 'medium0001', prompt, prompt_text || ' again', repo, base_commit, "
         "fail_to_pass, pass_to_pass, localized_files, baseline_success_rate, difficulty_bucket, split "
         "FROM rl_prompts"
     )
@@ -129,7 +129,7 @@ def test_replayed_successes_join_their_groups_with_the_buffer_reward(train_ws: P
     build_warehouse(cfg.duckdb_path, rl={"medium": 2})
     con = duckdb.connect(str(cfg.duckdb_path))
     con.execute(
-        "INSERT INTO replay_buffer SELECT task_id, 'r-' || task_id, 'old', prompt, 'zap', 1.0, 1, 0, "
+        "INSERT INTO replay_buffer SELECT task_id, 'r-' || task_id, 'old', prompt_text, 'zap', 1.0, 1, 0, "
         "now()::TIMESTAMP FROM rl_prompts"
     )
     con.close()

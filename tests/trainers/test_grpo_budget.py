@@ -39,7 +39,7 @@ def _warehouse(cfg, functions: int) -> list[dict]:
     con.execute(
         "INSERT INTO rl_prompts VALUES ('pkg__functions-1', ?, ?, 'org/pkg', 'c0ffee', "
         "['tests/test_f.py::test_7'], [], ['pkg/functions.py'], 0.3, 'medium', 'train')",
-        ["\n\n".join(m["content"] for m in messages), messages],
+        [messages, "\n\n".join(m["content"] for m in messages)],
     )
     con.close()
     return messages
@@ -47,7 +47,7 @@ def _warehouse(cfg, functions: int) -> list[dict]:
 
 def _tokens(messages: list[dict]) -> int:
     """The prompt's length as the run's tiny tokenizer (trained on the run's own prompts) counts it."""
-    tok = train_tokenizer([m["content"] for m in prompt_messages({"messages": messages})])
+    tok = train_tokenizer([m["content"] for m in prompt_messages({"prompt": messages})])
     return count_tokens(tok, messages, add_generation_prompt=True)
 
 

@@ -150,13 +150,13 @@ def test_rl_prompts(con) -> None:
     got = rows(
         con,
         "SELECT task_id, baseline_success_rate, baseline_samples, difficulty_bucket, localized_files, "
-        "localized_from, split, fail_to_pass, prompt FROM rl_prompts ORDER BY 1",
+        "localized_from, split, fail_to_pass, prompt_text FROM rl_prompts ORDER BY 1",
     )
     assert got == [
         (T1, 0.5, 2, "medium", ["a.py", "x.py", "b.py"], "model", "train", [T1_F2P], "sys B3\n\nask B3"),
         (T2, 0.0, 1, "hard", ["c.py"], "gold", "eval", ["t/test_c.py::test_c"], "sys B5\n\nask B5"),
     ]
-    assert con.execute(f"SELECT messages FROM rl_prompts WHERE task_id = '{T1}'").fetchone()[0] == [
+    assert con.execute(f"SELECT prompt FROM rl_prompts WHERE task_id = '{T1}'").fetchone()[0] == [
         {"role": "system", "content": "sys B3"},
         {"role": "user", "content": "ask B3"},
     ]

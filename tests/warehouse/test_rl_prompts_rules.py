@@ -82,7 +82,7 @@ def test_frozen_localization_is_carried_into_rl_prompts(materialised) -> None:
     got = rows(
         con,
         "SELECT task_id, localized_files, localized_from, localization_policy, "
-        "CASE WHEN task_id = 'rl__b-1' THEN NULL ELSE prompt END FROM rl_prompts ORDER BY 1",
+        "CASE WHEN task_id = 'rl__b-1' THEN NULL ELSE prompt_text END FROM rl_prompts ORDER BY 1",
     )
     assert got == [
         # v0's files, not v1's own (z.py); the prompt a BugFixer of v0's run saw with exactly them
@@ -90,6 +90,6 @@ def test_frozen_localization_is_carried_into_rl_prompts(materialised) -> None:
         (B, ["b.py"], "gold", None, None),
         (E, ["e.py"], "gold", None, "sys SE0\n\nask SE0"),
     ]
-    b_prompt = con.execute(f"SELECT prompt FROM rl_prompts WHERE task_id = '{B}'").fetchone()[0]
+    b_prompt = con.execute(f"SELECT prompt_text FROM rl_prompts WHERE task_id = '{B}'").fetchone()[0]
     assert b_prompt.startswith("Fix the following issue in org/rl (commit c0ffee).")
     assert "Files to edit:\nb.py\n" in b_prompt

@@ -129,8 +129,8 @@ prompted AS (
 )
 SELECT
     task_id,
-    prompt_text AS prompt,
-    coalesce(shown_messages, [{'role': 'user', 'content': prompt_text}]) AS messages,
+    coalesce(shown_messages, [{'role': 'user', 'content': prompt_text}]) AS prompt,
+    prompt_text,
     repo,
     base_commit,
     repo_dir,
