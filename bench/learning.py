@@ -31,7 +31,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +46,8 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+from vtforge.gitrepo import commit_all, init_repo  # noqa: E402 (after the path set-up above)
 
 # --- the task family ---------------------------------------------------------------------------
 
@@ -202,20 +203,6 @@ def split_tasks(tasks: list[BugTask], held_out: int, seed: int) -> tuple[list[Bu
     return order[held_out:], order[:held_out]
 
 
-def _git(repo: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.com",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.com",
-        "HOME": str(repo),
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-    }
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
-    ).stdout
-
-
 def make_repo(task: BugTask, root: Path) -> tuple[Path, str]:
     """A git repository with the buggy module and its failing test; (path, base commit)."""
     repo = root / task.task_id
@@ -231,10 +218,8 @@ def make_repo(task: BugTask, root: Path) -> tuple[Path, str]:
         f'[project]\nname = "{task.module}"\nversion = "0.1"\n\n'
         '[tool.pytest.ini_options]\ntestpaths = ["tests"]\npythonpath = ["."]\n'
     )
-    _git(repo, "init", "-q")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", f"{task.task_id}: one-line bug")
-    return repo, _git(repo, "rev-parse", "HEAD").strip()
+    init_repo(repo)
+    return repo, commit_all(repo, f"{task.task_id}: one-line bug")
 
 
 # --- the prompt --------------------------------------------------------------------------------

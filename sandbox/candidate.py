@@ -23,14 +23,9 @@ from vtforge.sandbox.api import (
     Sandbox,
     SandboxUnavailable,
 )
-from vtforge.sandbox.common import (
-    Outcome,
-    RunDir,
-    build_result,
-    effective_limits,
-    infra_result,
-    prepare_cached,
-)
+from vtforge.sandbox.prepare import prepare_cached
+from vtforge.sandbox.results import Outcome, build_result, effective_limits, infra_result
+from vtforge.sandbox.rundir import RunDir
 from vtforge.sandbox.workspace import make_copy
 
 Launch = Callable[[], Outcome]

@@ -18,21 +18,20 @@ from typing import Any
 
 from vtforge.sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, SandboxUnavailable
 from vtforge.sandbox.candidate import CopyPerCandidate, Launch, SetupLaunch
-from vtforge.sandbox.common import (
+from vtforge.sandbox.inside import INSIDE_DIR
+from vtforge.sandbox.layout import (
     IN_BASE,
     IN_ENV,
     IN_ROOT,
     IN_TOOLS,
     IN_WORKSPACE,
     SANDBOX_UID,
-    Outcome,
-    RunDir,
     base_env,
     sandbox_owner,
     setup_python,
-    tail,
 )
-from vtforge.sandbox.inside import INSIDE_DIR
+from vtforge.sandbox.results import Outcome, tail
+from vtforge.sandbox.rundir import RunDir
 
 LABEL = "vtforge.sandbox"
 

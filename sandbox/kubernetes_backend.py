@@ -34,22 +34,11 @@ from vtforge.sandbox.api import (
     Sandbox,
     SandboxUnavailable,
 )
-from vtforge.sandbox.common import (
-    IN_BASE,
-    IN_OUT,
-    IN_ROOT,
-    IN_TOOLS,
-    IN_WORKSPACE,
-    SANDBOX_UID,
-    Outcome,
-    RunDir,
-    base_env,
-    build_result,
-    effective_limits,
-    infra_result,
-    prepare_cached,
-)
 from vtforge.sandbox.inside import INSIDE_DIR
+from vtforge.sandbox.layout import IN_BASE, IN_OUT, IN_ROOT, IN_TOOLS, IN_WORKSPACE, SANDBOX_UID, base_env
+from vtforge.sandbox.prepare import prepare_cached
+from vtforge.sandbox.results import Outcome, build_result, effective_limits, infra_result
+from vtforge.sandbox.rundir import RunDir
 
 CONFIGMAP_LIMIT = 1_000_000
 RESULT_MARKER = "@@VTFORGE-RESULT@@"

@@ -28,20 +28,19 @@ from pathlib import Path
 from vtforge.sandbox import cgroups
 from vtforge.sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, SandboxUnavailable
 from vtforge.sandbox.candidate import CopyPerCandidate, Launch, SetupLaunch
-from vtforge.sandbox.common import (
+from vtforge.sandbox.inside import INSIDE_DIR
+from vtforge.sandbox.layout import (
     IN_BASE,
     IN_ENV,
     IN_ROOT,
     IN_TOOLS,
     IN_WORKSPACE,
-    Outcome,
-    RunDir,
     base_env,
-    read_tail,
     sandbox_owner,
     setup_python,
 )
-from vtforge.sandbox.inside import INSIDE_DIR
+from vtforge.sandbox.results import Outcome, read_tail
+from vtforge.sandbox.rundir import RunDir
 
 HIDDEN = ("/root", "/home", "/var/tmp", "/mnt", "/media", "/srv")
 

@@ -125,3 +125,4 @@ def test_the_wheel_installs_one_import_name(tmp_path: Path) -> None:
     assert sum(n.startswith("vtforge/warehouse/sql/") and n.endswith(".sql") for n in names) == len(
         list((REPO / "warehouse" / "sql").glob("*.sql"))
     )
+    assert "vtforge/warehouse/columns.toml" in names  # the column comments

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from vtforge.gitrepo import commit_all, git, init_repo
 
 BUGGY = '''"""toycalc: a tiny package with one bug (add subtracts)."""
 
@@ -65,20 +66,6 @@ def test_add_zero(a):
 """
 
 
-def _git(repo: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "HOME": str(repo),
-        "PATH": "/usr/bin:/bin",
-    }
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
-    ).stdout
-
-
 @dataclass(frozen=True)
 class ToyRepo:
     path: Path
@@ -131,17 +118,15 @@ def make_toy_repo(root: Path) -> ToyRepo:
     (repo / "pyproject.toml").write_text(
         '[project]\nname = "toycalc"\nversion = "0.1"\n\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\n'
     )
-    _git(repo, "init", "-q")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", "toycalc with a bug")
-    base = _git(repo, "rev-parse", "HEAD").strip()
+    init_repo(repo)
+    base = commit_all(repo, "toycalc with a bug")
     (repo / "toycalc" / "__init__.py").write_text(BUGGY.replace("return a - b", "return a + b"))
-    gold = _git(repo, "diff")
-    _git(repo, "checkout", "-q", "--", ".")
+    gold = git(repo, "diff")
+    git(repo, "checkout", "-q", "--", ".")
     (repo / "tests" / "test_add.py").write_text(NEW_TESTS)
-    _git(repo, "add", "-N", "tests/test_add.py")
-    test_patch = _git(repo, "diff")
-    _git(repo, "reset", "-q")
+    git(repo, "add", "-N", "tests/test_add.py")
+    test_patch = git(repo, "diff")
+    git(repo, "reset", "-q")
     (repo / "tests" / "test_add.py").unlink()
-    _git(repo, "commit", "-q", "--allow-empty", "-m", "a later commit the task does not start from")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "a later commit the task does not start from")
     return ToyRepo(repo, base, gold, test_patch)

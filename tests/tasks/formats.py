@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.tasks.toypkg import git
+from vtforge.gitrepo import git
 
 F2P = ["tests/test_toyshop.py::test_total", "tests/test_toyshop.py::test_total_empty"]
 P2P = ["tests/test_toyshop.py::test_clamp_inside", "tests/test_toyshop.py::test_discount"]

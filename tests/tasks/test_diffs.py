@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.tasks.toypkg import git, write
+from tests.tasks.toypkg import write
+from vtforge.gitrepo import git
 from vtforge.tasks.diffs import changed_paths, github_file_diff, is_test_path, partition, reverse
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.tasks.toypkg import TOY_NAME, TOY_VERSION
+from vtforge import gitrepo
 from vtforge.config import load_config
-from vtforge.tasks import gitrepo
 from vtforge.tasks.synth.pipeline import TASK_TAG, synthesize
 from vtforge.tasks.validate import verify_task
 

@@ -7,9 +7,10 @@ network, a test suite that takes well under a second.
 from __future__ import annotations
 
 import io
-import subprocess
 import tarfile
 from pathlib import Path
+
+from vtforge.gitrepo import git
 
 TOY_NAME = "toyshop"
 TOY_VERSION = "1.0"
@@ -123,23 +124,6 @@ def make_sdist(cache: Path) -> Path:
             info.mtime = 0
             archive.addfile(info, io.BytesIO(data))
     return path
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "Ada",
-        "GIT_AUTHOR_EMAIL": "ada@example.com",
-        "GIT_COMMITTER_NAME": "Ada",
-        "GIT_COMMITTER_EMAIL": "ada@example.com",
-        "GIT_AUTHOR_DATE": "2024-03-01T10:00:00+00:00",
-        "GIT_COMMITTER_DATE": "2024-03-01T10:00:00+00:00",
-        "HOME": str(repo),
-        "PATH": "/usr/bin:/bin",
-    }
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=True
-    )
-    return done.stdout
 
 
 def write(repo: Path, files: dict[str, str]) -> None:

@@ -9,7 +9,6 @@ tests rerun in a second session on the same workspace) it is flaky on every run 
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from tests.support import require_service
 from tests.trainers.conftest import write_levers
 from vtforge.config import ConfigError, load_config
+from vtforge.gitrepo import commit_all, init_repo
 from vtforge.trainers.rewards import SandboxReward
 
 BUGGY = "def add(a, b):\n    return a - b\n"
@@ -45,10 +45,6 @@ def _edit(new_line: str) -> str:
 FIX, WRONG = _edit("    return a + b"), _edit("    return a * b")  # a * b keeps add(0, 0) == 0
 
 
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> tuple[str, str]:
     require_service(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
@@ -57,10 +53,8 @@ def repo(tmp_path: Path) -> tuple[str, str]:
     (root / "calc.py").write_text(BUGGY)
     (root / "tests" / "test_calc.py").write_text(TEST)
     (root / "tests" / "test_flaky.py").write_text(FLAKY)
-    _git(root, "init", "-q")
-    _git(root, "add", ".")
-    _git(root, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "buggy")
-    return str(root), _git(root, "rev-parse", "HEAD").strip()
+    init_repo(root)
+    return str(root), commit_all(root, "buggy")
 
 
 def _row(repo: tuple[str, str], f2p: list[str], p2p: list[str]) -> dict:

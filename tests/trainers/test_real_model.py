@@ -9,7 +9,6 @@ Generation is bounded: one prompt, two samples, at most 48 new tokens.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import duckdb
@@ -19,6 +18,7 @@ from tests.support import require_service
 from vtforge import constants as C
 from vtforge.config import load_config
 from vtforge.fixtures.warehouse import create_tables
+from vtforge.gitrepo import commit_all, init_repo
 from vtforge.trainers.context import count_tokens
 from vtforge.trainers.grpo import GrpoOptions, run_grpo
 from vtforge.trainers.sft import TrainingDataError
@@ -90,19 +90,13 @@ def _workspace(root: Path, model_folder: Path) -> Path:
     return root
 
 
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-
 def _calc_repo(root: Path) -> tuple[Path, str]:
     repo = root / "calc"
     (repo / "tests").mkdir(parents=True)
     (repo / "tools.py").write_text(BUGGY)
     (repo / "tests" / "test_calc.py").write_text(TEST)
-    _git(repo, "init", "-q")
-    _git(repo, "add", ".")
-    _git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "buggy")
-    return repo, _git(repo, "rev-parse", "HEAD").strip()
+    init_repo(repo)
+    return repo, commit_all(repo, "buggy")
 
 
 def _rl_prompts(cfg, rows: list[tuple]) -> None:

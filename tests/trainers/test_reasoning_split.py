@@ -8,12 +8,12 @@ by the reward while self-play ignored it.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.support import require_service
+from vtforge.gitrepo import commit_all, init_repo
 from vtforge.selfplay.parsing import parse_edit
 from vtforge.selfplay.reasoning import split_reasoning
 from vtforge.selfplay.task import RepoView
@@ -31,10 +31,6 @@ STYLES = {
     "kimi": f"◁think▷Maybe multiply?\n{DRAFT}No: it should add.◁/think▷\n",
     "lone_closer": f"Maybe multiply?\n{DRAFT}No: it should add.</thinking>\n",  # opener in the prompt
 }
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
 
 
 @pytest.mark.parametrize("style", sorted(STYLES))
@@ -63,13 +59,12 @@ def test_rl_reward_applies_the_edit_self_play_parses(cfg, tmp_path: Path, style:
     (repo / "tests").mkdir(parents=True)
     (repo / "calc.py").write_text(BUGGY)
     (repo / "tests" / "test_calc.py").write_text(TEST)
-    _git(repo, "init", "-q")
-    _git(repo, "add", ".")
-    _git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "buggy")
+    init_repo(repo)
+    base_commit = commit_all(repo, "buggy")
     row = {
         "task_id": "calc-1",
         "repo": str(repo),
-        "base_commit": _git(repo, "rev-parse", "HEAD").strip(),
+        "base_commit": base_commit,
         "fail_to_pass": ["tests/test_calc.py::test_add"],
         "pass_to_pass": [],
     }

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.support import require_service
+from vtforge.gitrepo import commit_all, init_repo
 from vtforge.trainers.rewards import SandboxReward
 
 BUGGY = "def add(a, b):\n    return a - b\n"
@@ -24,23 +24,18 @@ def _edit(new_line: str) -> str:
     return f"### calc.py\n<<<<<<< SEARCH\n    return a - b\n=======\n{new_line}\n>>>>>>> REPLACE\n"
 
 
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-
 @pytest.fixture
 def task(tmp_path: Path) -> dict:
     repo = tmp_path / "calc"
     (repo / "tests").mkdir(parents=True)
     (repo / "calc.py").write_text(BUGGY)
     (repo / "tests" / "test_calc.py").write_text(TEST)
-    _git(repo, "init", "-q")
-    _git(repo, "add", ".")
-    _git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "buggy")
+    init_repo(repo)
+    base_commit = commit_all(repo, "buggy")
     return {
         "task_id": "calc-1",
         "repo": str(repo),
-        "base_commit": _git(repo, "rev-parse", "HEAD").strip(),
+        "base_commit": base_commit,
         "fail_to_pass": ["tests/test_calc.py::test_add"],
         "pass_to_pass": ["tests/test_calc.py::test_zero"],
     }

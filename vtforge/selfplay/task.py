@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from vtforge.gitrepo import GitError, list_files, show
 from vtforge.sandbox.api import RepoSpec
 from vtforge.sandbox.grading import test_ids
 from vtforge.tasks.diffs import is_test_path
@@ -101,15 +102,12 @@ class RepoView:
         self.commit = commit
         self._cache: dict[str, str | None] = {}
 
-    def _git(self, *args: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(["git", "-C", str(self.repo_dir), *args], capture_output=True)
-
     @cached_property
     def tree(self) -> list[str]:
-        done = self._git("ls-tree", "-r", "--name-only", "-z", self.commit)
-        if done.returncode != 0:
-            raise ValueError(f"{self.repo_dir}: cannot list {self.commit}: {done.stderr.decode()[-300:]}")
-        return sorted(p for p in done.stdout.decode("utf-8", "replace").split("\0") if p)
+        try:
+            return list_files(self.repo_dir, self.commit)
+        except GitError as exc:
+            raise ValueError(f"{self.repo_dir}: cannot list {self.commit}: {str(exc)[-300:]}") from None
 
     @cached_property
     def tree_set(self) -> frozenset[str]:
@@ -120,8 +118,10 @@ class RepoView:
             if path not in self.tree_set:
                 self._cache[path] = None
             else:
-                done = self._git("show", f"{self.commit}:{path}")
-                self._cache[path] = done.stdout.decode("utf-8", "replace") if done.returncode == 0 else None
+                try:
+                    self._cache[path] = show(self.repo_dir, self.commit, path).decode("utf-8", "replace")
+                except subprocess.CalledProcessError:
+                    self._cache[path] = None
         return self._cache[path]
 
     def source_files(self) -> list[str]:

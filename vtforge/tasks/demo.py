@@ -12,10 +12,10 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+from vtforge import gitrepo
 from vtforge.config import Config
 from vtforge.locks import locked
 from vtforge.sandbox import open_sandbox
-from vtforge.tasks import gitrepo
 from vtforge.tasks.bank import load_slice, save_slice, tasks_dir
 from vtforge.tasks.events import emit_registered
 from vtforge.tasks.model import Task

@@ -13,9 +13,9 @@ import re
 import shutil
 from pathlib import Path, PurePosixPath
 
+from vtforge import gitrepo
 from vtforge.config import Config
 from vtforge.sandbox import open_sandbox
-from vtforge.tasks import gitrepo
 from vtforge.tasks.bank import repos_dir
 from vtforge.tasks.diffs import changed_paths, is_test_path, partition
 from vtforge.tasks.importers.common import ImportOptions, ParsedBatch, importer

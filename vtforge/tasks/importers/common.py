@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vtforge import gitrepo
 from vtforge.config import Config
-from vtforge.tasks import gitrepo
 from vtforge.tasks.bank import load_all, save_context, upsert
 from vtforge.tasks.decontam import decontaminate
 from vtforge.tasks.events import emit_registered

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from vtforge import gitrepo
 from vtforge.config import Config
-from vtforge.tasks import gitrepo
 from vtforge.tasks.diffs import reverse
 from vtforge.tasks.importers.common import ImportOptions, ParsedBatch, find_local_repo, importer, input_sha256
 from vtforge.tasks.importers.swebench import looks_like_diff, read_records

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from vtforge import gitrepo
 from vtforge.config import Config
 from vtforge.sandbox import open_sandbox
 from vtforge.sandbox.api import RunRequest, Sandbox
-from vtforge.tasks import gitrepo
 from vtforge.tasks.bank import repos_dir
 from vtforge.tasks.diffs import is_test_path
 from vtforge.tasks.model import IMPORTER_VERSION, Task

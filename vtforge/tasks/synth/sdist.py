@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from vtforge.tasks import gitrepo
+from vtforge import gitrepo
 
 SDIST_CACHE = Path.home() / ".cache" / "vtforge" / "sdists"
 PRISTINE_TAG = "vtforge/pristine"

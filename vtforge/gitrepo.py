@@ -1,5 +1,11 @@
-"""Deterministic git plumbing: commits with fixed authors and dates, so the same content always
-has the same commit id (task ids, base commits and manifests stay stable across rebuilds)."""
+"""Git plumbing, the one home for every git command vtforge runs on a task's repository.
+
+Writing: commits with fixed authors and dates, so the same content always has the same commit id
+(task ids, base commits and manifests stay stable across rebuilds). Reading: resolve a revision,
+list, show and diff files at a commit, and export a commit's tree as plain files (what the sandbox
+prepares every candidate from). A core module: it imports nothing of vtforge, so every layer
+(the sandbox, the task bank, tests and benches) may use it.
+"""
 
 from __future__ import annotations
 
@@ -106,5 +112,34 @@ def has_commit(repo: Path, rev: str) -> bool:
     return True
 
 
+def resolve_commit(repo: Path, rev: str) -> str:
+    """The full commit id ``rev`` names; GitError if it names none."""
+    done = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise GitError(f"{repo}: cannot resolve commit {rev!r}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
 def list_files(repo: Path, commit: str) -> list[str]:
-    return [p for p in git(repo, "ls-tree", "-r", "--name-only", commit).splitlines() if p]
+    """Every file path at ``commit``, sorted (NUL-separated by git, so no path is ever quoted)."""
+    return sorted(p for p in git(repo, "ls-tree", "-r", "--name-only", "-z", commit).split("\0") if p)
+
+
+def export_commit(repo: Path, commit: str, target: Path) -> None:
+    """The tree of ``commit`` as plain files (no .git) in ``target``, which must not exist yet."""
+    target.mkdir(parents=True)
+    archive = subprocess.Popen(
+        ["git", "-C", str(repo), "archive", "--format=tar", commit],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    untar = subprocess.run(["tar", "-x", "-C", str(target)], stdin=archive.stdout, capture_output=True)
+    assert archive.stdout is not None
+    archive.stdout.close()
+    err = archive.stderr.read().decode() if archive.stderr else ""
+    if archive.wait() != 0 or untar.returncode != 0:
+        raise GitError(f"git archive {commit} failed: {err.strip() or untar.stderr.decode().strip()}")
