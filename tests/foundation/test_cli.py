@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 
+from tests.cli import invoke
 from vtforge.fixtures.events import generate_events
 from vtforge.schemas.jsonform import to_jsonable
 from vtforge.transport.landing import landing_files
-
-
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vtforge", *args], cwd=cwd, capture_output=True, text=True)
 
 
 def _write_stream(path: Path) -> list[dict]:
@@ -31,8 +26,8 @@ def _write_stream(path: Path) -> list[dict]:
 
 def test_validate_names_file_line_and_field(workspace: Path) -> None:
     _write_stream(workspace / "stream.jsonl")
-    result = _cli("events", "validate", "stream.jsonl", cwd=workspace)
-    assert result.returncode == 1
+    result = invoke("events", "validate", "stream.jsonl")
+    assert result.exit_code == 1
     errors = result.stderr.strip().splitlines()
     assert "stream.jsonl:4: rollout.v2: field sample_index must be int, got str 'three'" in errors[0]
     assert "stream.jsonl:6: rollout.v2: field envelope.producer is missing" in errors[1]
@@ -42,8 +37,8 @@ def test_validate_names_file_line_and_field(workspace: Path) -> None:
 
 def test_load_lands_good_events_and_quarantines_bad_ones(workspace: Path) -> None:
     events = _write_stream(workspace / "stream.jsonl")
-    result = _cli("events", "load", "stream.jsonl", cwd=workspace)
-    assert result.returncode == 1  # bad input is reported, but nothing good is lost
+    result = invoke("events", "load", "stream.jsonl")
+    assert result.exit_code == 1  # bad input is reported, but nothing good is lost
     landed = landing_files(workspace / ".forge" / "landing")
     listing = ", ".join(f"'{f}'" for f in landed)
     ids = {
@@ -61,18 +56,18 @@ def test_load_lands_good_events_and_quarantines_bad_ones(workspace: Path) -> Non
 
 
 def test_validate_missing_file_is_one_line(workspace: Path) -> None:
-    result = _cli("events", "validate", "nope.jsonl", cwd=workspace)
-    assert result.returncode == 1
+    result = invoke("events", "validate", "nope.jsonl")
+    assert result.exit_code == 1
     assert result.stderr.strip().startswith("error:") and "nope.jsonl: no such file" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_tail_prints_the_latest_events(workspace: Path) -> None:
-    _cli("events", "load", "/dev/null", cwd=workspace)
+    invoke("events", "load", "/dev/null")
     (workspace / "s.jsonl").write_text("\n".join(json.dumps(to_jsonable(e)) for e in generate_events(2, 0)))
-    assert _cli("events", "load", "s.jsonl", cwd=workspace).returncode == 0
-    result = _cli("events", "tail", "-n", "3", cwd=workspace)
-    assert result.returncode == 0, result.stderr
+    assert invoke("events", "load", "s.jsonl").exit_code == 0
+    result = invoke("events", "tail", "-n", "3")
+    assert result.exit_code == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert len(lines) == 3
     stamps = [line["envelope"]["occurred_at"] for line in lines]
@@ -81,8 +76,8 @@ def test_tail_prints_the_latest_events(workspace: Path) -> None:
 
 
 def test_quick_demo_lands_the_stream_and_fills_the_warehouse(workspace: Path) -> None:
-    result = _cli("demo", "--quick", "--tasks", "5", cwd=workspace)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = invoke("demo", "--quick", "--tasks", "5")
+    assert result.exit_code == 0, result.stdout + result.stderr
     assert "landing zone" in result.stdout and "rollout" in result.stdout
     assert "patch outcomes" in result.stdout
     assert landing_files(workspace / ".forge" / "landing")

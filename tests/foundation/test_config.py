@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from tests.cli import invoke
 from vtforge import constants as C
 from vtforge.config import ConfigError, effective_items, load_config, set_value, write_target
 
@@ -112,18 +111,14 @@ def test_show_lists_every_lever_with_its_origin(workspace: Path) -> None:
     assert items["forge.warehouse.data_dir"] == (".forge", "vtcode.toml:5")
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vtforge", *args], cwd=cwd, capture_output=True, text=True)
-
-
 def test_cli_config_errors_are_one_line_and_non_zero(workspace: Path) -> None:
     (workspace / "vtcode.toml").write_text("[forge.selfplay]\nbugfixer_rollouts = -3\n")
-    result = _cli("config", "show", cwd=workspace)
-    assert result.returncode == 2
+    result = invoke("config", "show")
+    assert result.exit_code == 2
     assert (
         result.stderr.strip()
         == "error: forge.selfplay.bugfixer_rollouts must be >= 1, got -3 (vtcode.toml:2)"
     )
-    result = _cli("config", "set", "forge.selfplay.bugfixer_rollouts", "12", cwd=workspace)
-    assert result.returncode == 0, result.stderr
+    result = invoke("config", "set", "forge.selfplay.bugfixer_rollouts", "12")
+    assert result.exit_code == 0, result.stderr
     assert "bugfixer_rollouts = 12" in (workspace / "vtcode.toml").read_text()

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from typer.testing import CliRunner
 
+from tests.cli import invoke
 from tests.sandbox.toyrepo import make_toy_repo
-from vtforge.cli import app
 from vtforge.config import load_config
 from vtforge.fixtures.completions import records_for_task
 from vtforge.selfplay.task import as_selfplay_task
@@ -52,15 +51,12 @@ def test_baseline_samples_bucket_each_task_by_its_measured_rate(workspace: Path,
     with sink_from_config(cfg, producer="tests") as sink:  # the bank registers its tasks
         sink.emit_many(task_event(Task.from_swebench(i), "toy") for i in instances)
 
-    result = CliRunner().invoke(
-        app,
-        [
-            *("tasks", "baseline", "--policy", "sft-x", "--samples", "10"),
-            *("--tasks", str(tasks_file), "--replay", str(replay_file), "--run-id", "baseline-test"),
-        ],
+    result = invoke(
+        *("tasks", "baseline", "--policy", "sft-x", "--samples", "10"),
+        *("--tasks", str(tasks_file), "--replay", str(replay_file), "--run-id", "baseline-test"),
     )
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    assert "baseline of sft-x" in result.output
+    assert result.exit_code == 0, result.output
+    assert "baseline of sft-x" in result.stdout
 
     refresh(cfg, exports=False)
     con = duckdb.connect(str(cfg.duckdb_path), read_only=True)

@@ -8,45 +8,33 @@ import sys
 from pathlib import Path
 
 import duckdb
-import pytest
 
+from tests.cli import invoke
 from vtforge.config import load_config
 from vtforge.fixtures.warehouse import build_warehouse, create_tables
 from vtforge.trainers.gates import evaluate_gates
 
 
-def _vtforge(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    from vtforge.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["vtforge", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    return int(exit_info.value.code or 0)
-
-
-def _gates_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vtforge", "gates", *args], cwd=cwd, capture_output=True, text=True
-    )
-
-
-def test_train_sft_then_grpo_out_of_the_box(train_ws: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_train_sft_then_grpo_out_of_the_box(train_ws: Path) -> None:
     cfg = load_config(cwd=train_ws)
     build_warehouse(cfg.duckdb_path, sft=8, rl={"medium": 2, "hard": 1})
-    assert _vtforge(monkeypatch, "train", "sft", "--max-steps", "2") == 0
-    out = capsys.readouterr().out
+    sft = invoke("train", "sft", "--max-steps", "2")
+    assert sft.exit_code == 0, sft.stderr
+    out = sft.stdout
     assert "sft policy sft-" in out and "2 steps" in out and "step 2, loss" in out
     # the SFT policy has no promotion (tests/trainers/test_promotion.py): --force, recorded
-    assert _vtforge(monkeypatch, "train", "grpo", "--max-steps", "1", "--reward", "bandit", "--force") == 0
-    out = capsys.readouterr().out
+    grpo = invoke("train", "grpo", "--max-steps", "1", "--reward", "bandit", "--force")
+    assert grpo.exit_code == 0, grpo.stderr
+    out = grpo.stdout
     latest = json.loads((cfg.data_dir / "trainers" / "latest.json").read_text())
     assert f"(from {latest['sft']['final']})" in out  # GRPO starts from the SFT policy
     assert latest["last"] == latest["grpo"]["policy_version"]
 
 
-def test_train_without_a_warehouse_is_one_clear_error(train_ws: Path, monkeypatch, capsys) -> None:
-    assert _vtforge(monkeypatch, "train", "sft", "--max-steps", "1") == 1
-    assert "warehouse not found" in capsys.readouterr().err
+def test_train_without_a_warehouse_is_one_clear_error(train_ws: Path) -> None:
+    done = invoke("train", "sft", "--max-steps", "1")
+    assert done.exit_code == 1
+    assert "warehouse not found" in done.stderr
 
 
 def _gate_rows(cfg, rows: list[tuple]) -> None:
@@ -57,9 +45,14 @@ def _gate_rows(cfg, rows: list[tuple]) -> None:
     con.close()
 
 
-def test_gates_exit_codes(train_ws: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_gates_exit_codes(train_ws: Path) -> None:
     cfg = load_config(cwd=train_ws)
-    assert _gates_cli(cwd=train_ws).returncode == 3  # no warehouse (a real process, real exit code)
+    # A real process, once: `python -m vtforge` starts and its status reaches the shell as the exit
+    # code (no warehouse: 3). Everything else here runs in-process (tests/cli.py).
+    no_warehouse = subprocess.run(
+        [sys.executable, "-m", "vtforge", "gates"], cwd=train_ws, capture_output=True, text=True
+    )
+    assert no_warehouse.returncode == 3, no_warehouse.stderr
     version = "grpo-20261128T010203Z-abcd"
     _gate_rows(
         cfg,
@@ -70,17 +63,17 @@ def test_gates_exit_codes(train_ws: Path, monkeypatch: pytest.MonkeyPatch, capsy
             ("fail_before_fix_rate", 0.8, 0.10, False, "sft-20261128T000000Z-0000", "rl"),
         ],
     )
-    assert _vtforge(monkeypatch, "gates", "--policy-version", version) == 0
-    out = capsys.readouterr().out
-    assert "patch_acceptance" in out and "0.520" in out
-    assert _vtforge(monkeypatch, "gates") == 0  # the newest version by its timestamp
-    capsys.readouterr()
-    failed = _gates_cli("--policy-version", "sft-20261128T000000Z-0000", cwd=train_ws)
-    assert failed.returncode == 1
+    passed = invoke("gates", "--policy-version", version)
+    assert passed.exit_code == 0, passed.stderr
+    assert "patch_acceptance" in passed.stdout and "0.520" in passed.stdout
+    assert invoke("gates").exit_code == 0  # the newest version by its timestamp
+    failed = invoke("gates", "--policy-version", "sft-20261128T000000Z-0000")
+    assert failed.exit_code == 1
     assert "gates failed for policy sft-20261128T000000Z-0000" in failed.stderr
     assert "localization_accuracy" in failed.stderr  # no telemetry is a failure, not a pass
-    assert _vtforge(monkeypatch, "gates", "--policy-version", version, "--json") == 0
-    as_json = json.loads(capsys.readouterr().out)
+    report = invoke("gates", "--policy-version", version, "--json")
+    assert report.exit_code == 0, report.stderr
+    as_json = json.loads(report.stdout)
     assert as_json["passed"] is True and as_json["gates"]["patch_acceptance[rl]"]["value"] == 0.52
 
 

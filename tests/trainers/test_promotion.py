@@ -4,28 +4,18 @@ starts only from a promoted policy (or with --force, recorded as a forced decisi
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
-import pytest
 
+from tests.cli import invoke
 from vtforge.config import load_config
 from vtforge.fixtures.warehouse import build_warehouse
 from vtforge.trainers.gates import GateReport, GateResult
 from vtforge.trainers.promotion import decide, shortfall
 from vtforge.warehouse.load import load_landing
 from vtforge.warehouse.models import build, prepare
-
-
-def _vtforge(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    from vtforge.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["vtforge", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    return int(exit_info.value.code or 0)
 
 
 def _set_gates(cfg, version: str, localization: float) -> None:
@@ -61,36 +51,37 @@ def _landed(cfg) -> list[dict]:
     return [row for f in files for row in pq.read_table(f).to_pylist()]
 
 
-def test_grpo_starts_only_from_a_promoted_policy(
-    train_ws: Path, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:
+def test_grpo_starts_only_from_a_promoted_policy(train_ws: Path) -> None:
     cfg = load_config(cwd=train_ws)
     build_warehouse(cfg.duckdb_path, sft=8, rl={"medium": 2, "hard": 1})
-    assert _vtforge(monkeypatch, "train", "sft", "--max-steps", "1", "--no-events") == 0
+    trained = invoke("train", "sft", "--max-steps", "1", "--no-events")
+    assert trained.exit_code == 0, trained.stderr
     sft = json.loads((cfg.data_dir / "trainers" / "latest.json").read_text())["sft"]["policy_version"]
     grpo = ("train", "grpo", "--max-steps", "1", "--reward", "bandit", "--no-events")
-    capsys.readouterr()
 
     # 1. no decision yet: refused, saying what to run
-    assert _vtforge(monkeypatch, *grpo) == 3
-    err = capsys.readouterr().err
+    refused = invoke(*grpo)
+    assert refused.exit_code == 3
+    err = refused.stderr
     assert f"policy {sft} has no promotion decision" in err and "vtforge gates --promote" in err
 
     # 2. rejected: the reason names the failed gate and by how much
     _set_gates(cfg, sft, localization=0.42)
-    assert _vtforge(monkeypatch, "gates", "--policy-version", sft, "--promote") == 1
-    out = capsys.readouterr().out
+    rejected = invoke("gates", "--policy-version", sft, "--promote")
+    assert rejected.exit_code == 1
+    out = rejected.stdout
     assert f"rejected: policy {sft}" in out
     assert "localization_accuracy[rl] 0.420" in " ".join(out.split())  # the stage, not eaten as markup
     assert _materialize_promotions(cfg) == [("rejected", True, None)]
-    assert _vtforge(monkeypatch, *grpo) == 3
-    err = " ".join(capsys.readouterr().err.split())
+    refused = invoke(*grpo)
+    assert refused.exit_code == 3
+    err = " ".join(refused.stderr.split())
     assert "localization_accuracy[rl] 0.420, needs >= 0.600 (short by 0.180)" in err
 
     # 3. --force trains anyway and records the override, naming the GRPO run
-    assert _vtforge(monkeypatch, *grpo[:-1], "--force") == 0
-    out = capsys.readouterr().out
-    assert f"forced: started from {sft}" in " ".join(out.split())
+    forced_grpo = invoke(*grpo[:-1], "--force")
+    assert forced_grpo.exit_code == 0, forced_grpo.stderr
+    assert f"forced: started from {sft}" in " ".join(forced_grpo.stdout.split())
     forced_run = json.loads((cfg.data_dir / "trainers" / "latest.json").read_text())["grpo"]["policy_version"]
     events = _landed(cfg)
     assert [e["decision"] for e in events] == ["rejected", "forced"]
@@ -102,22 +93,24 @@ def test_grpo_starts_only_from_a_promoted_policy(
 
     # 4. promoted once the gates pass: the newer decision is the current one, and GRPO starts
     _set_gates(cfg, sft, localization=0.75)
-    assert _vtforge(monkeypatch, "gates", "--policy-version", sft, "--promote") == 0
-    assert f"promoted: policy {sft} (every gate passed)" in " ".join(capsys.readouterr().out.split())
+    promoted = invoke("gates", "--policy-version", sft, "--promote")
+    assert promoted.exit_code == 0, promoted.stderr
+    assert f"promoted: policy {sft} (every gate passed)" in " ".join(promoted.stdout.split())
     assert _materialize_promotions(cfg) == [
         ("rejected", False, None),
         ("forced", False, forced_run),
         ("promoted", True, None),
     ]
-    assert _vtforge(monkeypatch, *grpo) == 0
-    assert f"started from promoted policy {sft}" in capsys.readouterr().out
+    started = invoke(*grpo)
+    assert started.exit_code == 0, started.stderr
+    assert f"started from promoted policy {sft}" in started.stdout
 
 
-def test_a_base_model_needs_no_promotion(train_ws: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_a_base_model_needs_no_promotion(train_ws: Path) -> None:
     cfg = load_config(cwd=train_ws)
     build_warehouse(cfg.duckdb_path, sft=4, rl={"medium": 2})
-    grpo = ("train", "grpo", "--max-steps", "1", "--reward", "bandit", "--no-events")
-    assert _vtforge(monkeypatch, *grpo) == 0
+    done = invoke("train", "grpo", "--max-steps", "1", "--reward", "bandit", "--no-events")
+    assert done.exit_code == 0, done.stderr
     run = json.loads((cfg.data_dir / "trainers" / "latest.json").read_text())["grpo"]["policy_version"]
     summary = json.loads((cfg.data_dir / "trainers" / run / "run.json").read_text())
     assert summary["promotion"]["decision"] == "base"

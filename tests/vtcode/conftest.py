@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,23 +108,3 @@ def raw_count(cfg: Config, event_type: str) -> tuple[int, int]:
             f"SELECT count(*), count(DISTINCT envelope.event_id) FROM read_parquet('{folder}/**/*.parquet')"
         ).fetchone()
     return int(total), int(distinct)
-
-
-def vtforge(
-    *args: str,
-    cwd: Path,
-    input_text: str | None = None,
-    timeout: float = 60,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run the real ``vtforge`` command line in a separate process."""
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "vtforge", *args],
-        cwd=cwd,
-        input=input_text,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=full_env,
-    )

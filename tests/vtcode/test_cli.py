@@ -1,4 +1,8 @@
-"""The commands, run as real processes: tail, exec, ingest, hook, notify, drain, status, unknown."""
+"""The commands: tail, exec, ingest, hook, notify, drain, status, unknown.
+
+They run in-process (tests/cli.py), except where the process is the point: the light
+``python -m vtforge.vtcode hook`` entry VT Code spawns, and ``tail`` following a session until SIGTERM.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.vtcode.conftest import REPO, raw_count, steps, vtforge
+from tests.cli import invoke
+from tests.vtcode.conftest import REPO, raw_count, steps
 from tests.vtcode.vtcode_files import SessionWriter, sample_turns, unwrapped, wrap
 from vtforge.config import Config
 from vtforge.vtcode.deliver import spool_for
@@ -45,7 +50,10 @@ TURN_COMPLETE = {
 
 
 def _fast_hook(ws: Path, payload: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """VT Code runs the hook command with the payload on stdin (here the light entry point)."""
+    """VT Code runs the hook command with the payload on stdin (here the light entry point).
+
+    A real process on purpose: ``python -m vtforge.vtcode`` is its own entry point (not the Typer
+    app), it must exit 0 fast with nothing on stdout, and ``--inline`` may end it with ``os._exit``."""
     return subprocess.run(
         [sys.executable, "-m", "vtforge.vtcode", "hook", *args],
         cwd=ws,
@@ -58,8 +66,8 @@ def _fast_hook(ws: Path, payload: str, *args: str) -> subprocess.CompletedProces
 
 
 def test_hook_emits_one_event_and_returns_at_once(cfg: Config, ws: Path) -> None:
-    done = vtforge("vtcode", "hook", cwd=ws, input_text=json.dumps(POST_TOOL_USE))
-    assert done.returncode == 0 and done.stdout == ""  # vtcode reads a hook's stdout: we add nothing
+    done = invoke("vtcode", "hook", stdin=json.dumps(POST_TOOL_USE))
+    assert done.exit_code == 0 and done.stdout == ""  # vtcode reads a hook's stdout: we add nothing
     fast = _fast_hook(
         ws, json.dumps({**POST_TOOL_USE, "hook_event_name": "PreToolUse", "tool_response": None})
     )
@@ -74,8 +82,8 @@ def test_hook_emits_one_event_and_returns_at_once(cfg: Config, ws: Path) -> None
 
 
 def test_notify_emits_one_event(cfg: Config, ws: Path) -> None:
-    done = vtforge("vtcode", "notify", json.dumps(TURN_COMPLETE), cwd=ws)
-    assert done.returncode == 0 and done.stdout == ""
+    done = invoke("vtcode", "notify", json.dumps(TURN_COMPLETE))
+    assert done.exit_code == 0 and done.stdout == ""
     assert wait_for(lambda: len(steps(cfg, "kind = 'notification'")) == 1, 60)
     (row,) = steps(cfg, "kind = 'notification'")
     assert (row["tool_name"], row["turn"], row["status"]) == ("agent-turn-complete", 2, "success")
@@ -99,11 +107,11 @@ def test_hook_spools_when_the_sink_is_unavailable_and_drain_delivers(cfg: Config
     inline = _fast_hook(ws, json.dumps(TURN_COMPLETE | {"hook_event_name": "Stop"}), "--inline")
     assert inline.returncode == 0 and "spooled" in inline.stderr
     assert len(spool_for(cfg).pending()) == 2
-    failed = vtforge("vtcode", "drain", cwd=ws)
-    assert failed.returncode == 1 and "2 events stay spooled" in failed.stderr
+    failed = invoke("vtcode", "drain")
+    assert failed.exit_code == 1 and "2 events stay spooled" in failed.stderr
     blocker.unlink()
-    drained = vtforge("vtcode", "drain", cwd=ws)
-    assert drained.returncode == 0, drained.stderr
+    drained = invoke("vtcode", "drain")
+    assert drained.exit_code == 0, drained.stderr
     assert "2 spooled events delivered, 0 left" in drained.stdout
     assert len(steps(cfg, "kind = 'hook'")) == 2
 
@@ -142,15 +150,10 @@ def test_exec_runs_vtcode_json_and_ingests_its_stdout(cfg: Config, ws: Path) -> 
     stream = ws / "saved.jsonl"
     stream.write_text("".join(unwrapped(e) + "\n" for turn in sample_turns("thread-exec") for e in turn))
     script = _fake_vtcode(ws, stream)
-    done = vtforge(
-        "vtcode",
-        "exec",
-        "--",
-        "fix add() in src/calc.py",
-        cwd=ws,
-        env={"VTFORGE_VTCODE__BINARY": str(script)},
+    done = invoke(
+        "vtcode", "exec", "--", "fix add() in src/calc.py", env={"VTFORGE_VTCODE__BINARY": str(script)}
     )
-    assert done.returncode == 3, done.stderr  # vtcode's own exit status comes back
+    assert done.exit_code == 3, done.stderr  # vtcode's own exit status comes back
     assert "session thread-exec" in done.stderr
     (rollout,) = latest_rollouts(cfg.landing_dir)
     assert rollout[0] == rollout_id_for("thread-exec") and rollout[2] == 3 and rollout[7] == "true"
@@ -159,28 +162,27 @@ def test_exec_runs_vtcode_json_and_ingests_its_stdout(cfg: Config, ws: Path) -> 
 
 
 def test_exec_without_vtcode_installed_says_so(ws: Path) -> None:
-    done = vtforge(
-        "vtcode", "exec", "--", "task", cwd=ws, env={"VTFORGE_VTCODE__BINARY": "/nonexistent/vtcode"}
-    )
-    assert done.returncode == 1 and "forge.vtcode.binary" in done.stderr
+    done = invoke("vtcode", "exec", "--", "task", env={"VTFORGE_VTCODE__BINARY": "/nonexistent/vtcode"})
+    assert done.exit_code == 1 and "forge.vtcode.binary" in done.stderr
 
 
 def test_import_a_saved_stream_from_a_file_and_from_stdin_through_the_alias(cfg: Config, ws: Path) -> None:
     saved = ws / "session.jsonl"
     saved.write_text("".join(wrap(e) + "\n" for turn in sample_turns("thread-file") for e in turn))
-    from_file = vtforge("vtcode", "import", str(saved), cwd=ws)
-    assert from_file.returncode == 0 and "thread-file" in from_file.stdout
+    from_file = invoke("vtcode", "import", str(saved))
+    assert from_file.exit_code == 0 and "thread-file" in from_file.stdout
     text = "".join(unwrapped(e) + "\n" for turn in sample_turns("thread-stdin") for e in turn)
-    from_stdin = vtforge("vtcode", "ingest", "-", cwd=ws, input_text=text)
-    assert from_stdin.returncode == 0 and "thread-stdin" in from_stdin.stdout
+    from_stdin = invoke("vtcode", "ingest", "-", stdin=text)
+    assert from_stdin.exit_code == 0 and "thread-stdin" in from_stdin.stdout
     assert {r[1] for r in latest_rollouts(cfg.landing_dir)} == {"thread-file", "thread-stdin"}
-    assert vtforge("vtcode", "import", "missing.jsonl", cwd=ws).returncode == 1
+    assert invoke("vtcode", "import", "missing.jsonl").exit_code == 1
 
 
 @pytest.mark.slow
 def test_tail_follows_a_session_written_while_it_runs(cfg: Config, ws: Path) -> None:
     """Done-when: a session written while ``vtforge vtcode tail`` runs lands turn by turn."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # A real process on purpose: tail runs until it is stopped, and SIGTERM must end it cleanly (exit 0)
     tail = subprocess.Popen(
         [sys.executable, "-m", "vtforge", "vtcode", "tail", str(ws), "--interval", "0.1"],
         cwd=ws,
@@ -208,18 +210,18 @@ def test_tail_follows_a_session_written_while_it_runs(cfg: Config, ws: Path) -> 
     assert "events emitted" in out
     total, distinct = raw_count(cfg, "agent_step")
     assert total == distinct == 17
-    status = vtforge("vtcode", "status", str(ws), cwd=ws)
-    assert status.returncode == 0 and "sessions/sess-live/events.jsonl" in status.stdout
-    unknown = vtforge("vtcode", "unknown", cwd=ws)
-    assert unknown.returncode == 0
+    status = invoke("vtcode", "status", str(ws))
+    assert status.exit_code == 0 and "sessions/sess-live/events.jsonl" in status.stdout
+    unknown = invoke("vtcode", "unknown")
+    assert unknown.exit_code == 0
     assert "turn.paused" in unknown.stdout and "0.12.0" in unknown.stdout
 
 
 def test_tail_once_and_the_tailer_lock(cfg: Config, ws: Path) -> None:
     SessionWriter(ws, "sess-once").write_turn(sample_turns()[0])
-    done = vtforge("vtcode", "tail", "--once", cwd=ws)
-    assert done.returncode == 0, done.stderr
+    done = invoke("vtcode", "tail", "--once")
+    assert done.exit_code == 0, done.stderr
     assert "7 lines read, 6 events emitted" in done.stdout
-    again = vtforge("vtcode", "tail", "--once", cwd=ws)
+    again = invoke("vtcode", "tail", "--once")
     assert "0 lines read, 0 events emitted" in again.stdout
-    assert vtforge("vtcode", "tail", str(ws / "nowhere"), cwd=ws).returncode == 1
+    assert invoke("vtcode", "tail", str(ws / "nowhere")).exit_code == 1

@@ -6,11 +6,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
+from tests.cli import invoke
 from tests.warehouse.conftest import config_here, emit, make_workspace
 from tests.warehouse.streams import Stream, hand_stream
-from vtforge.cli import app
 from vtforge.warehouse.connection import writer
 from vtforge.warehouse.reader import open_reader
 from vtforge.warehouse.refresh import refresh
@@ -25,16 +24,13 @@ def config(workspace: Path):
 def test_sql_reads_the_landing_zone_before_anything_is_materialised(config) -> None:
     emit(config, hand_stream())
     assert not config.duckdb_path.exists()
-    runner = CliRunner()
-    events = runner.invoke(
-        app, ["sql", "SELECT event_type, count(*) AS n FROM events GROUP BY 1 ORDER BY 1", "-f", "csv"]
-    )
+    events = invoke("sql", "SELECT event_type, count(*) AS n FROM events GROUP BY 1 ORDER BY 1", "-f", "csv")
     assert events.exit_code == 0, events.output
-    assert "rollout,10" in events.output.splitlines() and "task_registered,2" in events.output.splitlines()
-    hive = runner.invoke(app, ["sql", "SELECT DISTINCT date FROM landing.rollout", "-f", "csv"])
-    assert hive.output.splitlines() == ["date", "2026-01-05"]
-    unqualified = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM patch_proposed", "-f", "csv"])
-    assert unqualified.output.splitlines() == ["n", "5"]
+    assert "rollout,10" in events.stdout.splitlines() and "task_registered,2" in events.stdout.splitlines()
+    hive = invoke("sql", "SELECT DISTINCT date FROM landing.rollout", "-f", "csv")
+    assert hive.stdout.splitlines() == ["date", "2026-01-05"]
+    unqualified = invoke("sql", "SELECT count(*) AS n FROM patch_proposed", "-f", "csv")
+    assert unqualified.stdout.splitlines() == ["n", "5"]
 
 
 def test_an_open_reader_does_not_block_the_writer(config) -> None:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
+from tests.cli import invoke
 from tests.warehouse.conftest import config_here, emit
-from vtforge.cli import app
 from vtforge.fixtures.events import generate_events
 from vtforge.warehouse.reader import open_reader
 
@@ -22,8 +21,8 @@ N_TASKS = 12
 @pytest.fixture(scope="module")
 def materialised(module_workspace: Path) -> Path:
     emitted = emit(config_here(), generate_events(N_TASKS, 3, policy_versions=VERSIONS))
-    result = CliRunner().invoke(app, ["materialize"])
-    assert result.exit_code == 0, result.output + repr(result.exception)
+    result = invoke("materialize")
+    assert result.exit_code == 0, result.output
     assert "no orphan rewards" in result.output
     (module_workspace / "emitted.txt").write_text(str(emitted))
     return module_workspace
@@ -86,42 +85,40 @@ def test_datasets_follow_the_levers(con) -> None:
 
 
 def test_materialize_select_runs_only_the_selection(materialised: Path) -> None:
-    result = CliRunner().invoke(app, ["materialize", "--select", "tasks"])
+    result = invoke("materialize", "--select", "tasks")
     assert result.exit_code == 0, result.output
     assert "tasks" in result.output and "sft_examples" not in result.output
-    bad = CliRunner().invoke(app, ["materialize", "--select", "no_such_asset"])
-    assert bad.exit_code != 0
+    bad = invoke("materialize", "--select", "no_such_asset")
+    assert bad.exit_code == 2 and "error: --select:" in bad.stderr and "no_such_asset" in bad.stderr
 
 
 def test_sql_writes_csv_json_and_parquet(materialised: Path, tmp_path: Path) -> None:
-    runner = CliRunner()
-    csv = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM tasks", "--format", "csv"])
-    assert csv.exit_code == 0 and csv.output.splitlines() == ["n", str(N_TASKS)]
+    csv = invoke("sql", "SELECT count(*) AS n FROM tasks", "--format", "csv")
+    assert csv.exit_code == 0 and csv.stdout.splitlines() == ["n", str(N_TASKS)]
     two = "SELECT gate, passed FROM curriculum_gates ORDER BY gate LIMIT 2"
-    js = runner.invoke(app, ["sql", two, "-f", "json"])  # the DuckDB CLI's json: one array
+    js = invoke("sql", two, "-f", "json")  # the DuckDB CLI's json: one array
     assert js.exit_code == 0
-    rows = json.loads(js.output)
+    rows = json.loads(js.stdout)
     assert isinstance(rows, list) and len(rows) == 2 and set(rows[0]) == {"gate", "passed"}
-    lines = runner.invoke(app, ["sql", two, "-f", "jsonlines"])
-    assert [json.loads(line) for line in lines.output.splitlines()] == rows
-    md = runner.invoke(app, ["sql", "SELECT count(*) AS n, 'a|b' AS s FROM tasks", "-f", "markdown"])
-    assert md.output.splitlines() == ["| n | s |", "|---|---|", f"| {N_TASKS} | a\\|b |"]
+    lines = invoke("sql", two, "-f", "jsonlines")
+    assert [json.loads(line) for line in lines.stdout.splitlines()] == rows
+    md = invoke("sql", "SELECT count(*) AS n, 'a|b' AS s FROM tasks", "-f", "markdown")
+    assert md.stdout.splitlines() == ["| n | s |", "|---|---|", f"| {N_TASKS} | a\\|b |"]
     for write in ("CREATE TABLE t AS SELECT 1", "INSERT INTO tasks SELECT * FROM tasks", "DROP TABLE tasks"):
-        refused = runner.invoke(app, ["sql", write])  # a CliError (exit 2 through the CLI's main)
-        assert refused.exit_code != 0 and "vtforge sql reads a snapshot" in str(refused.exception), write
-        assert getattr(refused.exception, "code", None) == 2
-    temp = runner.invoke(app, ["sql", "CREATE TEMP TABLE t AS SELECT 1"])
+        refused = invoke("sql", write)  # a CliError: one line on stderr, exit 2
+        assert refused.exit_code == 2 and "vtforge sql reads a snapshot" in refused.stderr, write
+    temp = invoke("sql", "CREATE TEMP TABLE t AS SELECT 1")
     assert temp.exit_code == 0
     target = tmp_path / "prompts.parquet"
-    pq_run = runner.invoke(app, ["sql", "SELECT task_id, reason FROM rl_prompts_excluded", "-o", str(target)])
+    pq_run = invoke("sql", "SELECT task_id, reason FROM rl_prompts_excluded", "-o", str(target))
     assert pq_run.exit_code == 0
     assert pq.read_table(target).num_rows == N_TASKS
-    wrong = runner.invoke(app, ["sql", "SELEC 1"])
-    assert wrong.exit_code != 0
+    wrong = invoke("sql", "SELEC 1")
+    assert wrong.exit_code == 1 and wrong.stderr.startswith("error: Parser Error")
 
 
 def test_report_writes_html_and_pngs(materialised: Path) -> None:
-    result = CliRunner().invoke(app, ["report"])
+    result = invoke("report")
     assert result.exit_code == 0, result.output
     folder = materialised / ".forge" / "report"
     pngs = sorted(p.name for p in folder.glob("*.png"))
