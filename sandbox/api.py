@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
     from vtforge.config import Config, SandboxConfig
@@ -47,10 +47,10 @@ RunStatus = Literal[
     "invalid",  # non-zero exit and no test failure to explain it (collection error, crash)
     "infra_failure",  # the sandbox itself did not work: never counts against a candidate
 ]
-RUN_STATUSES: tuple[str, ...] = RunStatus.__args__  # type: ignore[attr-defined]
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 TestStatus = Literal["PASSED", "FAILED", "SKIPPED", "ERROR", "XFAIL"]
-TEST_STATUSES: tuple[str, ...] = TestStatus.__args__  # type: ignore[attr-defined]
+TEST_STATUSES: tuple[str, ...] = get_args(TestStatus)
 
 BackendName = Literal["local", "docker", "kubernetes"]
 

@@ -35,7 +35,9 @@ def test_repository_vtcode_toml_is_valid_and_keeps_vtcode_tables() -> None:
     assert cfg.forge.selfplay.bugfixer_rollouts == 40
 
 
-def test_precedence_workspace_then_explicit_then_env(workspace: Path, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+def test_precedence_workspace_then_explicit_then_env(
+    workspace: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     (workspace / "vtcode.toml").write_text("[forge.sandbox]\ncpus = 2.0\nmemory_mb = 1024\n")
     other = tmp_path_factory.mktemp("other") / "custom.toml"
     other.write_text("[forge.sandbox]\nmemory_mb = 4096\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import io
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastavro import schemaless_reader, schemaless_writer
@@ -71,7 +73,7 @@ def test_codec_resolves_old_payloads_to_the_current_version(record: dict) -> Non
     assert decoded["rollout_id"] == record["rollout_id"]
 
 
-def _variant(schema: EventSchema, mutate) -> EventSchema:  # type: ignore[no-untyped-def]
+def _variant(schema: EventSchema, mutate: Callable[[list[dict[str, Any]]], None]) -> EventSchema:
     source = copy.deepcopy(schema.source)
     mutate(source["fields"])
     return build_event_schema(source, schema.event_type, schema.version + 1, ENVELOPE, schema.path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.registry_standin import StandInRegistry
@@ -38,7 +40,7 @@ def test_unreachable_registry_is_a_clear_error() -> None:
         codec.encode(_event())
 
 
-def test_codec_for_config_picks_the_framing(workspace, registry_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_codec_for_config_picks_the_framing(workspace: Path, registry_url: str) -> None:
     assert codec_for(load_config()).registry is None
     (workspace / "vtcode.toml").write_text(f'[forge.events]\nschema_registry_url = "{registry_url}"\n')
     codec = codec_for(load_config())
