@@ -12,7 +12,7 @@ from vtforge.trainers import runs
 from vtforge.trainers.tiny import tiny_model, train_tokenizer
 
 if TYPE_CHECKING:
-    from vtforge.config import Config
+    from vtforge.config import Config, TrainConfig
 
 
 @dataclass
@@ -81,7 +81,7 @@ def device_args() -> dict[str, Any]:
 
 
 def common_args(
-    train: Any, *, output_dir: Path, max_steps: int, learning_rate: float, save_steps: int | None
+    train: TrainConfig, *, output_dir: Path, max_steps: int, learning_rate: float, save_steps: int | None
 ) -> dict[str, Any]:
     """TRL config arguments shared by SFT and GRPO, from ``forge.train`` (``train``)."""
     return {

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -170,7 +171,7 @@ class GrpoOptions:
     save_steps: int | None = None
     emit_events: bool = True
     emit_samples: bool | None = None  # rollout + reward events per sample; None: only with the sandbox reward
-    on_step: Any = None  # called with each training_step event (progress output)
+    on_step: Callable[[dict[str, Any]], None] | None = None  # each training_step event (progress output)
     eval_suite: str | None = None  # a forge.eval.suites name: skill evaluation after epochs (skill_eval)
     arm: str | None = None  # the recipe arm this run belongs to (agentless | agentic | staged)
     include_unmeasured: bool = False  # also draw tasks with no measured baseline (bucket 'unmeasured')

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ from vtforge.trainers.readers import (
 )
 
 if TYPE_CHECKING:
+    from trl import SFTConfig
+
     from vtforge.config import Config
 
 TRAINER = "sft"
@@ -46,7 +49,7 @@ class SftOptions:
     learning_rate: float | None = None  # default: forge.train (tiny_learning_rate for the tiny model)
     save_steps: int | None = None
     emit_events: bool = True
-    on_step: Any = None  # called with each training_step event (progress output)
+    on_step: Callable[[dict[str, Any]], None] | None = None  # each training_step event (progress output)
     eval_suite: str | None = None  # a forge.eval.suites name: skill evaluation after epochs (skill_eval)
     arm: str | None = None  # the recipe arm this run belongs to (agentless | agentic | staged)
 
@@ -60,12 +63,36 @@ def _corpus(reader: WarehouseReader, filt: ReadFilter):
     return texts
 
 
+def _sft_args(
+    cfg: Config, options: SftOptions, run: runs.RunDir, *, learning_rate: float, max_length: int
+) -> SFTConfig:
+    """TRL's ``SFTConfig`` from ``forge.train`` and this run's options."""
+    from trl import SFTConfig
+
+    train_cfg = cfg.forge.train
+    return SFTConfig(
+        **common_args(
+            train_cfg,
+            output_dir=run.checkpoints,
+            max_steps=options.max_steps,
+            learning_rate=learning_rate,
+            save_steps=options.save_steps,
+        ),
+        per_device_train_batch_size=train_cfg.sft_batch_size,
+        packing=train_cfg.packing,
+        packing_strategy="bfd",
+        max_length=max_length,
+        include_num_input_tokens_seen="non_padding",
+        dataset_num_proc=None,
+    )
+
+
 def run_sft(cfg: Config, options: SftOptions) -> dict[str, Any]:
     """Train, save ``final/``, write ``run.json`` and return the summary."""
     from datasets import Dataset
     from transformers import PrinterCallback
     from transformers.trainer_utils import get_last_checkpoint
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     from vtforge.trainers.skill_eval import skill_eval_callbacks
 
@@ -112,21 +139,7 @@ def run_sft(cfg: Config, options: SftOptions) -> dict[str, Any]:
     lr = options.learning_rate or (
         train_cfg.tiny_learning_rate if policy.is_tiny else train_cfg.sft_learning_rate
     )
-    args = SFTConfig(
-        **common_args(
-            train_cfg,
-            output_dir=run.checkpoints,
-            max_steps=options.max_steps,
-            learning_rate=lr,
-            save_steps=options.save_steps,
-        ),
-        per_device_train_batch_size=train_cfg.sft_batch_size,
-        packing=train_cfg.packing,
-        packing_strategy="bfd",
-        max_length=budget,
-        include_num_input_tokens_seen="non_padding",
-        dataset_num_proc=None,
-    )
+    args = _sft_args(cfg, options, run, learning_rate=lr, max_length=budget)
     truncation = log.summary()
     summary: dict[str, Any] = {
         "trainer": TRAINER,
