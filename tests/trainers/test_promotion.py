@@ -47,8 +47,9 @@ def _materialize_promotions(cfg) -> list[tuple]:
 
 
 def _landed(cfg) -> list[dict]:
-    files = sorted((cfg.landing_dir / "policy_promoted").rglob("*.parquet"))
-    return [row for f in files for row in pq.read_table(f).to_pylist()]
+    files = (cfg.landing_dir / "policy_promoted").rglob("*.parquet")
+    rows = [row for f in files for row in pq.read_table(f).to_pylist()]
+    return sorted(rows, key=lambda row: row["envelope"]["occurred_at"])  # file names need not sort by time
 
 
 def test_grpo_starts_only_from_a_promoted_policy(train_ws: Path) -> None:

@@ -140,8 +140,8 @@ def test_one_grpo_step_on_the_real_model_is_judged_in_the_sandbox(tmp_path: Path
         [
             (
                 "calc-1",
-                prompt,
                 MESSAGES,
+                prompt,
                 "local/calc",
                 commit,
                 ["tests/test_calc.py::test_add"],
@@ -202,8 +202,8 @@ def test_the_real_model_keeps_the_whole_completion_budget_in_its_8192_window(
         [
             (
                 "big-1",
-                "",
                 messages,
+                "",
                 "local/big",
                 "0" * 40,
                 ["t::t"],
