@@ -16,7 +16,7 @@ test is flaky gets the outcome ``flaky`` instead of a verdict.
 Prompts fit the window: ``prompt_budget`` = min(``budget_tokens``, the engine's context window) −
 the completion's ``max_tokens``, measured with the engine's tokenizer when it has one
 (``prompts`` explains the trimming). With ``stream``, every rollout's ``sampled`` event goes out
-as soon as its completion is parsed; the task's other events are in the report, as before.
+as soon as its completion is parsed; the task's other events are in the report.
 """
 
 from __future__ import annotations
