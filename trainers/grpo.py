@@ -407,40 +407,32 @@ def _grpo_args(
     )
 
 
+@dataclass
 class _SampleLog:
     """What each rewarded sample leaves behind: a line in ``samples.jsonl``, the curriculum's
     success count, and (with ``emit``) its rollout and reward events."""
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        curriculum: Curriculum,
-        reward_fn: OutcomeReward,
-        policy: Policy,
-        policy_version: str,
-        num_generations: int,
-        max_completion: int,
-        temperature: float,
-        engine: str,
-        emit_samples: bool,
-    ) -> None:
-        self.file = path.open("a", encoding="utf-8")
-        self.curriculum = curriculum
-        self.reward_fn = reward_fn
-        self.policy = policy
-        self.policy_version = policy_version
-        self.num_generations = num_generations
-        self.max_completion = max_completion
-        self.temperature = temperature
-        self.engine = engine
-        self.emit_samples = emit_samples
-        self.emit: Any = None  # set once the event sink is open
+    path: Path
+    curriculum: Curriculum
+    reward_fn: OutcomeReward
+    policy: Policy
+    policy_version: str
+    num_generations: int
+    max_completion: int
+    temperature: float
+    engine: str
+    emit_samples: bool
+    emit: Callable[[dict[str, Any]], None] | None = None  # set once the event sink is open
+
+    def __post_init__(self) -> None:
+        self.file = self.path.open("a", encoding="utf-8")
 
     def _tokens(self, text: str) -> int:
         return len(self.policy.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _emit_sample(self, i: int, value: float | None, row: dict, text: str) -> None:
+    def _emit_sample(
+        self, emit: Callable[[dict[str, Any]], None], i: int, value: float | None, row: dict, text: str
+    ) -> None:
         judgements = getattr(self.reward_fn, "judgements", None)
         judgement = judgements.get((str(row.get("task_id")), text)) if judgements is not None else None
         completion_tokens = self._tokens(text)
@@ -461,7 +453,7 @@ class _SampleLog:
             truncated=completion_tokens >= self.max_completion,
             judgement=judgement,
         ):
-            self.emit(event)
+            emit(event)
 
     def observe(
         self, values: list[float | None], rows: list[dict], replayed: list[bool], texts: list[str]
@@ -469,7 +461,7 @@ class _SampleLog:
         self.curriculum.observe([v for v, r in zip(values, replayed, strict=True) if not r])
         for i, (value, row, was_replayed) in enumerate(zip(values, rows, replayed, strict=True)):
             if self.emit_samples and self.emit is not None and not was_replayed:
-                self._emit_sample(i, value, row, texts[i])
+                self._emit_sample(self.emit, i, value, row, texts[i])
             record = {
                 "task_id": row.get("task_id"),
                 "slot": row.get("slot"),
@@ -548,7 +540,7 @@ def run_grpo(cfg: Config, options: GrpoOptions, *, reward: OutcomeReward | None 
         options.emit_samples if options.emit_samples is not None else isinstance(reward_fn, SandboxReward)
     )
     samples = _SampleLog(
-        run.root / "samples.jsonl",
+        path=run.root / "samples.jsonl",
         curriculum=curriculum,
         reward_fn=reward_fn,
         policy=policy,

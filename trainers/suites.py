@@ -30,7 +30,7 @@ from typing import Any
 from vtforge import constants as C
 from vtforge.config import Config, Origin
 from vtforge.tasks.decontam import decontaminate
-from vtforge.tasks.manifest import task_table
+from vtforge.tasks.manifest import instance_record, task_table
 from vtforge.tasks.model import Task
 
 TRAINING_TABLES = ("sft_examples", "rl_prompts", "replay_buffer")
@@ -321,18 +321,7 @@ def build_suite_manifest(suite: Suite) -> dict[str, Any]:
         "task_ids": suite.task_ids,
         "decontamination": suite.decontamination(),
         "dropped": {k: v for k, v in sorted(suite.dropped.items())},
-        "instances": [
-            {
-                "instance_id": t.instance_id,
-                "repo": t.repo,
-                "base_commit": t.base_commit,
-                "content_hash": t.content_hash(),
-                "source": t.source,
-                "fail_to_pass": len(t.fail_to_pass),
-                "pass_to_pass": len(t.pass_to_pass),
-            }
-            for t in suite.tasks
-        ],
+        "instances": [instance_record(t) for t in suite.tasks],
     }
 
 

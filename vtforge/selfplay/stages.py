@@ -63,11 +63,12 @@ class Round:
 
     def sampled(self, r: Rollout) -> None:
         """A new sample: journaled first, then streamed (a kill in between loses no sample)."""
-        event = self.archive.sampled(r)
-        if self.journal is not None:
-            self.journal.record(event, r.completion)
-        if self.stream is not None:
-            self.stream([event])
+        if self.journal is not None or self.stream is not None:
+            event = self.archive.sampled(r)
+            if self.journal is not None:
+                self.journal.record(event, r.completion)
+            if self.stream is not None:
+                self.stream([event])
         if self.on_rollout is not None:
             self.on_rollout(r)
 

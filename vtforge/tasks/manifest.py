@@ -106,19 +106,22 @@ def build_manifest(slice_name: str, tasks: list[Task]) -> dict[str, Any]:
         "origins": dict(sorted(origins.items())),
         "rebuild": _rebuild(slice_name, tasks),
         "instances": [
-            {
-                "instance_id": t.instance_id,
-                "repo": t.repo,
-                "base_commit": t.base_commit,
-                "content_hash": t.content_hash(),
-                "source": t.source,
-                "split": t.split,
-                "fail_to_pass": len(t.fail_to_pass),
-                "pass_to_pass": len(t.pass_to_pass),
-                "contamination_flags": list(t.contamination_flags),
-            }
+            {**instance_record(t), "split": t.split, "contamination_flags": list(t.contamination_flags)}
             for t in tasks
         ],
+    }
+
+
+def instance_record(t: Task) -> dict[str, Any]:
+    """One task in a manifest: what identifies it (its content hash included) and its test counts."""
+    return {
+        "instance_id": t.instance_id,
+        "repo": t.repo,
+        "base_commit": t.base_commit,
+        "content_hash": t.content_hash(),
+        "source": t.source,
+        "fail_to_pass": len(t.fail_to_pass),
+        "pass_to_pass": len(t.pass_to_pass),
     }
 
 
