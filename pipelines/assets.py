@@ -14,12 +14,14 @@ from dagster import (
 from vtforge.pipelines.resources import WRITER_POOL, WarehouseResource
 from vtforge.schemas import default_catalog
 from vtforge.warehouse.exports import export_datasets
+from vtforge.warehouse.incremental import Builder
 from vtforge.warehouse.load import load_landing, raw_table
 from vtforge.warehouse.model_metadata import Markdown, model_metadata
-from vtforge.warehouse.models import DATASETS, MODELS, RAW, Model, build
+from vtforge.warehouse.models import DATASETS, MODELS, RAW, Model
 from vtforge.warehouse.quarantine_table import build_quarantine
 
 EVENT_TYPES = default_catalog().event_types
+FULL_REBUILD_TAG = "vtforge/full_rebuild"  # a run tagged "true" rebuilds every model from scratch
 RAW_KEYS = ["events", *(raw_table(t) for t in EVENT_TYPES)]
 
 
@@ -74,7 +76,8 @@ def _gated(deps: tuple[str, ...]) -> list[str]:
 
 
 def model_asset(model: Model) -> AssetsDefinition:
-    """An asset that rebuilds one SQL model (its SQL is shown in the UI)."""
+    """An asset that brings one SQL model up to date (its SQL is shown in the UI): only the tasks new
+    events touched, unless the run is tagged ``vtforge/full_rebuild=true``."""
 
     @asset(
         name=model.name,
@@ -85,12 +88,21 @@ def model_asset(model: Model) -> AssetsDefinition:
         kinds={"duckdb", "sql"},
         metadata={"sql": model.sql},
     )
-    def _build(warehouse: WarehouseResource) -> MaterializeResult:
+    def _build(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        full = context.run.tags.get(FULL_REBUILD_TAG, "").lower() == "true"
         with warehouse.connect() as (con, _config):
-            rows = build(con, model.name)
+            with Builder(con) as builder:
+                built = builder.materialize(model.name, full=full)
             extra = model_metadata(con, model.name)  # rl_prompts: the tasks it left out, and why
         shown = {k: MetadataValue.md(v) if isinstance(v, Markdown) else v for k, v in extra.items()}
-        return MaterializeResult(metadata={"dagster/row_count": rows, **shown})
+        return MaterializeResult(
+            metadata={
+                "dagster/row_count": built.rows,
+                "build": built.mode,
+                "slices_rebuilt": built.affected_slices,
+                **shown,
+            }
+        )
 
     return _build
 

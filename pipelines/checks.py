@@ -34,6 +34,19 @@ def raw_events_fresh(warehouse: WarehouseResource) -> AssetCheckResult:
         return _result(wc.raw_events_fresh(con, limit), AssetCheckSeverity.WARN)
 
 
+@asset_check(
+    asset="rollouts",
+    additional_deps=[t for t in wc.CURATED_TABLES if t != "rollouts"],  # runs after every curated table
+    blocking=False,
+    pool=WRITER_POOL,
+    description=wc.curated_lag.__doc__,
+)
+def curated_fresh(warehouse: WarehouseResource) -> AssetCheckResult:
+    with warehouse.connect() as (con, config):
+        outcome = wc.curated_lag(con, config.landing_dir, config.forge.warehouse.freshness_target_s)
+    return _result(outcome, AssetCheckSeverity.WARN)
+
+
 @asset_check(asset="executions", blocking=True, pool=WRITER_POOL, description=wc.no_orphan_executions.__doc__)
 def no_orphan_executions(warehouse: WarehouseResource) -> AssetCheckResult:
     with warehouse.connect() as (con, _):
@@ -50,6 +63,7 @@ ALL_CHECKS = [
     unique_event_ids,
     known_schema_versions,
     raw_events_fresh,
+    curated_fresh,
     no_orphan_executions,
     no_orphan_rewards,
 ]

@@ -176,6 +176,7 @@ class WarehouseConfig(_Table):
     data_dir: str = C.DATA_DIR
     duckdb_path: str = C.DUCKDB_FILE  # relative paths are inside data_dir
     freshness_max_age_hours: float = Field(C.RAW_FRESHNESS_HOURS, gt=0.0)
+    freshness_target_s: float = Field(C.CURATED_FRESHNESS_TARGET_S, gt=0.0)
     # a new warehouse file's DuckDB storage version ("v1.0.0": readable by DuckDB 1.x; "latest")
     storage_version: str = Field(C.WAREHOUSE_STORAGE_VERSION, pattern=r"^(latest|v\d+\.\d+\.\d+)$")
 

@@ -16,6 +16,7 @@ DUCKDB_FILE = "warehouse.duckdb"
 # DuckDB's storage_compatibility_version of a new warehouse file: "v1.0.0" is read by every DuckDB
 # from 1.0 on (the CLI, JDBC, npm and Python 1.x clients); "latest" is DuckDB's own default
 WAREHOUSE_STORAGE_VERSION = "v1.0.0"
+CURATED_FRESHNESS_TARGET_S = 60.0  # curated tables trail the newest landed event by at most this
 RAW_FRESHNESS_HOURS = 24.0  # the raw-events freshness check warns when the newest event is older
 LANDING_DIR = "landing"
 QUARANTINE_DIR = "quarantine"
@@ -117,7 +118,7 @@ TOPIC_PREFIX = "vtforge."
 DEAD_LETTER_TOPIC = "vtforge.dead-letter"
 FLUSH_MAX_EVENTS = 5_000
 FLUSH_MAX_BYTES = 16 * 1024 * 1024
-FLUSH_INTERVAL_S = 5.0
+FLUSH_INTERVAL_S = 1.0
 PARQUET_COMPRESSION = "zstd"
 
 # --- forge.datasets ----------------------------------------------------------------------------

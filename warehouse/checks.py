@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from vtforge.schemas import default_catalog
 from vtforge.schemas.catalog import SchemaCatalog
+from vtforge.transport.landing import landing_files
+from vtforge.warehouse.incremental import STATE_TABLE
+from vtforge.warehouse.load import pending_files
+from vtforge.warehouse.models import CURATED, MODELS
+
+CURATED_TABLES = tuple(m.name for m in MODELS if m.group == CURATED)
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,61 @@ def raw_events_fresh(con: duckdb.DuckDBPyConnection, max_age: timedelta) -> Chec
         f"(limit {max_age.total_seconds() / 3600} h)",
         {"newest_event": newest.isoformat(), "age_hours": hours},
     )
+
+
+def curated_lag(
+    con: duckdb.DuckDBPyConnection, landing: Path, target_s: float, now: datetime | None = None
+) -> CheckOutcome:
+    """The curated tables trail the landing zone by at most ``forge.warehouse.freshness_target_s``.
+
+    The lag is the age of the oldest landing file the curated tables do not reflect yet: one not
+    ingested (new, or rewritten since), or ingested after the stalest curated table's watermark
+    (``_model_state``: the newest ingest its last build saw). Zero when nothing waits. It is read
+    from file mtimes (one ``stat`` per file, like the landing sensor), not from ``occurred_at``: a
+    producer's clock or a replay of old events says nothing about how far the warehouse is behind.
+    """
+    now = now or datetime.now(UTC)
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()
+    }
+    event_types = default_catalog().event_types
+    if "_ingested_files" not in tables:  # nothing ingested yet: every visible landing file waits
+        waiting = [path.stat().st_mtime_ns for path in landing_files(landing, event_types)]
+        built_mark = None
+    else:
+        waiting = [mtime for t in event_types for _path, _size, mtime in pending_files(con, landing, t)]
+        built_mark = _curated_watermark(con) if STATE_TABLE in tables else None
+        late = con.execute(
+            "SELECT mtime_ns FROM _ingested_files WHERE $mark IS NULL OR ingested_at > $mark",
+            {"mark": built_mark},
+        ).fetchall()
+        waiting += [row[0] for row in late]
+    lag_s = max(0.0, now.timestamp() - min(waiting) / 1e9) if waiting else 0.0
+    metadata = {
+        "lag_s": round(lag_s, 3),
+        "target_s": target_s,
+        "files_waiting": len(waiting),
+        "curated_up_to": built_mark.isoformat() if built_mark else "nothing built",
+    }
+    if not waiting:
+        return CheckOutcome(True, "fresh: the curated tables hold every landed file", metadata)
+    passed = lag_s <= target_s
+    return CheckOutcome(
+        passed,
+        f"{'fresh' if passed else 'stale'}: {len(waiting)} landed file(s) not in the curated tables yet, "
+        f"the oldest for {lag_s:.1f} s (target {target_s:g} s)",
+        metadata,
+    )
+
+
+def _curated_watermark(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The newest ingest every curated table has seen; None if one was never built (or saw none)."""
+    row = con.execute(
+        f"SELECT count(watermark), min(watermark) FROM {STATE_TABLE} WHERE model IN (SELECT unnest($names))",
+        {"names": list(CURATED_TABLES)},
+    ).fetchone()
+    count, mark = row if row is not None else (0, None)
+    return mark if count == len(CURATED_TABLES) else None
 
 
 def no_orphan_executions(con: duckdb.DuckDBPyConnection) -> CheckOutcome:

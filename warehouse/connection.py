@@ -20,6 +20,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -116,3 +117,10 @@ def _prune(folder: Path, keep: Path) -> None:
     old = sorted((p for p in folder.glob("*.duckdb") if p != keep), key=lambda p: p.stat().st_mtime)
     for stale in old[: max(0, len(old) - (KEEP_SNAPSHOTS - 1))]:
         stale.unlink(missing_ok=True)
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> Any:
+    """The one value of a query that always returns one row (a count, an aggregate)."""
+    row = con.execute(sql, params).fetchone()
+    assert row is not None, sql
+    return row[0]

@@ -10,10 +10,14 @@ train split only: eval tasks never reach a trainer.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import duckdb
+
+from vtforge.warehouse.connection import scalar
+from vtforge.warehouse.incremental import STATE_TABLE
 
 EXPORTS = {
     "trl/sft_messages.parquet": """
@@ -44,8 +48,24 @@ _VERL = """
     FROM rl_prompts"""
 
 
+SOURCES = ("sft_examples", "rl_prompts")
+STAMP = ".datasets-version.json"  # the datasets' change counters the files were written from
+
+
 def export_datasets(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
-    """Write every export atomically (temp file, then rename); returns rows per file."""
+    """Write every export atomically (temp file, then rename); returns rows per file.
+
+    Files are rewritten only when a dataset changed since they were written (its change counter in
+    the model state): a refresh that added no example leaves them, and their readers, alone."""
+    version = _datasets_version(con)
+    stamp = folder / STAMP
+    current = version is not None and stamp.exists() and json.loads(stamp.read_text()) == version
+    if current and all((folder / relative).exists() for relative in EXPORTS):
+        return {
+            relative: scalar(con, "SELECT count(*) FROM read_parquet(?)", [str(folder / relative)])
+            for relative in EXPORTS
+        }
+    stamp.unlink(missing_ok=True)
     written: dict[str, int] = {}
     for relative, query in EXPORTS.items():
         sql = query.replace("{verl}", _VERL)
@@ -54,8 +74,30 @@ def export_datasets(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, i
         tmp = target.with_name(f".{target.name}.tmp")
         con.execute(f"COPY ({sql}) TO {_quote(tmp)} (FORMAT parquet, COMPRESSION zstd)")
         os.replace(tmp, target)
-        written[relative] = con.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchone()[0]
+        written[relative] = scalar(con, "SELECT count(*) FROM read_parquet(?)", [str(target)])
+    if version is not None:
+        stamp.write_text(json.dumps(version))
     return written
+
+
+def _datasets_version(con: duckdb.DuckDBPyConnection) -> dict[str, int | str] | None:
+    """Each source dataset's last-change counter, and the warehouse's first ingest (counters start
+    again in a rebuilt file); None when a dataset has no recorded build."""
+    known = scalar(
+        con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [STATE_TABLE]
+    )
+    if not known:
+        return None
+    rows = dict(
+        con.execute(
+            f"SELECT model, changed_seq FROM {STATE_TABLE} WHERE model IN (SELECT unnest($names))",
+            {"names": list(SOURCES)},
+        ).fetchall()
+    )
+    if set(rows) != set(SOURCES):
+        return None
+    first = scalar(con, "SELECT min(ingested_at)::VARCHAR FROM _ingested_files")
+    return {**rows, "warehouse": first or ""}
 
 
 def _quote(path: Path) -> str:

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from vtforge.schemas import default_catalog
 from vtforge.schemas.catalog import SchemaCatalog
+from vtforge.warehouse.connection import scalar
 
 ENVELOPE_COLUMNS = (
     "event_id",
@@ -51,7 +52,7 @@ CREATE TABLE IF NOT EXISTS events (
     event_id VARCHAR, event_type VARCHAR, schema_version INTEGER,
     occurred_at TIMESTAMPTZ, producer VARCHAR, run_id VARCHAR, session_id VARCHAR, task_id VARCHAR,
     stage VARCHAR, trace_id VARCHAR, span_id VARCHAR, parent_span_id VARCHAR, synthetic BOOLEAN,
-    attributes MAP(VARCHAR, VARCHAR), payload_hash UBIGINT, _file VARCHAR, _ingested_at TIMESTAMPTZ);
+    attributes MAP(VARCHAR, VARCHAR), _file VARCHAR, _ingested_at TIMESTAMPTZ);
 """
 
 
@@ -86,7 +87,6 @@ def _ensure_raw_table(con: duckdb.DuckDBPyConnection, event_type: str, schema: p
         "envelope.synthetic AS synthetic, * FROM empty)"
     ).fetchall()
     wanted += [
-        ("payload_hash", "UBIGINT"),
         ("_file", "VARCHAR"),
         ("_ingested_at", "TIMESTAMP WITH TIME ZONE"),
     ]
@@ -163,73 +163,102 @@ def _ingest_batch(
     payload: list[str],
     files: list[tuple[str, int, int]],
 ) -> tuple[int, int, int]:
+    """One batch of files (inside the caller's transaction).
+
+    A narrow pass reads only the envelopes and each row's place (file, row number) and decides
+    which rows are new: the first copy of an event id not already stored. The wide pass reads the
+    files again and inserts just those rows, so the payload (messages, diffs, test lists) is never
+    sorted or copied through a temporary table. Duplicates, rare by design, are the only rows whose
+    payload is hashed: each is compared with the stored copy (both with the raw table's types)."""
     now = datetime.now(UTC)
-    paths = [f[0] for f in files]
-    digest = "hash(struct_pack({}))".format(", ".join(f'"{c}" := "{c}"' for c in payload))
-    con.execute("BEGIN")
-    try:
-        # one pass over the files; _keep marks the first copy of each event not already stored
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE _batch AS
-            WITH scanned AS (
-                SELECT envelope.event_id AS event_id, envelope.task_id AS task_id,
-                       envelope.occurred_at AS occurred_at, envelope.stage AS stage,
-                       envelope.synthetic AS synthetic, * EXCLUDE (filename),
-                       {digest} AS payload_hash, filename AS _file, ?::TIMESTAMPTZ AS _ingested_at,
-                       row_number() OVER (PARTITION BY envelope.event_id ORDER BY filename) AS _dup_rank
-                FROM read_parquet(?, union_by_name = true, hive_partitioning = false, filename = true)
-            )
-            SELECT r.*, r._dup_rank = 1 AND k.event_id IS NULL AS _keep, k.payload_hash AS _stored_hash
-            FROM scanned r
-            LEFT JOIN (SELECT event_id, payload_hash FROM "{table}") k ON k.event_id = r.event_id
-            """,
-            [now, paths],
+    source = (
+        "read_parquet($paths, union_by_name = true, hive_partitioning = false, "
+        "filename = true, file_row_number = true)"
+    )
+    params = {"paths": [f[0] for f in files], "now": now}
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _keys AS
+        WITH scanned AS (
+            SELECT envelope, envelope.event_id AS event_id, filename AS _file, file_row_number AS _row,
+                   row_number() OVER (
+                       PARTITION BY envelope.event_id ORDER BY filename, file_row_number) AS _dup_rank
+            FROM {source}
         )
-        rows_read = con.execute("SELECT count(*) FROM _batch").fetchone()[0]
-        # every other copy is a duplicate: of a stored event, or of an earlier copy in this batch
-        con.execute(
-            """
-            INSERT INTO _duplicate_events
-            SELECT b.event_id, ?, b.payload_hash, coalesce(b._stored_hash, first_b.payload_hash), b._file, ?
-            FROM _batch b
-            LEFT JOIN _batch first_b ON first_b.event_id = b.event_id AND first_b._dup_rank = 1
-            WHERE NOT b._keep
-            """,
-            [event_type, now],
-        )
-        rows_new = con.execute(
-            f'INSERT INTO "{table}" BY NAME '
-            "SELECT * EXCLUDE (_dup_rank, _keep, _stored_hash) FROM _batch WHERE _keep"
-        ).fetchone()[0]
-        duplicates = rows_read - rows_new
-        envelope_cols = ", ".join(f'envelope."{c}" AS "{c}"' for c in ENVELOPE_COLUMNS)
-        con.execute(
-            f"INSERT INTO events BY NAME SELECT {envelope_cols}, payload_hash, _file, _ingested_at "
-            "FROM _batch WHERE _keep"
-        )
-        counts = {
-            path: (read, new)
-            for path, read, new in con.execute(
-                "SELECT _file, count(*), count(*) FILTER (WHERE _keep) FROM _batch GROUP BY _file"
-            ).fetchall()
-        }
-        con.executemany(
-            "INSERT OR REPLACE INTO _ingested_files VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(path, event_type, size, mtime, *counts.get(path, (0, 0)), now) for path, size, mtime in files],
-        )
-        con.execute("DROP TABLE _batch")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        SELECT s.*, s._dup_rank = 1 AND k.event_id IS NULL AS _keep
+        FROM scanned s
+        LEFT JOIN (SELECT event_id FROM "{table}") k ON k.event_id = s.event_id
+        """,
+        {"paths": params["paths"]},
+    )
+    rows_read = scalar(con, "SELECT count(*) FROM _keys")
+    rows = f"""
+        SELECT envelope.event_id AS event_id, envelope.task_id AS task_id,
+               envelope.occurred_at AS occurred_at, envelope.stage AS stage,
+               envelope.synthetic AS synthetic, r.* EXCLUDE (filename, file_row_number),
+               k._file AS _file, $now::TIMESTAMPTZ AS _ingested_at
+        FROM {source} r
+        JOIN (SELECT _file, _row FROM _keys WHERE {{which}}) k
+          ON k._file = r.filename AND k._row = r.file_row_number"""
+    rows_new = scalar(con, f'INSERT INTO "{table}" BY NAME {rows.format(which="_keep")}', params)
+    duplicates = rows_read - rows_new
+    envelope_cols = ", ".join(f'envelope."{c}" AS "{c}"' for c in ENVELOPE_COLUMNS)
+    con.execute(
+        f"INSERT INTO events BY NAME SELECT {envelope_cols}, _file, "
+        "$now::TIMESTAMPTZ AS _ingested_at FROM _keys WHERE _keep",
+        {"now": now},
+    )
+    if duplicates:
+        _record_duplicates(con, table, event_type, payload, rows.format(which="NOT _keep"), params)
+    counts = {
+        path: (read, new)
+        for path, read, new in con.execute(
+            "SELECT _file, count(*), count(*) FILTER (WHERE _keep) FROM _keys GROUP BY _file"
+        ).fetchall()
+    }
+    con.executemany(
+        "INSERT OR REPLACE INTO _ingested_files VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(path, event_type, size, mtime, *counts.get(path, (0, 0)), now) for path, size, mtime in files],
+    )
+    con.execute("DROP TABLE _keys")
     return rows_read, rows_new, duplicates
+
+
+def _record_duplicates(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    event_type: str,
+    payload: list[str],
+    duplicate_rows: str,
+    params: dict[str, object],
+) -> None:
+    """Every copy not kept → ``_duplicate_events``, with its payload hash and the stored copy's."""
+    con.execute(f'CREATE OR REPLACE TEMP TABLE _dups AS SELECT * FROM "{table}" LIMIT 0')
+    con.execute(f"INSERT INTO _dups BY NAME {duplicate_rows}", params)
+    digest = "hash(struct_pack({}))".format(", ".join(f'"{c}" := {{t}}."{c}"' for c in payload))
+    con.execute(
+        f"""
+        INSERT INTO _duplicate_events
+        SELECT d.event_id, $type, {digest.format(t="d")}, {digest.format(t="s")}, d._file, $now
+        FROM _dups d JOIN "{table}" s ON s.event_id = d.event_id
+        """,
+        {"type": event_type, "now": params["now"]},
+    )
+    con.execute("DROP TABLE _dups")
 
 
 def load_landing(
     con: duckdb.DuckDBPyConnection, landing: Path, catalog: SchemaCatalog | None = None
 ) -> list[LoadStats]:
-    """Load every event type of the catalog (types with no landing folder are a no-op)."""
+    """Load every event type of the catalog (types with no landing folder are a no-op), in one
+    transaction: readers see all of the new files or none, and the load pays one commit."""
     catalog = catalog or default_catalog()
     ensure_tables(con, catalog)
-    return [load_event_type(con, landing, t, catalog) for t in catalog.event_types]
+    con.execute("BEGIN")
+    try:
+        stats = [load_event_type(con, landing, t, catalog) for t in catalog.event_types]
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return stats

@@ -9,8 +9,11 @@ config as DuckDB variables (``getvariable('…')``); the same levers, the same t
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -32,20 +35,62 @@ class ModelError(RuntimeError):
 
 @dataclass(frozen=True)
 class Model:
-    """A table built from one SQL file; ``deps`` are the tables its SQL reads."""
+    """A table built from one SQL file.
+
+    ``partition`` is the column that splits it into independent slices (``task_id``: a task's rows
+    depend only on rows of the same task, so new events rebuild only their tasks' slices); ``None``
+    for a table over everything (an aggregate, a global order), which is rebuilt whole.
+    """
 
     name: str
     group: str
-    deps: tuple[str, ...]
     description: str
+    partition: str | None = "task_id"
 
     @property
     def sql(self) -> str:
         return sql_text(self.name)
 
+    @property
+    def deps(self) -> tuple[str, ...]:
+        """The tables its SQL reads, from DuckDB's own parse tree (never declared by hand)."""
+        return table_references(self.sql)
+
 
 def sql_text(name: str) -> str:
     return resources.files("vtforge.warehouse").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+
+
+@functools.cache
+def _parser() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect()  # the parser only: nothing is bound, no table needs to exist
+
+
+@functools.cache
+def table_references(sql: str) -> tuple[str, ...]:
+    """Tables a ``SELECT`` reads: every base table in its parse tree that is not one of its CTEs."""
+    with _parser().cursor() as cur:  # a cursor per call: safe from any thread
+        row = cur.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
+    assert row is not None
+    tree = json.loads(row[0])
+    if tree.get("error"):
+        raise ModelError(f"cannot parse SQL: {tree.get('error_message')}")
+    tables: set[str] = set()
+    ctes: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE":
+                tables.add(node["table_name"])
+            ctes.update(entry["key"] for entry in (node.get("cte_map") or {}).get("map", []))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree)
+    return tuple(sorted(tables - ctes))
 
 
 @functools.cache
@@ -59,109 +104,89 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"  # COMMENT ON takes no parameters
 
 
-def _m(name: str, group: str, deps: str, description: str) -> Model:
-    return Model(name, group, tuple(deps.split()), description)
+def _m(name: str, group: str, description: str, partition: str | None = "task_id") -> Model:
+    return Model(name, group, description, partition)
 
 
 MODELS: tuple[Model, ...] = (
-    _m("tasks", CURATED, "raw_task_registered", "One row per task, with the files its gold patch touches."),
-    _m("rollouts", CURATED, "raw_rollout", "One row per model sample (localizer, BugFixer, TestWriter, …)."),
-    _m("training_steps", CURATED, "raw_training_step", "One row per optimiser step."),
-    _m("policy_versions", CURATED, "rollouts training_steps", "Policy versions in order of appearance."),
-    _m("localizations", CURATED, "raw_localization_predicted rollouts tasks", "Predicted files per rollout."),
-    _m("patches", CURATED, "raw_patch_proposed rollouts", "One row per proposed patch."),
-    _m("tests", CURATED, "raw_test_proposed rollouts", "One row per generated test."),
-    _m("executions", CURATED, "raw_execution_result patches tests", "One row per sandboxed run."),
-    _m("rewards", CURATED, "raw_reward_assigned rollouts patches tests", "One row per reward."),
-    _m("selections", CURATED, "raw_selection_decided", "One row per execution-based selection."),
-    _m("agent_steps", CURATED, "raw_agent_step rollouts", "One row per step of a live vtcode session."),
-    _m("evaluations", CURATED, "raw_evaluation_result tasks", "One row per graded prediction."),
-    _m(
-        "test_outcomes",
-        CURATED,
-        "executions tests patches rewards tasks",
-        "Per generated test: fails before the fix? passes after? flaky?",
-    ),
-    _m(
-        "rollout_outcomes",
-        CURATED,
-        "rollouts raw_patch_proposed raw_test_proposed rewards test_outcomes localizations",
-        "Per rollout: its reward in [0, 1] and whether it succeeded.",
-    ),
-    _m("chat_transcripts", CURATED, "rollouts", "Every rollout as chat messages with <think> reasoning."),
+    _m("tasks", CURATED, "One row per task, with the files its gold patch touches."),
+    _m("rollouts", CURATED, "One row per model sample (localizer, BugFixer, TestWriter, …)."),
+    _m("training_steps", CURATED, "One row per optimiser step.", None),
+    _m("policy_versions", CURATED, "Policy versions in order of appearance.", None),
+    _m("localizations", CURATED, "Predicted files per rollout."),
+    _m("patches", CURATED, "One row per proposed patch."),
+    _m("tests", CURATED, "One row per generated test."),
+    _m("executions", CURATED, "One row per sandboxed run."),
+    _m("rewards", CURATED, "One row per reward."),
+    _m("selections", CURATED, "One row per execution-based selection."),
+    _m("agent_steps", CURATED, "One row per step of a live vtcode session."),
+    _m("evaluations", CURATED, "One row per graded prediction."),
+    _m("test_outcomes", CURATED, "Per generated test: fails before the fix? passes after? flaky?"),
+    _m("rollout_outcomes", CURATED, "Per rollout: its reward in [0, 1] and whether it succeeded."),
+    _m("chat_transcripts", CURATED, "Every rollout as chat messages with <think> reasoning."),
     _m(
         "sft_examples",
         DATASETS,
-        "rollouts chat_transcripts rollout_outcomes tasks",
         "Chat-format SFT examples from successful and gold rollouts; synthetic ones upsampled.",
     ),
     _m(
         "rl_prompts_excluded",
         DATASETS,
-        "tasks",
         "Tasks the execution-outcome reward cannot run on (no repo_dir, …), with the reason.",
     ),
     _m(
         "rl_prompts",
         DATASETS,
-        "tasks rollouts policy_versions rollout_outcomes localizations chat_transcripts "
-        "raw_localization_predicted rl_prompts_excluded",
         "One BugFixer RL prompt per runnable task, with its localization and difficulty bucket.",
     ),
     _m(
         "replay_buffer",
         DATASETS,
-        "rollouts rollout_outcomes policy_versions chat_transcripts rl_prompts_excluded",
         "Top-k successful BugFixer trajectories per task from the latest policy versions.",
+        None,
     ),
     _m(
         "false_positives",
         DATASETS,
-        "executions tests tasks patches",
         "Patches that pass generated tests but fail the task's own tests, with the counterexample.",
     ),
     _m(
         "telemetry_localization",
         TELEMETRY,
-        "localizations policy_versions",
         "Localization recall@k per stage, policy version and file kind (source | test).",
+        None,
     ),
     _m(
         "telemetry_patches",
         TELEMETRY,
-        "raw_patch_proposed rollouts rewards policy_versions",
         "Patch acceptance per BugFixer sample (with its failure reasons), apply and resolve rates.",
+        None,
     ),
     _m(
         "telemetry_tests",
         TELEMETRY,
-        "test_outcomes rollouts policy_versions",
         "Generated-test quality, per-task fail-before-fix rate and flake rate per stage and version.",
+        None,
     ),
     _m(
         "telemetry_rewards",
         TELEMETRY,
-        "rollout_outcomes policy_versions",
         "Reward mean/std and solved-all/none/some group shares per stage, version and role.",
+        None,
     ),
-    _m("skill_evaluations", TELEMETRY, "raw_skill_evaluation", "One row per metric of a skill evaluation."),
-    _m(
-        "curriculum_gates",
-        TELEMETRY,
-        "telemetry_localization telemetry_patches telemetry_tests skill_evaluations policy_versions",
-        "Each promotion gate: threshold, comparison, value, passed.",
-    ),
+    _m("skill_evaluations", TELEMETRY, "One row per metric of a skill evaluation.", None),
+    _m("curriculum_gates", TELEMETRY, "Each promotion gate: threshold, comparison, value, passed.", None),
     _m(
         "leaderboard",
         TELEMETRY,
-        "skill_evaluations",
         "The newest skill evaluation of each arm (or policy): metric, value, n and a 95% Wilson interval.",
+        None,
     ),
     _m(
         "policy_promotions",
         TELEMETRY,
-        "raw_policy_promoted",
         "Every promotion decision on a policy (promoted | rejected | forced) with its gate values.",
+        None,
     ),
 )
 
@@ -199,14 +224,27 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config) -> None:
 
 
 def build(con: duckdb.DuckDBPyConnection, name: str) -> int:
-    """Rebuild one model's table atomically; returns its row count."""
+    """Rebuild one model's table atomically (its own transaction); returns its row count."""
+    with transaction(con, name):
+        replace_table(con, name)
+    return con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """``CREATE OR REPLACE`` one model's table from its SQL, with its descriptions as comments."""
     model = MODELS_BY_NAME[name]
+    con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {model.sql}')
+    con.execute(f'COMMENT ON TABLE "{name}" IS {_literal(model.description)}')
+    for column, doc in column_docs().get(name, {}).items():
+        con.execute(f'COMMENT ON COLUMN "{name}"."{column}" IS {_literal(doc)}')
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection, name: str) -> Iterator[None]:
+    """One transaction for one model's build; a SQL error names the model and its file."""
     con.execute("BEGIN")
     try:
-        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {model.sql}')
-        con.execute(f'COMMENT ON TABLE "{name}" IS {_literal(model.description)}')
-        for column, doc in column_docs().get(name, {}).items():
-            con.execute(f'COMMENT ON COLUMN "{name}"."{column}" IS {_literal(doc)}')
+        yield
         con.execute("COMMIT")
     except duckdb.Error as exc:
         con.execute("ROLLBACK")
@@ -214,7 +252,6 @@ def build(con: duckdb.DuckDBPyConnection, name: str) -> int:
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
 
 
 def build_order(names: list[str] | None = None) -> list[Model]:

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 from vtforge.warehouse.connection import writer
 from vtforge.warehouse.exports import export_datasets
+from vtforge.warehouse.incremental import Builder
 from vtforge.warehouse.load import load_landing
-from vtforge.warehouse.models import build, build_order, prepare
+from vtforge.warehouse.models import build_order, prepare
 from vtforge.warehouse.quarantine_table import build_quarantine
 
 if TYPE_CHECKING:
@@ -22,12 +23,19 @@ if TYPE_CHECKING:
 
 
 def refresh(
-    config: Config, *, exports: bool = True, timings: dict[str, float] | None = None
+    config: Config,
+    *,
+    exports: bool = True,
+    full: bool = False,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, int]:
-    """Ingest new landing files, rebuild every model (and the exports); rows per table.
+    """Ingest new landing files, bring every model up to date (and the exports); rows per table.
+
+    Models update incrementally (only the tasks new events touched); ``full`` rebuilds them all.
 
     ``timings`` (when given) receives the seconds each step took: ``load`` (landing → raw tables),
-    ``quarantine``, each model by name, ``exports`` — where a materialisation spends its time."""
+    ``quarantine``, each model by name, ``commit`` (the models' one transaction), ``checkpoint``
+    (DuckDB writing the WAL into the file), ``exports`` — where a materialisation spends its time."""
     rows: dict[str, int] = {}
     spent = timings if timings is not None else {}
 
@@ -46,9 +54,14 @@ def refresh(
                 rows[f"raw_{stats.event_type}"] = stats.rows_new
         with step("quarantine"):
             rows["quarantine"] = build_quarantine(con, config.quarantine_dir)
-        for model in build_order():
-            with step(model.name):
-                rows[model.name] = build(con, model.name)
+        with Builder(con) as builder:
+            for model in build_order():
+                with step(model.name):
+                    rows[model.name] = builder.materialize(model.name, full=full).rows
+            with step("commit"):
+                builder.commit()
+        with step("checkpoint"):
+            con.execute("CHECKPOINT")  # what the writer does on close anyway: timed here
         if exports:
             with step("exports"):
                 for name, count in export_datasets(con, config.data_dir / "exports").items():

@@ -14,8 +14,9 @@ from vtforge.config import load_config
 from vtforge.fixtures.warehouse import build_warehouse
 from vtforge.trainers.gates import GateReport, GateResult
 from vtforge.trainers.promotion import decide, shortfall
+from vtforge.warehouse.incremental import materialize
 from vtforge.warehouse.load import load_landing
-from vtforge.warehouse.models import build, prepare
+from vtforge.warehouse.models import prepare
 
 
 def _set_gates(cfg, version: str, localization: float) -> None:
@@ -38,7 +39,7 @@ def _materialize_promotions(cfg) -> list[tuple]:
     try:
         load_landing(con, cfg.landing_dir)
         prepare(con, cfg)
-        build(con, "policy_promotions")
+        materialize(con, "policy_promotions")
         return con.execute(
             "SELECT decision, current, forced_by FROM policy_promotions ORDER BY occurred_at"
         ).fetchall()

@@ -38,16 +38,22 @@ class MaterializeOutcome:
         return [c for c in self.checks if not c[2] and c[3] == "ERROR"]
 
 
-def run_materialize(config: Config, select: list[str] | None = None) -> MaterializeOutcome:
-    """Materialise the warehouse graph (or ``select``, Dagster's asset selection syntax) in-process."""
+def run_materialize(
+    config: Config, select: list[str] | None = None, *, full: bool = False
+) -> MaterializeOutcome:
+    """Materialise the warehouse graph (or ``select``, Dagster's asset selection syntax) in-process.
+
+    Models update incrementally; ``full`` tags the run so that every model is rebuilt from scratch."""
     from dagster import AssetSelection
 
+    from vtforge.pipelines.assets import FULL_REBUILD_TAG
     from vtforge.pipelines.definitions import build_definitions
     from vtforge.pipelines.instance import open_instance
 
     config_file = str(config.files[-1]) if config.files else None
     defs = build_definitions(config_file)
     instance = open_instance(config)
+    tags = {FULL_REBUILD_TAG: "true"} if full else None
     if select:
         graph = defs.resolve_asset_graph()
         selection = AssetSelection.from_string(select[0])
@@ -61,11 +67,11 @@ def run_materialize(config: Config, select: list[str] | None = None) -> Material
             raise CliError(f"--select {' '.join(select)} matches no asset", code=2)
         job = defs.resolve_implicit_global_asset_job_def()
         result = job.execute_in_process(
-            instance=instance, asset_selection=keys, raise_on_error=False, run_config=QUIET
+            instance=instance, asset_selection=keys, raise_on_error=False, run_config=QUIET, tags=tags
         )
     else:
         job = defs.resolve_job_def("warehouse_job")
-        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET, tags=tags)
     outcome = MaterializeOutcome(success=result.success, run_id=result.run_id)
     for event in result.get_asset_materialization_events():
         materialization = getattr(event.event_specific_data, "materialization", None)
@@ -119,10 +125,15 @@ def register(app: typer.Typer) -> None:
             "-s",
             help="Dagster asset selection: 'sft_examples', '+rl_prompts', 'group:telemetry' … (repeatable).",
         ),
+        full: bool = typer.Option(
+            False,
+            "--full",
+            help="Rebuild every model from scratch instead of only the tasks new events touch.",
+        ),
     ) -> None:
         """Materialise the warehouse asset graph in-process: raw → curated → datasets and telemetry."""
         cfg = config_from(config)
-        outcome = run_materialize(cfg, select or None)
+        outcome = run_materialize(cfg, select or None, full=full)
         print_outcome(outcome)
         if not outcome.success or outcome.failed_checks:
             failed = ", ".join(f"{a}:{n}" for a, n, *_ in outcome.failed_checks) or "a step failed"

@@ -3,6 +3,7 @@
 WITH shaped AS (
     SELECT
         r.rollout_id,
+        r.task_id,
         r.reasoning,
         list_transform(r.messages, lambda m: {'role': m.role, 'content': m.content}) AS msgs,
         len(r.messages)
@@ -14,6 +15,7 @@ WITH shaped AS (
 parts AS (
     SELECT
         rollout_id,
+        task_id,
         msgs[1:last_assistant - 1] AS context,
         CASE WHEN coalesce(reasoning, '') <> '' AND NOT starts_with(ltrim(msgs[last_assistant].content), '<think>')
              THEN '<think>' || reasoning || '</think>' || chr(10) || msgs[last_assistant].content
@@ -22,6 +24,7 @@ parts AS (
 )
 SELECT
     rollout_id,
+    task_id,
     list_append(context, {'role': 'assistant', 'content': completion}) AS messages,
     context AS prompt_messages,
     array_to_string(list_transform(context, lambda m: m.content), chr(10) || chr(10)) AS prompt,

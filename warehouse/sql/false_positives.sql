@@ -72,4 +72,3 @@ FROM per_patch pp
 JOIN patches p USING (patch_id)
 LEFT JOIN tasks t ON t.task_id = pp.task_id
 WHERE pp.generated_results > 0 AND pp.generated_all_passed AND len(pp.failed_task_tests) > 0
-ORDER BY pp.task_id, pp.patch_id

@@ -149,4 +149,3 @@ SELECT
     source,
     synthetic
 FROM prompted
-ORDER BY task_id

@@ -20,4 +20,3 @@ WITH checked AS (
 SELECT task_id, reason, split, source, synthetic
 FROM checked
 WHERE reason IS NOT NULL
-ORDER BY task_id

@@ -25,4 +25,7 @@ SELECT
     r.synthetic,
     r.occurred_at
 FROM raw_rollout r
-QUALIFY row_number() OVER (PARTITION BY r.rollout_id ORDER BY r.occurred_at DESC, r.event_id) = 1
+-- the winning snapshot per rollout_id, ranked on narrow columns (sorting the wide rows costs more)
+WHERE r.event_id IN (
+    SELECT event_id FROM raw_rollout
+    QUALIFY row_number() OVER (PARTITION BY rollout_id ORDER BY occurred_at DESC, event_id) = 1)

@@ -33,4 +33,3 @@ SELECT
     prompt_tokens,
     completion_tokens
 FROM repeated
-ORDER BY task_id, role, rollout_id, upsample_index

@@ -13,4 +13,7 @@ SELECT
     t.occurred_at
 FROM raw_test_proposed t
 LEFT JOIN rollouts r ON r.rollout_id = t.rollout_id
-QUALIFY row_number() OVER (PARTITION BY t.test_id ORDER BY t.occurred_at, t.event_id) = 1
+-- the winning snapshot per test_id, ranked on narrow columns (sorting the wide rows costs more)
+WHERE t.event_id IN (
+    SELECT event_id FROM raw_test_proposed
+    QUALIFY row_number() OVER (PARTITION BY test_id ORDER BY occurred_at, event_id) = 1)

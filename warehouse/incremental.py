@@ -1,0 +1,367 @@
+"""Incremental model builds: new events rebuild only the task slices they touch.
+
+A model with a ``partition`` (``task_id``) is a union of independent slices, one per task. When
+new raw rows arrive, only the tasks they belong to change, so a build deletes those tasks' rows and
+inserts the model's ``SELECT`` evaluated over those tasks alone. A build session (a
+:class:`Builder`: one refresh, or one Dagster asset) works on its own connection, in one
+transaction: it finds the affected tasks once, cuts each input's rows of those tasks once into a
+temporary ``_slice_<table>`` (a model's slice is the rows it just inserted) and reads them through
+temporary views that shadow the tables' names. The SQL files stay plain ``SELECT``s; the same SQL
+builds the whole table and a slice of it.
+
+What a build needs to know is kept per model in ``_model_state``:
+
+- ``watermark``: every raw row ingested at or before it has been seen (``_ingested_at``), through
+  every partitioned input; a session's affected tasks are those of the raw rows after the oldest
+  watermark of a partitioned model;
+- ``built_seq`` / ``changed_seq`` / ``reset_seq``: a global build counter at the model's last
+  build, at its last change, and at its last change outside the rebuilt slices (a full rebuild, or
+  any change of a table without partition). A partitioned model rebuilds whole when an input was
+  reset after it was built; a table without partition rebuilds when an input changed;
+- ``inputs_hash``: its SQL, the macros and the levers; when they change the model rebuilds whole.
+
+``full=True`` (``vtforge materialize --full``) rebuilds everything from scratch, the reference the
+incremental path is tested against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from vtforge.warehouse.connection import scalar
+from vtforge.warehouse.models import MODELS_BY_NAME, Model, ModelError, replace_table, sql_text
+
+STATE_TABLE = "_model_state"
+_STATE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+    model VARCHAR PRIMARY KEY, mode VARCHAR, built_seq BIGINT, changed_seq BIGINT, reset_seq BIGINT,
+    watermark TIMESTAMPTZ, inputs_hash VARCHAR, fingerprint VARCHAR, affected_slices BIGINT,
+    built_at TIMESTAMPTZ)"""
+FULL = "full"
+INCREMENTAL = "incremental"
+UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class Built:
+    """What one model build did: ``mode`` is full | incremental | unchanged."""
+
+    model: str
+    rows: int
+    mode: str
+    affected_slices: int = 0
+
+
+@dataclass(frozen=True)
+class _State:
+    built_seq: int
+    changed_seq: int
+    reset_seq: int
+    watermark: datetime | None
+    inputs_hash: str
+    fingerprint: str | None
+
+
+def materialize(con: duckdb.DuckDBPyConnection, name: str, *, full: bool = False) -> Built:
+    """Bring one model up to date with its inputs, rebuilding as little as is correct."""
+    with Builder(con) as builder:
+        return builder.materialize(name, full=full)
+
+
+class Builder:
+    """Builds models in one transaction on its own connection to the writer's database.
+
+    One transaction for a whole session (a refresh builds every model in one): readers see all
+    of it or none, and the session pays one commit. Slice builds see the temporary views that
+    shadow partitioned inputs; a table without partition is built with those views dropped."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(_STATE_DDL)
+        self.tx = con.cursor()  # its own temporary catalog, and the session's transaction
+        for name, value, kind in con.execute("SELECT name, value, type FROM duckdb_variables()").fetchall():
+            self.tx.execute(f"SET VARIABLE {name} = CAST(? AS {kind})", [value])  # the levers, typed
+        self.tx.execute(sql_text("_macros"))
+        self.tx.execute("BEGIN")
+        tx = self.tx
+        self.db: str = scalar(tx, "SELECT current_database()")
+        self.seq: int = scalar(tx, f"SELECT coalesce(max(built_seq), 0) FROM {STATE_TABLE}")
+        self.states = _states(tx)
+        self.levers = _levers(con)
+        self.tables = _tables(tx)  # the builder holds the writer: only its own builds add tables
+        self.high = _high_water(tx, self.tables)  # ... and nothing is ingested while it builds
+        self._shadowed: set[str] = set()  # tables read through a view over their slice
+        self._sliced: set[str] = set()  # tables whose affected rows are cut (temp._slice_<name>)
+        self._affected_count: int | None = None
+        self._since: datetime | None = None  # the oldest watermark the affected tasks are taken after
+        self._pending: list[list[object]] = []  # state rows, written once when the session commits
+        self._done = False
+
+    def __enter__(self) -> Builder:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+            elif not self._done:
+                self.tx.execute("ROLLBACK")
+        finally:
+            self.tx.close()
+
+    def commit(self) -> None:
+        """Record every build's state and commit the session (once; leaving the block also does)."""
+        if self._done:
+            return
+        if self._pending:  # one statement: the latest row of each model
+            latest = list({row[0]: row for row in self._pending}.values())
+            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, now())"] * len(latest))
+            self.tx.execute(
+                f"INSERT OR REPLACE INTO {self.db}.main.{STATE_TABLE} VALUES {values}",
+                [v for row in latest for v in row],
+            )
+        self.tx.execute("COMMIT")
+        self._done = True
+
+    def materialize(self, name: str, *, full: bool = False) -> Built:
+        """Bring ``name`` up to date; a failed SQL raises ``ModelError`` (the session rolls back)."""
+        try:
+            return self._materialize(MODELS_BY_NAME[name], full)
+        except duckdb.Error as exc:
+            raise ModelError(f"model {name} (warehouse/sql/{name}.sql): {exc}") from exc
+
+    def _materialize(self, model: Model, full: bool) -> Built:
+        self.seq += 1
+        seq, states = self.seq, self.states
+        state = states.get(model.name)
+        inputs_hash = _inputs_hash(model, self.levers)
+        if full or state is None or model.name not in self.tables or state.inputs_hash != inputs_hash:
+            return self._rebuild(model, seq, state, inputs_hash)
+        if model.partition is None:
+            if _inputs_moved(self.tx, self.db, model, state, states, self.tables):
+                return self._rebuild(model, seq, state, inputs_hash)
+            # nothing it reads changed up to the newest ingest
+            self._save(
+                model.name,
+                UNCHANGED,
+                seq,
+                state.changed_seq,
+                state.reset_seq,
+                self.high,
+                inputs_hash,
+                state.fingerprint,
+                0,
+            )
+            return Built(model.name, self._count(model.name), UNCHANGED)
+        model_deps = [d for d in model.deps if d in MODELS_BY_NAME]
+        if any(d not in states or states[d].reset_seq > state.built_seq for d in model_deps):
+            return self._rebuild(model, seq, state, inputs_hash)  # an input changed outside the slices
+        return self._update_slices(model, seq, state, inputs_hash)
+
+    def _count(self, name: str) -> int:
+        """Rows of model ``name`` (qualified: a slice view of the same name may exist)."""
+        return scalar(self.tx, f'SELECT count(*) FROM {self.db}.main."{name}"')
+
+    def _rebuild(self, model: Model, seq: int, state: _State | None, inputs_hash: str) -> Built:
+        tx = self.tx
+        self._unshadow()
+        self._drop_slice(model.name)
+        replace_table(tx, model.name)
+        self.tables.add(model.name)
+        fingerprint = _fingerprint(tx, f'{self.db}.main."{model.name}"') if model.partition is None else None
+        changed = state is None or model.partition is not None or fingerprint != state.fingerprint
+        last_change = seq if state is None or changed else state.changed_seq
+        watermark = _watermark(model, self.high, self.states)
+        self._save(model.name, FULL, seq, last_change, last_change, watermark, inputs_hash, fingerprint, 0)
+        return Built(model.name, self._count(model.name), FULL)
+
+    def _update_slices(self, model: Model, seq: int, state: _State, inputs_hash: str) -> Built:
+        """Delete the affected tasks' rows and insert the model's SELECT over those tasks only."""
+        db, tx = self.db, self.tx
+        affected = self._affected()
+        if affected:
+            for dep in model.deps:
+                upstream = MODELS_BY_NAME.get(dep)
+                if upstream is None or upstream.partition is not None:  # a table without partition: whole
+                    self._shadow(dep)
+            self._drop_slice(model.name)
+            tx.execute(f'CREATE TEMP TABLE "_slice_{model.name}" AS {model.sql}')
+            self._sliced.add(model.name)  # its new rows are its slice for the models after it
+            tx.execute(
+                f'DELETE FROM {db}.main."{model.name}" '
+                f"WHERE coalesce(\"{model.partition}\", '') IN (SELECT k FROM temp._affected)"
+            )
+            tx.execute(f'INSERT INTO {db}.main."{model.name}" SELECT * FROM temp."_slice_{model.name}"')
+        mode = INCREMENTAL if affected else UNCHANGED
+        watermark = _watermark(model, self.high, self.states)
+        changed = seq if affected else state.changed_seq
+        self._save(model.name, mode, seq, changed, state.reset_seq, watermark, inputs_hash, None, affected)
+        return Built(model.name, self._count(model.name), mode, affected)
+
+    def _affected(self) -> int:
+        """The session's affected tasks (``temp._affected``), computed once: those of every raw row
+        ingested after the oldest watermark of a partitioned model. A superset of what any one model
+        needs, which is correct (a slice rebuilt from the same rows is the same) and lets every
+        input's slice be cut once and shared."""
+        if self._affected_count is None:
+            marks = [
+                state.watermark
+                for name, state in self.states.items()
+                if name in MODELS_BY_NAME and MODELS_BY_NAME[name].partition is not None
+            ]
+            since = None if not marks or any(m is None for m in marks) else min(m for m in marks if m)
+            self._since = since
+            raws = sorted(t for t in self.tables if t.startswith("raw_"))
+            newer = " WHERE _ingested_at > $since" if since is not None else ""
+            union = (
+                " UNION ".join(
+                    f"SELECT DISTINCT coalesce(task_id, '') AS k FROM {self.db}.main.\"{t}\"{newer}"
+                    for t in raws
+                )
+                or "SELECT NULL::VARCHAR AS k WHERE false"
+            )
+            self.tx.execute(f"CREATE TEMP TABLE _affected AS {union}", {"since": since} if since else None)
+            self._affected_count = scalar(self.tx, "SELECT count(*) FROM temp._affected")
+        return int(self._affected_count or 0)
+
+    def _shadow(self, table: str) -> None:
+        """Make ``table`` read as its affected tasks' rows: a view over its slice (cut once)."""
+        if table in self._shadowed:
+            return
+        if table not in self._sliced:
+            source = f'{self.db}.main."{table}"'
+            rows = f"SELECT * FROM {source} WHERE coalesce(task_id, '') IN (SELECT k FROM temp._affected)"
+            if self._since is not None and table.startswith("raw_") and not self._older_rows(source):
+                # the affected tasks have only new rows here: read just those (zone maps skip the rest)
+                rows = f"SELECT * FROM {source} WHERE _ingested_at > $since"
+            self.tx.execute(
+                f'CREATE TEMP TABLE "_slice_{table}" AS {rows}',
+                {"since": self._since} if "$since" in rows else None,
+            )
+            self._sliced.add(table)
+        self.tx.execute(f'CREATE OR REPLACE TEMP VIEW "{table}" AS SELECT * FROM temp."_slice_{table}"')
+        self._shadowed.add(table)
+
+    def _older_rows(self, source: str) -> bool:
+        """Does raw table ``source`` hold rows of the affected tasks ingested before the session's
+        oldest watermark? (Two narrow columns read; usually no: new events are new tasks' events.)"""
+        query = (
+            f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE _ingested_at <= $since "
+            "AND coalesce(task_id, '') IN (SELECT k FROM temp._affected) LIMIT 1)"
+        )
+        return bool(scalar(self.tx, query, {"since": self._since}))
+
+    def _drop_slice(self, table: str) -> None:
+        """Forget ``table``'s slice (it is being rebuilt) and the view over it."""
+        if table in self._shadowed:
+            self.tx.execute(f'DROP VIEW temp."{table}"')
+            self._shadowed.discard(table)
+        if table in self._sliced:
+            self.tx.execute(f'DROP TABLE temp."_slice_{table}"')
+            self._sliced.discard(table)
+
+    def _unshadow(self) -> None:
+        """Drop the views over slices, so that the next statement reads whole tables."""
+        for table in sorted(self._shadowed):
+            self.tx.execute(f'DROP VIEW temp."{table}"')
+        self._shadowed.clear()
+
+    def _save(
+        self,
+        name: str,
+        mode: str,
+        seq: int,
+        changed_seq: int,
+        reset_seq: int,
+        watermark: datetime | None,
+        inputs_hash: str,
+        fingerprint: str | None,
+        affected: int,
+    ) -> None:
+        self._pending.append(
+            [name, mode, seq, changed_seq, reset_seq, watermark, inputs_hash, fingerprint, affected]
+        )
+        self.states[name] = _State(seq, changed_seq, reset_seq, watermark, inputs_hash, fingerprint)
+
+
+def _inputs_moved(
+    con: duckdb.DuckDBPyConnection,
+    db: str,
+    model: Model,
+    state: _State,
+    states: dict[str, _State],
+    tables: set[str],
+) -> bool:
+    """For a table without partition: has any input changed since it was built?"""
+    for dep in model.deps:
+        if dep in MODELS_BY_NAME:
+            if dep not in states or states[dep].changed_seq > state.built_seq:
+                return True
+        elif dep in tables:
+            where = "_ingested_at > $since" if state.watermark is not None else "true"
+            newer = f'SELECT count(*) FROM (SELECT 1 FROM {db}.main."{dep}" WHERE {where} LIMIT 1)'
+            if scalar(con, newer, {"since": state.watermark} if state.watermark else None):
+                return True
+    return False
+
+
+def _watermark(model: Model, high: datetime | None, states: dict[str, _State]) -> datetime | None:
+    """What this build has seen: the ingest high water, held back by partitioned inputs behind it."""
+    if model.partition is None:
+        return high  # its partitioned inputs are tracked by their change counters instead
+    marks = [high]
+    for dep in model.deps:
+        upstream = MODELS_BY_NAME.get(dep)
+        if upstream is not None and upstream.partition is not None:
+            marks.append(states[dep].watermark if dep in states else None)
+    if any(m is None for m in marks):
+        return None
+    return min(m for m in marks if m is not None)
+
+
+def _high_water(con: duckdb.DuckDBPyConnection, tables: set[str]) -> datetime | None:
+    """The newest ingest: every raw row has ``_ingested_at`` at or before it."""
+    if "_ingested_files" not in tables:
+        return None
+    return scalar(con, "SELECT max(ingested_at) FROM _ingested_files")
+
+
+def _levers(con: duckdb.DuckDBPyConnection) -> str:
+    """The connection's lever variables, as one string (part of every model's inputs)."""
+    levers = scalar(
+        con,
+        "SELECT string_agg(name || '=' || coalesce(value::VARCHAR, ''), ';' ORDER BY name) "
+        "FROM duckdb_variables()",
+    )
+    return levers or ""
+
+
+def _inputs_hash(model: Model, levers: str) -> str:
+    text = "\n".join([model.sql, sql_text("_macros"), str(model.partition), levers])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    row = con.execute(f"SELECT count(*), sum(hash(t)) FROM {table} t").fetchone()
+    assert row is not None  # an aggregate always returns its row
+    count, digest = row
+    return f"{count}:{digest}"
+
+
+def _states(con: duckdb.DuckDBPyConnection) -> dict[str, _State]:
+    rows = con.execute(
+        "SELECT model, built_seq, changed_seq, reset_seq, watermark, inputs_hash, fingerprint "
+        f"FROM {STATE_TABLE}"
+    ).fetchall()
+    return {row[0]: _State(*row[1:]) for row in rows}
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The database's own tables (not the slicing connection's temporary views)."""
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND NOT temporary"
+    ).fetchall()
+    return {row[0] for row in rows}
