@@ -110,6 +110,19 @@ def build_event_schema(
     return EventSchema(event_type, version, source, parsed, fp, path, expanded)
 
 
+def export_resolved(catalog: SchemaCatalog, folder: Path) -> list[Path]:
+    """Write every event schema self-contained (``vtforge.Envelope`` inlined) as
+    ``<type>.v<N>.avsc``: the files in ``avro/`` reference the envelope by name, which only
+    a reader given both files resolves (avro-tools ``--schema-file`` takes one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for schema in catalog.all():
+        path = folder / f"{schema.name}.avsc"
+        path.write_text(json.dumps(schema.expanded, indent=2) + "\n")
+        written.append(path)
+    return written
+
+
 @cache
 def default_catalog() -> SchemaCatalog:
     """The catalog shipped with vtforge (loaded once per process)."""

@@ -1,12 +1,13 @@
-"""``vtforge events validate|load|tail``."""
+"""``vtforge events validate|load|tail|export``."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -59,6 +60,34 @@ def register(app: typer.Typer) -> None:
         if rejected:
             raise typer.Exit(1)
 
+    @group.command("export")
+    def export(
+        out: Annotated[Path, typer.Option("--out", "-o", help="The file to write (replaced whole).")],
+        fmt: str = typer.Option("avro", "--format", "-f", help="avro, parquet or jsonl."),
+        codec: str | None = typer.Option(
+            None,
+            help="null, deflate, snappy or zstandard (default: deflate for avro, zstandard for parquet).",
+        ),
+        event_types: Annotated[
+            list[str] | None,
+            typer.Option("--type", help="Only this event type (repeatable); parquet takes one."),
+        ] = None,
+        since: str | None = typer.Option(None, help="Only events that occurred at or after this ISO time."),
+        config: ConfigOption = None,
+    ) -> None:
+        """Write the landing zone's events to one file other tools read (Avro, Parquet, JSON Lines)."""
+        from vtforge.transport.export import ExportError, export_events
+
+        cfg = config_from(config)
+        try:
+            exported = export_events(
+                cfg.landing_dir, out, fmt, codec=codec, event_types=event_types, since=_since(since)
+            )
+        except ExportError as exc:
+            raise CliError(str(exc), code=2) from None
+        kinds = ", ".join(f"{n} {t}" for t, n in exported.counts.items())
+        console.print(f"{exported.events} events → {out} ({kinds})", highlight=False, soft_wrap=True)
+
     @group.command("tail")
     def tail(
         config: ConfigOption = None,
@@ -96,6 +125,16 @@ def _records(file: Path) -> Iterator[Checked]:
         yield from read_event_file(file)
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from None
+
+
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"--since: {text!r} is not an ISO-8601 time", code=2) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _latest(files: list[Path], n: int | None) -> list[str]:

@@ -14,10 +14,11 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,13 +33,14 @@ from vtforge.transport.sink import EventSink, SinkError
 TMP_SUFFIX = ".inprogress"
 
 
-def write_parquet_atomic(table: pa.Table, path: Path, *, compression: str = "zstd") -> Path:
-    """Write ``table`` to ``path`` so that it appears whole or not at all."""
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file written through the handle appears at ``path`` whole (fsynced) or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
     try:
         with open(tmp, "wb") as handle:
-            pq.write_table(table, handle, compression=None if compression == "none" else compression)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -46,6 +48,12 @@ def write_parquet_atomic(table: pa.Table, path: Path, *, compression: str = "zst
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def write_parquet_atomic(table: pa.Table, path: Path, *, compression: str = "zstd") -> Path:
+    """Write ``table`` to ``path`` so that it appears whole or not at all."""
+    with atomic_file(path) as handle:
+        pq.write_table(table, handle, compression=None if compression == "none" else compression)
     return path
 
 
