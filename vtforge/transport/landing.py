@@ -53,7 +53,7 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
 def write_parquet_atomic(table: pa.Table, path: Path, *, compression: str = "zstd") -> Path:
     """Write ``table`` to ``path`` so that it appears whole or not at all."""
     with atomic_file(path) as handle:
-        pq.write_table(table, handle, compression=None if compression == "none" else compression)
+        pq.write_table(table, handle, compression="NONE" if compression == "none" else compression)
     return path
 
 
