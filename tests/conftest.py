@@ -11,6 +11,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def enter_workspace(mp: pytest.MonkeyPatch, root: Path) -> None:
+    """Make ``root`` the cwd and drop the variables that would point the config elsewhere."""
+    mp.chdir(root)
+    for name in list(os.environ):
+        if name.startswith("VTFORGE_") or name in ("VTCODE_CONFIG_PATH", "DAGSTER_HOME"):
+            mp.delenv(name)
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty workspace with its own vtcode.toml and data dir; the cwd while the test runs."""

@@ -8,7 +8,6 @@ its namespace and its last line is the answer, a non-empty polars DataFrame.
 from __future__ import annotations
 
 import ast
-import os
 import re
 import threading
 import time
@@ -20,6 +19,7 @@ import polars as pl
 import pytest
 
 import vtforge.analysis
+from tests.conftest import enter_workspace
 from tests.warehouse.conftest import emit, make_workspace
 from tests.warehouse.streams import Stream, hand_stream
 from vtforge.config import Config, load_config
@@ -76,10 +76,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
     synthetic generator's stream (two policy versions); the cwd for the module."""
     root = make_workspace(tmp_path_factory.mktemp("analysis"))
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        for name in list(os.environ):
-            if name.startswith("VTFORGE_") or name in ("VTCODE_CONFIG_PATH", "DAGSTER_HOME"):
-                mp.delenv(name)
+        enter_workspace(mp, root)
         config = load_config()
         emit(config, hand_stream())
         emit(config, generate_events(6, seed=0, policy_versions=("v0", "v1")))

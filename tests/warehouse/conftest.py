@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import enter_workspace
 from vtforge.config import Config, load_config
 from vtforge.transport import sink_from_config
 
@@ -39,10 +39,7 @@ def module_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
     """A workspace that is the cwd for a whole module (VTFORGE_* variables cleared)."""
     root = make_workspace(tmp_path_factory.mktemp("wh"))
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        for name in list(os.environ):
-            if name.startswith("VTFORGE_") or name in ("VTCODE_CONFIG_PATH", "DAGSTER_HOME"):
-                mp.delenv(name)
+        enter_workspace(mp, root)
         yield root
 
 
