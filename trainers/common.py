@@ -94,7 +94,7 @@ def common_args(
         "save_steps": save_steps or train.save_steps,
         "save_total_limit": train.save_total_limit,
         "gradient_accumulation_steps": train.gradient_accumulation_steps,
-        "report_to": [],
+        "report_to": list(train.report_to),  # forge.train.report_to: TensorBoard under output_dir/runs
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
         **device_args(),

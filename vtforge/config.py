@@ -17,7 +17,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -187,6 +187,25 @@ class DatasetsConfig(_Table):
     synthetic_upsample: int = Field(C.SYNTHETIC_UPSAMPLE, ge=1)
 
 
+# the loggers transformers' Trainer reports to (``TrainingArguments.report_to``); each needs its
+# package (tensorboard comes with the train extra; wandb, mlflow and the others are the user's)
+ReportTarget = Literal[
+    "tensorboard",
+    "wandb",
+    "mlflow",
+    "trackio",
+    "comet_ml",
+    "clearml",
+    "dvclive",
+    "neptune",
+    "swanlab",
+    "codecarbon",
+    "dagshub",
+    "flyte",
+    "azure_ml",
+]
+
+
 class TrainConfig(_Table):
     """SFT and GRPO levers; the curriculum, context budget and reward have their own tables."""
 
@@ -206,6 +225,9 @@ class TrainConfig(_Table):
     save_total_limit: int = Field(C.SAVE_TOTAL_LIMIT, ge=1)
     use_vllm: bool = C.USE_VLLM
     frozen_localization_policy: str | None = C.FROZEN_LOCALIZATION_POLICY
+    report_to: list[ReportTarget] = Field(
+        default_factory=lambda: cast("list[ReportTarget]", list(C.REPORT_TO))
+    )
 
 
 class VtcodeConfig(_Table):

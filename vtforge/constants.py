@@ -140,6 +140,7 @@ PACKING = True
 SAVE_STEPS = 50
 SAVE_TOTAL_LIMIT = 2
 USE_VLLM = False  # GPU: generate with vLLM (colocated) instead of transformers
+REPORT_TO: tuple[str, ...] = ()  # TRL/transformers loggers: tensorboard, wandb, mlflow, trackio …
 FROZEN_LOCALIZATION_POLICY: str | None = None  # GRPO's prompts take this policy's localization
 
 # --- forge.models (named model sources; `--model NAME|PATH` takes a name or a local path) --------

@@ -33,6 +33,7 @@ from datetime import datetime
 import duckdb
 
 from vtforge.warehouse.connection import scalar
+from vtforge.warehouse.load import raw_select
 from vtforge.warehouse.models import MODELS_BY_NAME, Model, ModelError, replace_table, sql_text
 
 STATE_TABLE = "_model_state"
@@ -93,6 +94,8 @@ class Builder:
         self.levers = _levers(con)
         self.tables = _tables(tx)  # the builder holds the writer: only its own builds add tables
         self.high = _high_water(tx, self.tables)  # ... and nothing is ingested while it builds
+        self.views = _views(tx)  # the raw layer's and the view models'
+        self.raws = {v for v in self.views if v.startswith("raw_")}
         self._shadowed: set[str] = set()  # tables read through a view over their slice
         self._sliced: set[str] = set()  # tables whose affected rows are cut (temp._slice_<name>)
         self._affected_count: int | None = None
@@ -138,10 +141,12 @@ class Builder:
         seq, states = self.seq, self.states
         state = states.get(model.name)
         inputs_hash = _inputs_hash(model, self.levers)
+        if model.materialized == "view":
+            return self._define_view(model, seq, state, inputs_hash, full)
         if full or state is None or model.name not in self.tables or state.inputs_hash != inputs_hash:
             return self._rebuild(model, seq, state, inputs_hash)
         if model.partition is None:
-            if _inputs_moved(self.tx, self.db, model, state, states, self.tables):
+            if _inputs_moved(self.tx, self.db, model, state, states, self.tables | self.raws):
                 return self._rebuild(model, seq, state, inputs_hash)
             # nothing it reads changed up to the newest ingest
             self._save(
@@ -177,6 +182,24 @@ class Builder:
         watermark = _watermark(model, self.high, self.states)
         self._save(model.name, FULL, seq, last_change, last_change, watermark, inputs_hash, fingerprint, 0)
         return Built(model.name, self._count(model.name), FULL)
+
+    def _define_view(
+        self, model: Model, seq: int, state: _State | None, inputs_hash: str, full: bool
+    ) -> Built:
+        """A view model is defined once (again when its SQL, macros or levers change). Its rows
+        change whenever an input's do, which its change counters record for what reads it (the
+        exports are rewritten when ``sft_examples`` changed)."""
+        if full or state is None or model.name not in self.views or state.inputs_hash != inputs_hash:
+            self._unshadow()
+            replace_table(self.tx, model.name)
+            self.views.add(model.name)
+            changed, mode = seq, FULL
+        elif _inputs_moved(self.tx, self.db, model, state, self.states, self.tables | self.raws):
+            changed, mode = seq, UNCHANGED
+        else:
+            changed, mode = state.changed_seq, UNCHANGED
+        self._save(model.name, mode, seq, changed, changed, self.high, inputs_hash, None, 0)
+        return Built(model.name, self._count(model.name), mode)
 
     def _update_slices(self, model: Model, seq: int, state: _State, inputs_hash: str) -> Built:
         """Delete the affected tasks' rows and insert the model's SELECT over those tasks only."""
@@ -214,16 +237,14 @@ class Builder:
             ]
             since = None if not marks or any(m is None for m in marks) else min(m for m in marks if m)
             self._since = since
-            raws = sorted(t for t in self.tables if t.startswith("raw_"))
-            newer = " WHERE _ingested_at > $since" if since is not None else ""
-            union = (
-                " UNION ".join(
-                    f"SELECT DISTINCT coalesce(task_id, '') AS k FROM {self.db}.main.\"{t}\"{newer}"
-                    for t in raws
-                )
-                or "SELECT NULL::VARCHAR AS k WHERE false"
-            )
-            self.tx.execute(f"CREATE TEMP TABLE _affected AS {union}", {"since": since} if since else None)
+            tasks = f"SELECT coalesce(task_id, '') AS k FROM {self.db}.main.events"
+            if "events" not in self.tables:  # nothing ingested yet
+                rows, params = "SELECT NULL::VARCHAR AS k WHERE false", None
+            elif since is None:
+                rows, params = tasks, None
+            else:
+                rows, params = f"{tasks} WHERE _ingested_at > $since", {"since": since}
+            self.tx.execute(f"CREATE TEMP TABLE _affected AS SELECT DISTINCT k FROM ({rows})", params)
             self._affected_count = scalar(self.tx, "SELECT count(*) FROM temp._affected")
         return int(self._affected_count or 0)
 
@@ -232,27 +253,48 @@ class Builder:
         if table in self._shadowed:
             return
         if table not in self._sliced:
-            source = f'{self.db}.main."{table}"'
-            rows = f"SELECT * FROM {source} WHERE coalesce(task_id, '') IN (SELECT k FROM temp._affected)"
-            if self._since is not None and table.startswith("raw_") and not self._older_rows(source):
-                # the affected tasks have only new rows here: read just those (zone maps skip the rest)
-                rows = f"SELECT * FROM {source} WHERE _ingested_at > $since"
-            self.tx.execute(
-                f'CREATE TEMP TABLE "_slice_{table}" AS {rows}',
-                {"since": self._since} if "$since" in rows else None,
-            )
+            if table in self.raws:
+                rows, params = self._raw_slice(table)
+            else:
+                rows, params = (
+                    (
+                        f'SELECT * FROM {self.db}.main."{table}" '
+                        "WHERE coalesce(task_id, '') IN (SELECT k FROM temp._affected)"
+                    ),
+                    {},
+                )
+            self.tx.execute(f'CREATE TEMP TABLE "_slice_{table}" AS {rows}', params or None)
             self._sliced.add(table)
         self.tx.execute(f'CREATE OR REPLACE TEMP VIEW "{table}" AS SELECT * FROM temp."_slice_{table}"')
         self._shadowed.add(table)
 
-    def _older_rows(self, source: str) -> bool:
-        """Does raw table ``source`` hold rows of the affected tasks ingested before the session's
-        oldest watermark? (Two narrow columns read; usually no: new events are new tasks' events.)"""
-        query = (
-            f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE _ingested_at <= $since "
-            "AND coalesce(task_id, '') IN (SELECT k FROM temp._affected) LIMIT 1)"
+    def _raw_slice(self, view: str) -> tuple[str, dict[str, object]]:
+        """The affected tasks' rows of raw view ``view``, read from just the landing files that hold
+        them (``events`` says which, and which rows are kept): the new files alone when the
+        affected tasks have no older rows of this type, as when new events are new tasks' events."""
+        event_type = view.removeprefix("raw_")
+        events = f"{self.db}.main.events"
+        params: dict[str, object] = {"type": event_type}
+        where = "event_type = $type AND coalesce(task_id, '') IN (SELECT k FROM temp._affected)"
+        if self._since is not None:
+            params["since"] = self._since
+            older = f"SELECT 1 FROM {events} WHERE {where} AND _ingested_at <= $since LIMIT 1"
+            if not self.tx.execute(older, params).fetchall():
+                where = "event_type = $type AND _ingested_at > $since"
+            else:
+                del params["since"]
+        files = [
+            row[0]
+            for row in self.tx.execute(
+                f"SELECT DISTINCT _file FROM {events} WHERE {where} ORDER BY 1", params
+            ).fetchall()
+        ]
+        select = raw_select(self.tx, event_type, files)
+        rows = (
+            f"SELECT r.* FROM ({select}) r SEMI JOIN (SELECT _file, _row FROM {events} WHERE {where}) e "
+            "ON e._file = r._file AND e._row = r._row"
         )
-        return bool(scalar(self.tx, query, {"since": self._since}))
+        return rows, params
 
     def _drop_slice(self, table: str) -> None:
         """Forget ``table``'s slice (it is being rebuilt) and the view over it."""
@@ -301,8 +343,12 @@ def _inputs_moved(
             if dep not in states or states[dep].changed_seq > state.built_seq:
                 return True
         elif dep in tables:
-            where = "_ingested_at > $since" if state.watermark is not None else "true"
-            newer = f'SELECT count(*) FROM (SELECT 1 FROM {db}.main."{dep}" WHERE {where} LIMIT 1)'
+            since = "_ingested_at > $since" if state.watermark is not None else "true"
+            if dep.startswith("raw_"):  # a raw view: its type's kept events
+                source, where = f"{db}.main.events", f"event_type = '{dep.removeprefix('raw_')}' AND {since}"
+            else:
+                source, where = f'{db}.main."{dep}"', since
+            newer = f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {where} LIMIT 1)"
             if scalar(con, newer, {"since": state.watermark} if state.watermark else None):
                 return True
     return False
@@ -357,6 +403,14 @@ def _states(con: duckdb.DuckDBPyConnection) -> dict[str, _State]:
         f"FROM {STATE_TABLE}"
     ).fetchall()
     return {row[0]: _State(*row[1:]) for row in rows}
+
+
+def _views(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The database's own views: the raw layer's (``raw_<event_type>``) and the view models."""
+    rows = con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND NOT temporary AND NOT internal"
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:

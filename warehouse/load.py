@@ -1,14 +1,24 @@
-"""Raw layer: landing Parquet → ``events`` (every envelope) and ``raw_<event_type>`` tables.
+"""Raw layer: landing Parquet → ``events`` (every envelope) and one ``raw_<event_type>`` view per type.
 
-Incremental: ``_ingested_files`` remembers every file read (path, size, mtime), so a run reads only
-files that are new or were rewritten. Idempotent: rows are deduplicated on ``event_id`` — a
-re-delivered event (a producer retry, a Kafka replay) is dropped, and recorded in
-``_duplicate_events`` with a 64-bit hash of its payload so the ``unique_event_ids`` check can tell a
-harmless re-delivery (same payload) from two different events sharing an id (a conflict).
+The landing files *are* the raw layer: a ``raw_<event_type>`` view reads the ingested files of its
+type where they lie, so ingest copies no payload (messages, diffs, test lists) — copying them into
+DuckDB tables cost more than every model built on them. Ingest writes only what makes the views
+exact and the models incremental:
 
-Raw tables take their columns from the *current* Avro schema of their type (via its Arrow
-schema): files written under an older schema version read with ``union_by_name`` and get NULLs in
-the newer columns; a new schema version adds its columns with ``ALTER TABLE``.
+- ``_ingested_files``: every file read (path, size, mtime), so a run reads only files that are new
+  or were rewritten, and the views list exactly these files (never one still being written);
+- ``events``: the envelope of every kept event, with its place (``_file``, ``_row``) and
+  ``_ingested_at``: the dedup index, and what incremental builds find their new rows in;
+- ``_duplicate_events``: every copy *not* kept (its place, and 64-bit hashes of its payload and of
+  the kept copy's), which the views leave out and the ``unique_event_ids`` check reads to tell a
+  harmless re-delivery (same payload) from two different events sharing an id (a conflict).
+
+Idempotent: rows are deduplicated on ``event_id`` (the first copy by file and row wins, a copy of
+an event already stored is dropped). The views take their columns from the *current* Avro schema of
+their type (via its Arrow schema): files written under an older schema version read with
+``union_by_name`` and get NULLs in the newer columns. The views name the files by absolute path, so
+the warehouse reads its landing zone where it was ingested from; a landing file that disappears or
+is rewritten with other events makes the next refresh rebuild every model from the files that remain.
 """
 
 from __future__ import annotations
@@ -40,19 +50,21 @@ ENVELOPE_COLUMNS = (
     "synthetic",
     "attributes",
 )
+# envelope fields repeated as top-level columns of every raw view (the models filter and join on them)
+PROMOTED = ("event_id", "task_id", "occurred_at", "stage", "synthetic")
 
 _BOOKKEEPING = """
 CREATE TABLE IF NOT EXISTS _ingested_files (
     path VARCHAR PRIMARY KEY, event_type VARCHAR, size BIGINT, mtime_ns BIGINT,
-    rows_read BIGINT, rows_new BIGINT, ingested_at TIMESTAMPTZ);
+    rows_read BIGINT, rows_new BIGINT, ingested_at TIMESTAMPTZ, columns VARCHAR[]);
 CREATE TABLE IF NOT EXISTS _duplicate_events (
     event_id VARCHAR, event_type VARCHAR, payload_hash UBIGINT, kept_payload_hash UBIGINT,
-    file VARCHAR, seen_at TIMESTAMPTZ);
+    file VARCHAR, "row" BIGINT, seen_at TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS events (
     event_id VARCHAR, event_type VARCHAR, schema_version INTEGER,
     occurred_at TIMESTAMPTZ, producer VARCHAR, run_id VARCHAR, session_id VARCHAR, task_id VARCHAR,
     stage VARCHAR, trace_id VARCHAR, span_id VARCHAR, parent_span_id VARCHAR, synthetic BOOLEAN,
-    attributes MAP(VARCHAR, VARCHAR), _file VARCHAR, _ingested_at TIMESTAMPTZ);
+    attributes MAP(VARCHAR, VARCHAR), _file VARCHAR, _row BIGINT, _ingested_at TIMESTAMPTZ);
 """
 
 
@@ -72,64 +84,167 @@ def raw_table(event_type: str) -> str:
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, catalog: SchemaCatalog | None = None) -> None:
-    """Bookkeeping tables, ``events`` and one raw table per event type, with current columns."""
+    """Bookkeeping tables, ``events`` and one raw view per event type (empty until files land).
+
+    A warehouse from before the raw views (raw *tables* holding payload copies) is reset: its
+    bookkeeping is dropped, so the next load reads every landing file again."""
     catalog = catalog or default_catalog()
+    if _has_raw_tables(con):
+        _reset_raw_layer(con)
     con.execute(_BOOKKEEPING)
-    for event_type in catalog.event_types:
-        _ensure_raw_table(con, event_type, catalog.current(event_type).arrow_schema)
-
-
-def _ensure_raw_table(con: duckdb.DuckDBPyConnection, event_type: str, schema: pa.Schema) -> None:
-    empty = pa.Table.from_batches([], schema=schema)  # noqa: F841  (read by DuckDB's replacement scan)
-    wanted = con.execute(
-        "SELECT column_name, column_type FROM (DESCRIBE SELECT envelope.event_id AS event_id, "
-        "envelope.task_id AS task_id, envelope.occurred_at AS occurred_at, envelope.stage AS stage, "
-        "envelope.synthetic AS synthetic, * FROM empty)"
-    ).fetchall()
-    wanted += [
-        ("_file", "VARCHAR"),
-        ("_ingested_at", "TIMESTAMP WITH TIME ZONE"),
-    ]
-    table = raw_table(event_type)
-    have = {
+    views = {
         row[0]
         for row in con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = ? AND table_schema = 'main'",
-            [table],
+            "SELECT view_name FROM duckdb_views() WHERE schema_name = 'main' AND NOT temporary"
         ).fetchall()
     }
-    if not have:
-        columns = ", ".join(f'"{name}" {dtype}' for name, dtype in wanted)
-        con.execute(f'CREATE TABLE "{table}" ({columns})')
-        return
-    for name, dtype in wanted:
-        if name not in have:
-            con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {dtype}')
+    for event_type in catalog.event_types:
+        if raw_table(event_type) not in views:
+            _create_view(con, event_type, catalog)
+
+
+def raw_columns(event_type: str, catalog: SchemaCatalog | None = None) -> list[tuple[str, str]]:
+    """The columns (name, DuckDB type) of ``raw_<event_type>``, from its current Arrow schema."""
+    current = (catalog or default_catalog()).current(event_type)
+    key = (event_type, current.version, current.fingerprint)
+    if key not in _COLUMNS:
+        empty = pa.Table.from_batches([], schema=current.arrow_schema)  # noqa: F841  (replacement scan)
+        promoted = ", ".join(f"envelope.{c} AS {c}" for c in PROMOTED)
+        with duckdb.connect() as con:
+            _COLUMNS[key] = con.execute(
+                f"SELECT column_name, column_type FROM (DESCRIBE SELECT {promoted}, * FROM empty)"
+            ).fetchall()
+    return _COLUMNS[key]
+
+
+_COLUMNS: dict[tuple[str, int, object], list[tuple[str, str]]] = {}
+
+
+def raw_select(
+    con: duckdb.DuckDBPyConnection,
+    event_type: str,
+    files: list[str],
+    catalog: SchemaCatalog | None = None,
+    present: set[str] | None = None,
+) -> str:
+    """A ``SELECT`` of every row of ``files`` with the raw view's columns and types, plus each row's
+    place (``_file``, ``_row``); duplicates included (callers leave them out or pick them).
+
+    ``present``: the columns found in any of the files (read from their footers when not given)."""
+    wanted = raw_columns(event_type, catalog)
+    place = [("_file", "VARCHAR"), ("_row", "BIGINT")]
+    if not files:
+        columns = ", ".join(f'NULL::{dtype} AS "{name}"' for name, dtype in [*wanted, *place])
+        return f"SELECT {columns} WHERE false"
+    source = (
+        f"read_parquet({_sql_list(files)}, union_by_name = true, hive_partitioning = false, "
+        "filename = true, file_row_number = true)"
+    )
+    have = _columns_of(con, source) if present is None else present
+    columns = []
+    for name, dtype in wanted:  # a cast to the type a column already has is no cast at all
+        if name in PROMOTED:
+            expr = f"CAST(r.envelope.{name} AS {dtype})"
+        elif name not in have:
+            expr = f"NULL::{dtype}"  # a column newer than every file: NULL, as in an older event
+        else:
+            expr = f'CAST(r."{name}" AS {dtype})'
+        columns.append(f'{expr} AS "{name}"')
+    columns += ["r.filename AS _file", "r.file_row_number AS _row"]
+    return f"SELECT {', '.join(columns)} FROM {source} r"
+
+
+def _columns_of(con: duckdb.DuckDBPyConnection, source: str) -> set[str]:
+    return {
+        row[0] for row in con.execute(f"SELECT column_name FROM (DESCRIBE SELECT * FROM {source})").fetchall()
+    }
+
+
+def _sql_list(items: list[str]) -> str:
+    return "[" + ", ".join("'" + item.replace("'", "''") + "'" for item in items) + "]"
+
+
+def _create_view(
+    con: duckdb.DuckDBPyConnection, event_type: str, catalog: SchemaCatalog | None = None
+) -> None:
+    """(Re)define ``raw_<event_type>`` over exactly the ingested files of its type, less the copies
+    that were dropped as duplicates."""
+    files = [
+        row[0]
+        for row in con.execute(
+            "SELECT path FROM _ingested_files WHERE event_type = ? ORDER BY path", [event_type]
+        ).fetchall()
+    ]
+    present = {
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT unnest(columns) FROM _ingested_files WHERE event_type = ?", [event_type]
+        ).fetchall()
+    }
+    select = raw_select(con, event_type, files, catalog, present)
+    if files:
+        select = (
+            f"SELECT * FROM ({select}) r ANTI JOIN "
+            '(SELECT file, "row" FROM _duplicate_events WHERE event_type = '
+            f"'{event_type}') d ON d.file = r._file AND d.\"row\" = r._row"
+        )
+    con.execute(f'CREATE OR REPLACE VIEW "{raw_table(event_type)}" AS {select}')
+
+
+def _has_raw_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        scalar(
+            con,
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND NOT temporary "
+            "AND table_name LIKE 'raw\\_%' ESCAPE '\\'",
+        )
+    )
+
+
+def _reset_raw_layer(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop a raw layer of tables (the layout before the views) and the bookkeeping that read it."""
+    tables = [
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND NOT temporary "
+            "AND (table_name LIKE 'raw\\_%' ESCAPE '\\' OR table_name IN "
+            "('events', '_ingested_files', '_duplicate_events', '_model_state'))"
+        ).fetchall()
+    ]
+    for table in tables:
+        con.execute(f'DROP TABLE "{table}"')
 
 
 def pending_files(
     con: duckdb.DuckDBPyConnection, landing: Path, event_type: str
 ) -> list[tuple[str, int, int]]:
     """Files of ``event_type`` not ingested yet (or rewritten since): (path, size, mtime_ns)."""
+    return _scan(con, landing, event_type)[0]
+
+
+def _scan(
+    con: duckdb.DuckDBPyConnection, landing: Path, event_type: str
+) -> tuple[list[tuple[str, int, int]], list[str], list[str]]:
+    """(pending files, ingested files rewritten since, ingested files that are gone)."""
     folder = landing / event_type
-    if not folder.exists():
-        return []
     seen = {
         path: (size, mtime)
         for path, size, mtime in con.execute(
             "SELECT path, size, mtime_ns FROM _ingested_files WHERE event_type = ?", [event_type]
         ).fetchall()
     }
-    out = []
-    for path in sorted(folder.rglob("*.parquet")):
+    pending, rewritten, present = [], [], set()
+    for path in sorted(folder.rglob("*.parquet")) if folder.exists() else []:
         if path.name.startswith("."):
             continue  # a writer's temporary file
         stat = path.stat()
         key = str(path)
+        present.add(key)
         if seen.get(key) != (stat.st_size, stat.st_mtime_ns):
-            out.append((key, stat.st_size, stat.st_mtime_ns))
-    return out
+            pending.append((key, stat.st_size, stat.st_mtime_ns))
+            if key in seen:
+                rewritten.append(key)
+    return pending, rewritten, sorted(set(seen) - present)
 
 
 def load_event_type(
@@ -140,111 +255,177 @@ def load_event_type(
     *,
     batch_files: int = 256,
 ) -> LoadStats:
-    """Read the new landing files of one event type into its raw table and ``events``."""
+    """Take the new landing files of one event type into ``events`` and its raw view."""
     catalog = catalog or default_catalog()
-    schema = catalog.current(event_type).arrow_schema
-    payload = [f.name for f in schema if f.name != "envelope"]
-    files = pending_files(con, landing, event_type)
-    table = raw_table(event_type)
+    files, rewritten, gone = _scan(con, landing, event_type)
+    if not files and not gone:
+        return LoadStats(event_type, 0, 0, 0, 0)
+    lost = _forget_files(con, event_type, [*rewritten, *gone])
+    payload = [name for name, _ in raw_columns(event_type, catalog) if name not in PROMOTED]
+    payload.remove("envelope")
     totals = [0, 0, 0]
     for start in range(0, len(files), batch_files):
         batch = files[start : start + batch_files]
-        read, new, dup = _ingest_batch(con, table, event_type, payload, batch)
+        read, new, dup = _ingest_batch(con, event_type, payload, batch, catalog)
         totals[0] += read
         totals[1] += new
         totals[2] += dup
+    if gone or (lost and _lost_events(con, event_type)):
+        _reset_models(con)  # rows left the raw layer: incremental slices cannot say which
+    _create_view(con, event_type, catalog)
     return LoadStats(event_type, len(files), *totals)
+
+
+def _reset_models(con: duckdb.DuckDBPyConnection) -> None:
+    """Every model rebuilds whole at its next build (their build state is forgotten)."""
+    if scalar(
+        con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_model_state' AND NOT temporary"
+    ):
+        con.execute("DELETE FROM _model_state")
+
+
+def _forget_files(con: duckdb.DuckDBPyConnection, event_type: str, paths: list[str]) -> bool:
+    """Drop what ingest recorded of ``paths`` (rewritten or gone), keeping their event ids aside
+    (``temp._forgotten``) to tell whether the rewritten files still hold every one of them."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _forgotten (event_id VARCHAR)")
+    if not paths:
+        return False
+    params = {"paths": paths, "type": event_type}
+    con.execute(
+        "INSERT INTO _forgotten SELECT event_id FROM events "
+        "WHERE event_type = $type AND list_contains($paths, _file)",
+        params,
+    )
+    con.execute("DELETE FROM events WHERE event_type = $type AND list_contains($paths, _file)", params)
+    con.execute(
+        "DELETE FROM _duplicate_events WHERE event_type = $type AND list_contains($paths, file)", params
+    )
+    con.execute("DELETE FROM _ingested_files WHERE list_contains($paths, path)", {"paths": paths})
+    return True
+
+
+def _lost_events(con: duckdb.DuckDBPyConnection, event_type: str) -> bool:
+    """Did an event of a rewritten file leave the raw layer (no copy of it is kept any more)?"""
+    return bool(
+        scalar(
+            con,
+            "SELECT count(*) FROM temp._forgotten f "
+            "ANTI JOIN (SELECT event_id FROM events WHERE event_type = ?) e USING (event_id)",
+            [event_type],
+        )
+    )
 
 
 def _ingest_batch(
     con: duckdb.DuckDBPyConnection,
-    table: str,
     event_type: str,
     payload: list[str],
     files: list[tuple[str, int, int]],
+    catalog: SchemaCatalog,
 ) -> tuple[int, int, int]:
-    """One batch of files (inside the caller's transaction).
+    """One batch of files (inside the caller's transaction): one pass over the envelopes only.
 
-    A narrow pass reads only the envelopes and each row's place (file, row number) and decides
-    which rows are new: the first copy of an event id not already stored. The wide pass reads the
-    files again and inserts just those rows, so the payload (messages, diffs, test lists) is never
-    sorted or copied through a temporary table. Duplicates, rare by design, are the only rows whose
-    payload is hashed: each is compared with the stored copy (both with the raw table's types)."""
+    Every row's envelope goes to ``events`` with its place; then the copies of an event id that
+    came twice (in this batch, or already stored) are taken out again, all but the first (stored
+    before, else the first by file and row). Duplicates are rare by design, so this costs one
+    narrow lookup of the batch's ids; the payloads stay in the files, and only a duplicate's is
+    read (hashed next to the kept copy's)."""
     now = datetime.now(UTC)
+    paths = [f[0] for f in files]
     source = (
-        "read_parquet($paths, union_by_name = true, hive_partitioning = false, "
+        f"read_parquet({_sql_list(paths)}, union_by_name = true, hive_partitioning = false, "
         "filename = true, file_row_number = true)"
     )
-    params = {"paths": [f[0] for f in files], "now": now}
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _keys AS
-        WITH scanned AS (
-            SELECT envelope, envelope.event_id AS event_id, filename AS _file, file_row_number AS _row,
-                   row_number() OVER (
-                       PARTITION BY envelope.event_id ORDER BY filename, file_row_number) AS _dup_rank
-            FROM {source}
-        )
-        SELECT s.*, s._dup_rank = 1 AND k.event_id IS NULL AS _keep
-        FROM scanned s
-        LEFT JOIN (SELECT event_id FROM "{table}") k ON k.event_id = s.event_id
-        """,
-        {"paths": params["paths"]},
-    )
-    rows_read = scalar(con, "SELECT count(*) FROM _keys")
-    rows = f"""
-        SELECT envelope.event_id AS event_id, envelope.task_id AS task_id,
-               envelope.occurred_at AS occurred_at, envelope.stage AS stage,
-               envelope.synthetic AS synthetic, r.* EXCLUDE (filename, file_row_number),
-               k._file AS _file, $now::TIMESTAMPTZ AS _ingested_at
-        FROM {source} r
-        JOIN (SELECT _file, _row FROM _keys WHERE {{which}}) k
-          ON k._file = r.filename AND k._row = r.file_row_number"""
-    rows_new = scalar(con, f'INSERT INTO "{table}" BY NAME {rows.format(which="_keep")}', params)
-    duplicates = rows_read - rows_new
     envelope_cols = ", ".join(f'envelope."{c}" AS "{c}"' for c in ENVELOPE_COLUMNS)
-    con.execute(
-        f"INSERT INTO events BY NAME SELECT {envelope_cols}, _file, "
-        "$now::TIMESTAMPTZ AS _ingested_at FROM _keys WHERE _keep",
+    params = {"type": event_type, "now": now}
+    rows_read = scalar(
+        con,
+        f"INSERT INTO events BY NAME SELECT {envelope_cols}, filename AS _file, file_row_number AS _row, "
+        f"$now::TIMESTAMPTZ AS _ingested_at FROM {source}",
         {"now": now},
     )
-    if duplicates:
-        _record_duplicates(con, table, event_type, payload, rows.format(which="NOT _keep"), params)
-    counts = {
-        path: (read, new)
-        for path, read, new in con.execute(
-            "SELECT _file, count(*), count(*) FILTER (WHERE _keep) FROM _keys GROUP BY _file"
-        ).fetchall()
-    }
-    con.executemany(
-        "INSERT OR REPLACE INTO _ingested_files VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(path, event_type, size, mtime, *counts.get(path, (0, 0)), now) for path, size, mtime in files],
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _copies AS
+        WITH typed AS (
+            SELECT event_id, _file, _row, _ingested_at = $now AS new FROM events WHERE event_type = $type
+        ),
+        twice AS (
+            SELECT event_id FROM typed WHERE new GROUP BY ALL HAVING count(*) > 1
+            UNION ALL
+            SELECT event_id FROM typed n WHERE new AND event_id IN (SELECT event_id FROM typed WHERE NOT new)
+        )
+        SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY new, _file, _row) AS rank
+        FROM typed WHERE event_id IN (SELECT event_id FROM twice)
+        """,
+        params,
     )
-    con.execute("DROP TABLE _keys")
-    return rows_read, rows_new, duplicates
+    duplicates = scalar(con, "SELECT count(*) FROM _copies WHERE rank > 1")
+    read = dict(
+        con.execute(
+            "SELECT _file, count(*) FROM events WHERE event_type = $type AND _ingested_at = $now GROUP BY 1",
+            params,
+        ).fetchall()
+    )
+    if duplicates:
+        _record_duplicates(con, event_type, payload, catalog, now)
+        con.execute(
+            "DELETE FROM events e USING (SELECT _file, _row FROM _copies WHERE rank > 1) d "
+            "WHERE e._file = d._file AND e._row = d._row AND e._ingested_at = $now",
+            {"now": now},
+        )
+    dropped = dict(con.execute("SELECT _file, count(*) FROM _copies WHERE rank > 1 GROUP BY ALL").fetchall())
+    con.execute(  # one statement (executemany runs one per file)
+        "INSERT OR REPLACE INTO _ingested_files SELECT unnest($paths), $type, unnest($sizes), "
+        "unnest($mtimes), unnest($read), unnest($new), $now, $columns",
+        {
+            "paths": paths,
+            "type": event_type,
+            "sizes": [f[1] for f in files],
+            "mtimes": [f[2] for f in files],
+            "read": [read.get(p, 0) for p in paths],
+            "new": [read.get(p, 0) - dropped.get(p, 0) for p in paths],
+            "now": now,
+            "columns": sorted(_columns_of(con, source)),  # the batch's: the view's columns, unread
+        },
+    )
+    con.execute("DROP TABLE _copies")
+    return rows_read, rows_read - duplicates, duplicates
 
 
 def _record_duplicates(
     con: duckdb.DuckDBPyConnection,
-    table: str,
     event_type: str,
     payload: list[str],
-    duplicate_rows: str,
-    params: dict[str, object],
+    catalog: SchemaCatalog,
+    now: datetime,
 ) -> None:
-    """Every copy not kept → ``_duplicate_events``, with its payload hash and the stored copy's."""
-    con.execute(f'CREATE OR REPLACE TEMP TABLE _dups AS SELECT * FROM "{table}" LIMIT 0')
-    con.execute(f"INSERT INTO _dups BY NAME {duplicate_rows}", params)
-    digest = "hash(struct_pack({}))".format(", ".join(f'"{c}" := {{t}}."{c}"' for c in payload))
+    """Every copy not kept (``temp._copies``, rank > 1) → ``_duplicate_events``, with its payload
+    hash and the kept copy's (both read with the raw view's types, from the files that hold them)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _dup_places AS "
+        "SELECT event_id, _file, _row, rank = 1 AS kept FROM _copies"
+    )
+    files = sorted({row[0] for row in con.execute("SELECT DISTINCT _file FROM _dup_places").fetchall()})
+    rows = raw_select(con, event_type, files, catalog)
+    digest = "hash(struct_pack({}))".format(", ".join(f'"{c}" := r."{c}"' for c in payload))
     con.execute(
         f"""
-        INSERT INTO _duplicate_events
-        SELECT d.event_id, $type, {digest.format(t="d")}, {digest.format(t="s")}, d._file, $now
-        FROM _dups d JOIN "{table}" s ON s.event_id = d.event_id
-        """,
-        {"type": event_type, "now": params["now"]},
+        CREATE OR REPLACE TEMP TABLE _dup_hashes AS
+        SELECT p.event_id, p.kept, p._file, p._row, {digest} AS h
+        FROM ({rows}) r JOIN _dup_places p ON p._file = r._file AND p._row = r._row
+        """
     )
-    con.execute("DROP TABLE _dups")
+    con.execute(
+        """
+        INSERT INTO _duplicate_events
+        SELECT d.event_id, $type, d.h, k.h, d._file, d._row, $now
+        FROM _dup_hashes d LEFT JOIN _dup_hashes k ON k.event_id = d.event_id AND k.kept
+        WHERE NOT d.kept
+        """,
+        {"type": event_type, "now": now},
+    )
+    con.execute("DROP TABLE _dup_places; DROP TABLE _dup_hashes")
 
 
 def load_landing(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,12 +41,19 @@ class Model:
     ``partition`` is the column that splits it into independent slices (``task_id``: a task's rows
     depend only on rows of the same task, so new events rebuild only their tasks' slices); ``None``
     for a table over everything (an aggregate, a global order), which is rebuilt whole.
+
+    ``materialized`` is ``table`` (stored) or ``view`` (dbt's word for the same choice): a view is
+    for a model that only reshapes stored rows into more of them (``sft_examples`` repeats each
+    synthetic chat ``synthetic_upsample`` times), where storing the copies costs more than reading
+    them computed. A view's SQL must not call the connection's macros; its levers are written
+    into it as constants, so any DuckDB client reads it the same.
     """
 
     name: str
     group: str
     description: str
     partition: str | None = "task_id"
+    materialized: str = "table"
 
     @property
     def sql(self) -> str:
@@ -104,8 +112,10 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"  # COMMENT ON takes no parameters
 
 
-def _m(name: str, group: str, description: str, partition: str | None = "task_id") -> Model:
-    return Model(name, group, description, partition)
+def _m(
+    name: str, group: str, description: str, partition: str | None = "task_id", materialized: str = "table"
+) -> Model:
+    return Model(name, group, description, partition, materialized)
 
 
 MODELS: tuple[Model, ...] = (
@@ -128,6 +138,7 @@ MODELS: tuple[Model, ...] = (
         "sft_examples",
         DATASETS,
         "Chat-format SFT examples from successful and gold rollouts; synthetic ones upsampled.",
+        materialized="view",
     ),
     _m(
         "rl_prompts_excluded",
@@ -231,12 +242,47 @@ def build(con: duckdb.DuckDBPyConnection, name: str) -> int:
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """``CREATE OR REPLACE`` one model's table from its SQL, with its descriptions as comments."""
+    """``CREATE OR REPLACE`` one model's table (or view) from its SQL, with its descriptions as
+    comments."""
     model = MODELS_BY_NAME[name]
-    con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {model.sql}')
-    con.execute(f'COMMENT ON TABLE "{name}" IS {_literal(model.description)}')
+    kind = "VIEW" if model.materialized == "view" else "TABLE"
+    catalog = "duckdb_tables()" if kind == "VIEW" else "duckdb_views()"
+    other = "table_name" if kind == "VIEW" else "view_name"
+    if con.execute(
+        f"SELECT 1 FROM {catalog} WHERE {other} = ? AND schema_name = 'main' AND NOT temporary "
+        "AND database_name = current_database()",
+        [name],
+    ).fetchall():  # its materialisation changed
+        con.execute(f'DROP {"TABLE" if kind == "VIEW" else "VIEW"} main."{name}"')
+    if kind == "VIEW":
+        con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {inline_levers(con, model.sql)}')
+    else:
+        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {model.sql}')
+    con.execute(f'COMMENT ON {kind} "{name}" IS {_literal(model.description)}')
     for column, doc in column_docs().get(name, {}).items():
         con.execute(f'COMMENT ON COLUMN "{name}"."{column}" IS {_literal(doc)}')
+
+
+_GETVARIABLE = re.compile(r"getvariable\(\s*'(\w+)'\s*\)", re.IGNORECASE)
+
+
+def inline_levers(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """``sql`` with each ``getvariable('lever')`` replaced by the connection's value, typed: a view
+    read by another connection (which has no lever variables) computes the same rows."""
+    values = {
+        name: (value, kind)
+        for name, value, kind in con.execute(
+            "SELECT name, value::VARCHAR, type FROM duckdb_variables()"
+        ).fetchall()
+    }
+
+    def constant(match: re.Match[str]) -> str:
+        if match.group(1) not in values:
+            raise ModelError(f"lever variable {match.group(1)!r} is not set on this connection")
+        value, kind = values[match.group(1)]
+        return "NULL" if value is None else f"CAST({_literal(value)} AS {kind})"
+
+    return _GETVARIABLE.sub(constant, sql)
 
 
 @contextlib.contextmanager

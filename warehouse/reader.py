@@ -3,7 +3,8 @@
 ``open_reader(config)`` returns an in-memory DuckDB connection where
 
 * the warehouse (a snapshot, see ``vtforge.warehouse.connection``) is attached read-only as ``warehouse``
-  and each of its tables has a view of the same name, so ``SELECT * FROM sft_examples`` just works;
+  and each of its tables and raw views has a view of the same name, so ``SELECT * FROM sft_examples``
+  just works;
 * schema ``landing`` has one view per event type over
   ``<landing>/<event_type>/**/*.parquet`` (Hive partitioning, so ``date`` is a column) and
   ``landing.events``, every envelope — readable before anything was materialised;
@@ -69,11 +70,13 @@ def open_reader(config: Config, *, timeout_s: float = 120.0) -> duckdb.DuckDBPyC
     in_warehouse: set[str] = set()
     if snap is not None:
         con.execute(f"ATTACH {_quote(snap)} AS warehouse (READ_ONLY)")
-        in_warehouse = {
+        in_warehouse = {  # its tables and the raw views (over the landing files)
             r[0]
             for r in con.execute(
                 "SELECT table_name FROM duckdb_tables() WHERE database_name = 'warehouse' "
-                "AND schema_name = 'main' AND NOT starts_with(table_name, '_')"
+                "AND schema_name = 'main' AND NOT starts_with(table_name, '_') UNION "
+                "SELECT view_name FROM duckdb_views() WHERE database_name = 'warehouse' "
+                "AND schema_name = 'main' AND NOT internal"
             ).fetchall()
         }
     # unqualified names: the warehouse's tables, then the landing views it does not have (yet);
