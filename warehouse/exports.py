@@ -4,8 +4,9 @@
 (``prompt``, ``completion``) and ``rl_prompts.parquet`` (``prompt`` as chat messages plus the task's
 columns, which TRL hands to reward functions). ``<data>/exports/verl/``: ``rl_train.parquet`` and
 ``rl_eval.parquet`` with verl's columns ``data_source``, ``prompt``, ``ability``, ``reward_model``
-(``style = 'rule'``, ``ground_truth`` = the tests as JSON) and ``extra_info``. SFT exports hold the
-train split only: eval tasks never reach a trainer.
+(``style = 'rule'``, ``ground_truth`` = the tests as JSON) and ``extra_info`` (what the sandbox needs
+to judge a completion: ``vtforge.trainers.verl_reward.compute_score`` reads it). SFT exports hold
+the train split only: eval tasks never reach a trainer.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ _VERL = """
          'ground_truth': to_json({'fail_to_pass': fail_to_pass, 'pass_to_pass': pass_to_pass})::VARCHAR
         } AS reward_model,
         {'split': split, 'index': (row_number() OVER (ORDER BY task_id) - 1)::BIGINT, 'task_id': task_id,
-         'repo': repo, 'base_commit': base_commit, 'difficulty_bucket': difficulty_bucket} AS extra_info,
+         'repo': repo, 'base_commit': base_commit, 'difficulty_bucket': difficulty_bucket,
+         'repo_dir': repo_dir, 'test_patch': test_patch} AS extra_info,
         task_id
     FROM rl_prompts"""
 

@@ -1,5 +1,8 @@
 """A static HTML report of the telemetry: plots over policy versions and training steps, as PNG files
-next to an ``index.html`` that shows them with the gate and dataset tables. No server needed."""
+next to an ``index.html`` that shows them with the gate and dataset tables. No server needed.
+
+The per-version measures are shaped with polars (long frames: version, series, value) and drawn with
+matplotlib."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
 
 @dataclass
@@ -37,9 +41,12 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tup
 
 
 # --- plots ---------------------------------------------------------------------------------------
+# Two kinds: a measure per policy version is drawn as grouped bars, one group per version (versions
+# are categories: nothing lies between two policies, so no line joins them); a measure over
+# training steps is a curve.
 
 
-def _series_plot(
+def _step_plot(
     path: Path, title: str, ylabel: str, series: dict[str, list[tuple[Any, float | None]]], *, xlabel: str
 ) -> Path | None:
     import matplotlib
@@ -47,14 +54,43 @@ def _series_plot(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = {k: [(x, y) for x, y in v if y is not None] for k, v in series.items()}
-    series = {k: v for k, v in series.items() if v}
-    if not series:
+    curves: dict[str, list[tuple[Any, float]]]
+    curves = {k: [(x, y) for x, y in v if y is not None] for k, v in series.items()}
+    curves = {k: v for k, v in curves.items() if v}
+    if not curves:
         return None
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
-    for label, points in sorted(series.items()):
-        xs = [str(x) for x, _ in points]
-        ax.plot(xs, [y for _, y in points], marker="o", label=label)
+    for label, points in sorted(curves.items()):
+        ax.plot([x for x, _ in points], [float(y) for _, y in points], marker=".", label=label)
+    _finish(fig, ax, path, title, xlabel, ylabel)
+    return path
+
+
+def _version_plot(path: Path, title: str, ylabel: str, frame: pl.DataFrame) -> Path | None:
+    """Grouped bars: x = policy versions in their order, one bar per series within each version."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if frame.is_empty():
+        return None
+    versions = frame["policy_version"].unique(maintain_order=True).to_list()
+    names = sorted(frame["series"].unique().to_list())
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
+    for i, name in enumerate(names):
+        rows = frame.filter(pl.col("series") == name)
+        xs = [versions.index(v) - 0.4 + width * (i + 0.5) for v in rows["policy_version"].to_list()]
+        ax.bar(xs, rows["value"].to_list(), width=width, label=name)
+    ax.set_xticks(range(len(versions)), [str(v) for v in versions])
+    _finish(fig, ax, path, title, "policy version", ylabel)
+    return path
+
+
+def _finish(fig: Any, ax: Any, path: Path, title: str, xlabel: str, ylabel: str) -> None:
+    import matplotlib.pyplot as plt
+
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -63,59 +99,76 @@ def _series_plot(
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-    return path
 
 
-def _by_version(
-    con: duckdb.DuckDBPyConnection, table: str, value_columns: list[str], label_columns: list[str]
-) -> dict[str, list[tuple[Any, float | None]]]:
-    """``{label: [(policy_version, value), …]}`` in version order; label = stage/extra columns/value."""
+def by_version(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    value_columns: list[str],
+    label_columns: list[str],
+    *,
+    name_measure: bool = True,
+) -> pl.DataFrame:
+    """One row per (policy version, series) with a value: ``policy_version``, ``series``, ``value``,
+    in version order (``version_index``). A series is named by the label columns (and the measure);
+    rows without a policy version (gold or engine runs) belong to no version and are left out."""
     cols = ", ".join(f'"{c}"' for c in [*label_columns, *value_columns])
-    rows = con.execute(
-        f'SELECT policy_version, {cols} FROM "{table}" ORDER BY version_index NULLS LAST, policy_version'
-    ).fetchall()
-    out: dict[str, list[tuple[Any, float | None]]] = defaultdict(list)
-    for row in rows:
-        version, labels, values = row[0], row[1 : 1 + len(label_columns)], row[1 + len(label_columns) :]
-        for name, value in zip(value_columns, values, strict=True):
-            key = " ".join([*(str(x) for x in labels), name])
-            out[key].append((version, None if value is None else float(value)))
-    return out
+    wide = con.sql(
+        f'SELECT policy_version, version_index, {cols} FROM "{table}" WHERE policy_version IS NOT NULL'
+    ).pl()
+    long = wide.with_columns(pl.col(value_columns).cast(pl.Float64)).unpivot(
+        on=value_columns, index=["policy_version", "version_index", *label_columns], variable_name="measure"
+    )
+    parts = [pl.col(c).cast(pl.String) for c in label_columns] + ([pl.col("measure")] if name_measure else [])
+    return (
+        long.drop_nulls("value")
+        .with_columns(series=pl.concat_str(parts, separator=" ") if parts else pl.lit(""))
+        .sort(["version_index", "policy_version", "series"], nulls_last=True)
+        .select("policy_version", "series", "value")
+    )
 
 
 def _plots(con: duckdb.DuckDBPyConnection, folder: Path) -> list[tuple[str, Path]]:
     made: list[tuple[str, Path]] = []
 
-    def add(
-        name: str, title: str, ylabel: str, series: dict[str, list[tuple[Any, float | None]]], xlabel: str
+    def add(name: str, title: str, ylabel: str, frame: pl.DataFrame) -> None:
+        path = _version_plot(folder / f"{name}.png", title, ylabel, frame)
+        if path is not None:
+            made.append((title, path))
+
+    def add_steps(
+        name: str, title: str, ylabel: str, series: dict[str, list[tuple[Any, float | None]]]
     ) -> None:
-        path = _series_plot(folder / f"{name}.png", title, ylabel, series, xlabel=xlabel)
+        path = _step_plot(folder / f"{name}.png", title, ylabel, series, xlabel="step")
         if path is not None:
             made.append((title, path))
 
     if _has(con, "telemetry_localization"):
-        series = _by_version(con, "telemetry_localization", ["recall_at_k"], ["stage", "file_kind", "k"])
         add(
             "localization_recall",
             "Localization recall@k",
             "recall",
-            {f"{k.replace(' recall_at_k', '')}": v for k, v in series.items()},
-            "policy version",
+            by_version(
+                con,
+                "telemetry_localization",
+                ["recall_at_k"],
+                ["stage", "file_kind", "k"],
+                name_measure=False,
+            ),
         )
     if _has(con, "telemetry_patches"):
         add(
             "patch_acceptance",
             "Patch acceptance",
             "rate",
-            _by_version(con, "telemetry_patches", ["acceptance", "resolve_rate"], ["stage"]),
-            "policy version",
+            by_version(con, "telemetry_patches", ["acceptance", "resolve_rate"], ["stage"]),
         )
     if _has(con, "telemetry_tests"):
         add(
             "test_quality",
             "Generated-test quality",
             "rate",
-            _by_version(
+            by_version(
                 con,
                 "telemetry_tests",
                 [
@@ -126,22 +179,19 @@ def _plots(con: duckdb.DuckDBPyConnection, folder: Path) -> list[tuple[str, Path
                 ],
                 ["stage"],
             ),
-            "policy version",
         )
     if _has(con, "telemetry_rewards"):
         add(
             "reward_mean",
             "Reward mean and std per role",
             "reward",
-            _by_version(con, "telemetry_rewards", ["reward_mean", "reward_std"], ["stage", "role"]),
-            "policy version",
+            by_version(con, "telemetry_rewards", ["reward_mean", "reward_std"], ["stage", "role"]),
         )
         add(
             "groups_solved",
             "Groups solved by all / some / none of the samples",
             "share of groups",
-            _by_version(con, "telemetry_rewards", ["solved_all", "solved_some", "solved_none"], ["role"]),
-            "policy version",
+            by_version(con, "telemetry_rewards", ["solved_all", "solved_some", "solved_none"], ["role"]),
         )
     if _has(con, "training_steps"):
         rows = con.execute(
@@ -153,8 +203,8 @@ def _plots(con: duckdb.DuckDBPyConnection, folder: Path) -> list[tuple[str, Path
         for run, step, step_loss, step_reward in rows:
             loss[f"{run} loss"].append((step, step_loss))
             reward[f"{run} reward"].append((step, step_reward))
-        add("training_loss", "Training loss", "loss", loss, "step")
-        add("training_reward", "Training reward mean", "reward", reward, "step")
+        add_steps("training_loss", "Training loss", "loss", loss)
+        add_steps("training_reward", "Training reward mean", "reward", reward)
     return made
 
 
