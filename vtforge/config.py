@@ -281,6 +281,14 @@ class ModelSourceConfig(_Table):
     extra: str | None = None  # the vtforge extra that installs ``package`` (named when it is missing)
 
 
+class OtelConfig(_Table):
+    """``vtforge export otel``: where the spans go and whether they carry the chats."""
+
+    endpoint: str = C.OTEL_ENDPOINT
+    project: str = C.OTEL_PROJECT
+    capture_content: bool = C.OTEL_CAPTURE_CONTENT
+
+
 class ForgeConfig(_Table):
     """Everything under ``[forge]``."""
 
@@ -298,6 +306,7 @@ class ForgeConfig(_Table):
     serve: ServeConfig = ServeConfig()
     eval: EvalConfig = EvalConfig()
     recipe: RecipeConfig = RecipeConfig()
+    otel: OtelConfig = OtelConfig()
     models: dict[str, ModelSourceConfig] = Field(
         default_factory=lambda: {name: ModelSourceConfig(**spec) for name, spec in C.MODELS.items()}
     )

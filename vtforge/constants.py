@@ -162,3 +162,8 @@ VTCODE_BINARY = "vtcode"
 VTCODE_POLL_INTERVAL_S = 0.5  # how often `vtforge vtcode tail` looks for new lines
 VTCODE_HOOK_TIMEOUT_S = 2.0  # hook/notify --inline give the sink this long, then spool and return
 VTCODE_MAX_MESSAGE_CHARS = 32_768  # one rollout message is clipped beyond this
+
+# OpenTelemetry export (`vtforge export otel`, forge.otel)
+OTEL_ENDPOINT = "http://127.0.0.1:6006"  # an OTLP/HTTP receiver: Phoenix's default port; a collector is :4318
+OTEL_PROJECT = "vtforge"  # the resource's openinference.project.name (Phoenix files the traces under it)
+OTEL_CAPTURE_CONTENT = False  # chats as gen_ai.input/output.messages (large, maybe private)

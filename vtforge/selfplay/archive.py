@@ -6,6 +6,12 @@ recorded synthetic completion is synthetic; base and gold runs are real executio
 ``attributes`` carry the round, what a run was (``base`` | ``gold`` | ``candidate`` |
 ``synthesis``) and the labels of recorded completions.
 
+A task's round is one OpenTelemetry trace: ``trace_id`` (W3C, 32 hex digits) and every
+``span_id`` (16) are derived from the run, task and round, so re-emitting a task gives the same
+ids. The round is the root span (it has no event of its own: an exporter makes it from its
+children); rollouts, selections, executions and counterexample tests are its children; a rollout's
+localization, patch, test and rewards are the rollout's children.
+
 A rollout is archived twice when the caller streams: ``sampled`` makes its event the moment it is
 parsed (key ``rollout/<id>/sampled``, attribute ``phase = sampled``, ``outcome`` null until the
 matrix judges it, a parse failure's reason otherwise), so an interrupted round keeps its samples;
@@ -40,8 +46,13 @@ class Archive:
         self.policy_version = policy_version
         self.engine = engine
         self.round = round_index
-        self.trace_id = hashlib.sha256(f"{run_id}/{task_id}".encode()).hexdigest()[:32]
+        self.trace_id = hashlib.sha256(f"{run_id}/{task_id}/{round_index}".encode()).hexdigest()[:32]
+        self.root_span = self.span_id("round")
         self.events: list[dict[str, Any]] = []
+
+    def span_id(self, name: str) -> str:
+        """The span id of ``name`` (``round``, ``rollout/<id>`` …) in this task's trace."""
+        return hashlib.sha256(f"{self.trace_id}/{name}".encode()).hexdigest()[:16]
 
     def _emit(
         self,
@@ -52,7 +63,10 @@ class Archive:
         synthetic: bool,
         attributes: Mapping[str, str] | None = None,
         keep: bool = True,
+        span: str | None = None,
+        parent: str | None = None,
     ) -> dict[str, Any]:
+        """``span``: the event's span (default: its key); ``parent``: its parent's (default: the round)."""
         attrs = {"round": str(self.round), **(attributes or {})}
         event = new_event(
             event_type,
@@ -62,6 +76,8 @@ class Archive:
             task_id=self.task_id,
             run_id=self.run_id,
             trace_id=self.trace_id,
+            span_id=self.span_id(span or key),
+            parent_span_id=self.span_id(parent) if parent else self.root_span,
             synthetic=synthetic,
             attributes=attrs,
         )
@@ -120,6 +136,7 @@ class Archive:
                 **({"phase": phase} if phase else {}),
             },
             keep=phase is None,
+            span=f"rollout/{r.rollout_id}",  # the sampled and the final event are one span
         )
 
     def localization(self, r: Rollout, target: str) -> None:
@@ -135,6 +152,7 @@ class Archive:
             f"localization/{r.rollout_id}",
             synthetic=r.completion.synthetic,
             attributes={"target": target},
+            parent=f"rollout/{r.rollout_id}",
         )
 
     def patch(self, r: Rollout, patch_id: str, result: RunResult | None) -> None:
@@ -166,6 +184,7 @@ class Archive:
             f"patch/{r.rollout_id}",
             synthetic=r.completion.synthetic,
             attributes={"kind": r.role},
+            parent=f"rollout/{r.rollout_id}",
         )
 
     def test(
@@ -201,6 +220,7 @@ class Archive:
             key,
             synthetic=r.completion.synthetic if r is not None else synthetic,
             attributes=attributes,
+            parent=f"rollout/{r.rollout_id}" if r is not None else None,
         )
 
     def execution(
@@ -240,6 +260,7 @@ class Archive:
             },
             f"reward/{reward_id}",
             synthetic=rollout.completion.synthetic,
+            parent=f"rollout/{rollout.rollout_id}",
         )
 
     def selection(

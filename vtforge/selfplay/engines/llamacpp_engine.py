@@ -6,9 +6,13 @@ model's full distribution (``top_k = 0``, ``top_p = 1``, ``min_p = 0``, as vLLM 
 do) with the request's seed, so a sample is reproducible on its own.
 
 A batch runs one request after another, reordered so that requests with the same prompt run back
-to back: llama.cpp keeps the KV cache of the last prompt and evaluates only the tokens after the
-longest common prefix, so a task's second and later samples skip the prompt (measured here: 1.4 s
-instead of 22 s for a 3.5k-token prompt). ``cached_prompt_tokens`` records how many were reused.
+to back: llama.cpp keeps the KV cache of the last prompt, so a task's second and later samples
+skip evaluating the prompt (measured here: 1.4 s instead of 22 s for a 3.5k-token prompt).
+``cached_prompt_tokens`` records how many were reused. Only a whole prompt is reused: a prompt that
+merely shares a prefix with the cache (the same system prompt) is evaluated from the start, and
+always the same way (all but the last token, then the last token alone, which is what reusing a
+whole cached prompt does): llama.cpp's numbers depend on how a prompt is split into evaluation
+batches, and a greedy completion must not depend on what ran before it.
 Completions come back in request order (``generate``) or as they finish (``generate_stream``).
 
 A request whose prompt plus ``max_tokens`` does not fit the context window is refused with an
@@ -113,6 +117,9 @@ class LlamaCppEngine(Engine):
                         prompt_tokens=len(tokens),
                     )
                 cached = self._cached_prefix(tokens)
+                if cached < len(tokens) - 1:  # not this very prompt: evaluate it from the start,
+                    self._evaluate_all_but_last(tokens)
+                    cached = 0
                 sampling: dict[str, Any] = (
                     {"temperature": 0.0}
                     if request.temperature <= 0
@@ -142,6 +149,16 @@ class LlamaCppEngine(Engine):
             )
         except Exception as exc:  # one failed request is one error completion, never a crashed run
             return self._error(repr(exc)[:500], started)
+
+    def _evaluate_all_but_last(self, tokens: list[int]) -> None:
+        """A fresh prompt, evaluated as a reused one is: all but its last token now, then llama.cpp
+        evaluates the last token alone when it generates."""
+        llm = self.llm
+        if llm is None:
+            raise RuntimeError("the engine is closed")
+        llm.reset()
+        if len(tokens) > 1:
+            llm.eval(tokens[:-1])
 
     def _cached_prefix(self, tokens: list[int]) -> int:
         """Prompt tokens llama.cpp will not evaluate again: the prefix shared with its KV cache."""
