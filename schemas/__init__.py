@@ -13,7 +13,7 @@ from vtforge.schemas.codec import (
     TruncatedPayloadError,
     UnknownSchemaError,
 )
-from vtforge.schemas.envelope import event_id_for, new_event, stable_id
+from vtforge.schemas.envelope import derived_span_id, derived_trace_id, event_id_for, new_event, stable_id
 
 __all__ = [
     "BadMagicError",
@@ -25,6 +25,8 @@ __all__ = [
     "TruncatedPayloadError",
     "UnknownSchemaError",
     "default_catalog",
+    "derived_span_id",
+    "derived_trace_id",
     "event_id_for",
     "new_event",
     "stable_id",

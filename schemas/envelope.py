@@ -8,6 +8,7 @@ deterministic, so a retried emit is the same event and the warehouse can dedup i
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from datetime import UTC, datetime
@@ -34,6 +35,17 @@ def new_trace_id() -> str:
 
 def new_span_id() -> str:
     return os.urandom(8).hex()
+
+
+def derived_trace_id(*scope: object) -> str:
+    """A W3C/OpenTelemetry trace id (32 hex digits) fixed by ``scope`` (a self-play run, task and
+    round; a vtcode session): re-emitted events land in the same trace."""
+    return hashlib.sha256("\x1f".join(str(p) for p in scope).encode()).hexdigest()[:32]
+
+
+def derived_span_id(trace_id: str, name: str) -> str:
+    """The span id (16 hex digits) of ``name`` (``round``, ``rollout/<id>`` …) within ``trace_id``."""
+    return hashlib.sha256(f"{trace_id}/{name}".encode()).hexdigest()[:16]
 
 
 def new_event(

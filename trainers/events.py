@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
-from vtforge.schemas import new_event
+from vtforge.schemas import derived_span_id, derived_trace_id, new_event
 
 if TYPE_CHECKING:
     from vtforge.trainers.rewards import Judgement
@@ -71,6 +71,7 @@ def training_step_event(
     metrics = {k: v for k, raw in logs.items() if k not in used and (v := _number(raw)) is not None}
     metrics.update(extra_metrics or {})
     payload["metrics"] = metrics
+    trace_id = run_trace_id(policy_version)
     return new_event(
         "training_step",
         payload,
@@ -78,7 +79,17 @@ def training_step_event(
         stage="rl" if trainer == "grpo" else "agentless",
         key=f"{policy_version}/{trainer}/{step}",
         run_id=run_id,
+        trace_id=trace_id,
+        span_id=derived_span_id(trace_id, f"step/{trainer}/{step}"),
+        parent_span_id=derived_span_id(trace_id, "run"),
     )
+
+
+def run_trace_id(policy_version: str) -> str:
+    """A training run (the policy version it makes) is one OpenTelemetry trace: its root span is
+    the run, every optimiser step and every GRPO sample a child, a sample's patch and reward the
+    sample's children."""
+    return derived_trace_id("train", policy_version)
 
 
 class TrainingStepEvents(TrainerCallback):
@@ -201,6 +212,16 @@ def sample_events(
         outcome = "infra_failure" if reward is None else ("resolved" if reward >= 1.0 else "unresolved")
     task_id = row.get("task_id")
     common = {"producer": PRODUCER, "stage": "rl", "task_id": task_id, "run_id": run_id}
+    trace_id = run_trace_id(policy_version)
+    sample_span = derived_span_id(trace_id, f"sample/{rollout_id}")
+
+    def child(name: str) -> dict[str, str]:
+        return {
+            "trace_id": trace_id,
+            "span_id": derived_span_id(trace_id, name),
+            "parent_span_id": sample_span,
+        }
+
     events = [
         new_event(
             "rollout",
@@ -226,6 +247,9 @@ def sample_events(
             },
             key=rollout_id,
             **common,
+            trace_id=trace_id,
+            span_id=sample_span,
+            parent_span_id=derived_span_id(trace_id, "run"),
         )
     ]
     if judgement is None or judgement.patch is None:
@@ -249,6 +273,9 @@ def sample_events(
             },
             key=f"patch/{rollout_id}",
             **common,
+            trace_id=trace_id,
+            span_id=derived_span_id(trace_id, f"patch/{rollout_id}"),
+            parent_span_id=sample_span,
         )
     )
     events.append(
@@ -266,6 +293,9 @@ def sample_events(
             },
             key=f"reward/{rollout_id}",
             **common,
+            trace_id=trace_id,
+            span_id=derived_span_id(trace_id, f"reward/{rollout_id}"),
+            parent_span_id=sample_span,
         )
     )
     return events

@@ -251,3 +251,19 @@ def test_known_type_from_a_newer_schema_is_mapped_and_flagged() -> None:
     assert event["envelope"]["attributes"]["schema_newer"] == "true"
     assert json.loads(event["raw"])["event"]["item"]["citations"]  # the new field is kept verbatim
     assert mapper.state.newer_schema_records == 1 and mapper.state.unknown_records == 0
+
+
+def test_a_session_is_one_trace_with_its_steps_under_its_rollout() -> None:
+    """OpenTelemetry ids derived from the session: one trace, the rollout the root span (every
+    snapshot the same span), each step a child; mapping the session again gives the same ids."""
+    _, events = _map(_all_lines())
+    _, again = _map(_all_lines(unwrapped))
+    rollouts, steps = _rollouts(events), _steps(events)
+    traces = {e["envelope"]["trace_id"] for e in [*rollouts, *steps]}
+    assert len(traces) == 1 and len(traces.pop()) == 32
+    assert {r["envelope"]["span_id"] for r in rollouts} == {rollouts[-1]["envelope"]["span_id"]}
+    assert all(r["envelope"]["parent_span_id"] is None for r in rollouts)
+    root = rollouts[-1]["envelope"]["span_id"]
+    assert all(s["envelope"]["parent_span_id"] == root for s in steps)
+    assert len({s["envelope"]["span_id"] for s in steps}) == len(steps)  # a span per step
+    assert {s["envelope"]["span_id"] for s in _steps(again)} == {s["envelope"]["span_id"] for s in steps}

@@ -22,12 +22,11 @@ changed), while its ``rollouts`` table keeps the latest event of each ``rollout_
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vtforge.sandbox.api import RunResult
-from vtforge.schemas import new_event
+from vtforge.schemas import derived_span_id, derived_trace_id, new_event
 from vtforge.selfplay.diffs import diff_stats
 from vtforge.selfplay.engines.base import Completion
 from vtforge.selfplay.sampling import Rollout
@@ -46,13 +45,13 @@ class Archive:
         self.policy_version = policy_version
         self.engine = engine
         self.round = round_index
-        self.trace_id = hashlib.sha256(f"{run_id}/{task_id}/{round_index}".encode()).hexdigest()[:32]
+        self.trace_id = derived_trace_id("selfplay", run_id, task_id, round_index)
         self.root_span = self.span_id("round")
         self.events: list[dict[str, Any]] = []
 
     def span_id(self, name: str) -> str:
         """The span id of ``name`` (``round``, ``rollout/<id>`` …) in this task's trace."""
-        return hashlib.sha256(f"{self.trace_id}/{name}".encode()).hexdigest()[:16]
+        return derived_span_id(self.trace_id, name)
 
     def _emit(
         self,

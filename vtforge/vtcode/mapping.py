@@ -22,9 +22,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
-from vtforge.schemas import new_event, stable_id
+from vtforge.schemas import derived_span_id, derived_trace_id, new_event, stable_id
 from vtforge.vtcode.formats import (
     ThreadRecord,
     TrajectoryRecord,
@@ -377,6 +377,7 @@ class SessionMapper:
             session_id=state.session_id,
             occurred_at=at,
             attributes=attributes,
+            **trace_context(state.session_id, key),
         )
 
     # --- the rollout ------------------------------------------------------------------------------
@@ -490,7 +491,27 @@ class SessionMapper:
             session_id=state.session_id,
             occurred_at=at,
             attributes=attributes,
+            **trace_context(state.session_id, None),
         )
+
+
+class TraceContext(TypedDict, total=False):
+    trace_id: str | None
+    span_id: str | None
+    parent_span_id: str | None
+
+
+def trace_context(session_id: str | None, span: str | None) -> TraceContext:
+    """A vtcode session is one trace: its rollout (the whole conversation) is the root span
+    (``span`` None) and every step a child of it. Derived from the session id, so the tailer, the
+    hooks and a re-read trajectory file agree."""
+    if not session_id:
+        return TraceContext()
+    trace_id = derived_trace_id("vtcode", session_id)
+    root = derived_span_id(trace_id, "session")
+    if span is None:
+        return TraceContext(trace_id=trace_id, span_id=root, parent_span_id=None)
+    return TraceContext(trace_id=trace_id, span_id=derived_span_id(trace_id, span), parent_span_id=root)
 
 
 def _str(value: Any) -> str | None:
@@ -559,6 +580,7 @@ def trajectory_step(
         session_id=session_id,
         occurred_at=at,
         attributes=attributes,
+        **trace_context(session_id, f"trajectory/{file_identity}/{line_no}"),
     )
 
 
@@ -608,6 +630,7 @@ def hook_step(payload: dict[str, Any], *, occurred_at: datetime | None = None) -
         session_id=session_id,
         occurred_at=occurred_at or datetime.now(UTC),
         attributes=attributes,
+        **trace_context(session_id, f"hook/{hook_name}/{call_id or ''}/{content}"),
     )
 
 
@@ -650,4 +673,5 @@ def notify_step(payload: dict[str, Any], *, occurred_at: datetime | None = None)
         session_id=thread,
         occurred_at=occurred_at or datetime.now(UTC),
         attributes=attributes,
+        **trace_context(thread, f"notify/{turn_id}/{content}"),
     )
