@@ -330,18 +330,37 @@ def evaluate_one(
 
 
 def events_for(outcome: EvalOutcome, instance: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """execution_result (when something ran), reward_assigned and evaluation_result."""
-    from vtforge.schemas import new_event, stable_id
+    """execution_result (when something ran), reward_assigned and evaluation_result.
+
+    One prediction's evaluation is one OpenTelemetry trace: the ``evaluation_result`` is its root
+    span, the run and the reward its children (ids derived from instance, model and patch)."""
+    from vtforge.schemas import derived_span_id, derived_trace_id, new_event, stable_id
 
     r = outcome.report[outcome.instance_id]
     patch_id = outcome.result.label if outcome.result else patch_id_of(None)
-    common = {"producer": PRODUCER, "stage": "eval", "task_id": outcome.instance_id}
+    trace_id = derived_trace_id("eval", outcome.instance_id, outcome.model, patch_id)
+    root = derived_span_id(trace_id, "evaluation")
+    common: dict[str, Any] = {
+        "producer": PRODUCER,
+        "stage": "eval",
+        "task_id": outcome.instance_id,
+        "trace_id": trace_id,
+    }
     events = []
     execution_id = None
     if outcome.result is not None:
         execution_id = stable_id("eval", outcome.instance_id, outcome.model, patch_id)
         payload = outcome.result.to_event_payload(execution_id=execution_id, patch_id=patch_id)
-        events.append(new_event("execution_result", payload, key=execution_id, **common))
+        events.append(
+            new_event(
+                "execution_result",
+                payload,
+                key=execution_id,
+                **common,
+                span_id=derived_span_id(trace_id, "execution"),
+                parent_span_id=root,
+            )
+        )
     outcome_name = "infra_failure" if r["infra_failure"] else ("resolved" if r["resolved"] else "unresolved")
     reward_id = stable_id("reward", outcome.instance_id, outcome.model, patch_id)
     events.append(
@@ -359,6 +378,8 @@ def events_for(outcome: EvalOutcome, instance: Mapping[str, Any]) -> list[dict[s
             },
             key=reward_id,
             **common,
+            span_id=derived_span_id(trace_id, "reward"),
+            parent_span_id=root,
         )
     )
     status = r["tests_status"]
@@ -385,6 +406,7 @@ def events_for(outcome: EvalOutcome, instance: Mapping[str, Any]) -> list[dict[s
             },
             key=evaluation_id,
             **common,
+            span_id=root,
         )
     )
     return events

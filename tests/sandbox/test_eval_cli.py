@@ -149,6 +149,11 @@ def test_eval_grades_like_swe_bench(workspace: Path, toy: ToyRepo, monkeypatch: 
     assert len(executions) == 4  # gold, breaks-p2p, garbage, tamper ran; empty and None did not
     assert {e["status"] for e in executions} == {"completed", "patch_apply_failed"}
     assert all(e["envelope"]["stage"] == "eval" for e in executions)
+    # each evaluation is one trace: its evaluation_result the root, its run and reward under it
+    roots = {e["envelope"]["trace_id"]: e["envelope"]["span_id"] for e in evaluations.values()}
+    assert len(roots) == 6 and all(e["envelope"]["parent_span_id"] is None for e in evaluations.values())
+    for child in [*rewards, *executions]:
+        assert child["envelope"]["parent_span_id"] == roots[child["envelope"]["trace_id"]]
 
 
 @pytest.mark.docker
