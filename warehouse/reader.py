@@ -16,16 +16,20 @@ Nothing here takes the writer's lock for longer than a file copy.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+import pyarrow as pa
 
 from vtforge.schemas import default_catalog
 from vtforge.warehouse.connection import snapshot
 
 if TYPE_CHECKING:
     from vtforge.config import Config
+    from vtforge.schemas.catalog import EventSchema
+    from vtforge.transport.export import EventSource
 
 
 def _quote(path: Path | str) -> str:
@@ -87,3 +91,34 @@ def open_reader(config: Config, *, timeout_s: float = 120.0) -> duckdb.DuckDBPyC
         if name not in in_warehouse:
             con.execute(f'CREATE OR REPLACE VIEW main."{name}" AS SELECT * FROM landing."{name}"')
     return con
+
+
+def warehouse_events(con: duckdb.DuckDBPyConnection) -> tuple[EventSource, list[str]]:
+    """The events as the warehouse holds them (a reader from ``open_reader``): every event of the
+    ingested landing files once, as deduplicated on ingest. For ``vtforge events export --from
+    warehouse``: (a source of one type's rows with its current columns, the types it has)."""
+    attached = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'warehouse'")
+    if not attached.fetchone()[0]:  # pyright: ignore[reportOptionalSubscript]
+        return _no_events, []
+    have = [
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT event_type FROM warehouse.main.events WHERE event_type IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    ]
+
+    def read(schema: EventSchema, since: datetime | None) -> pa.Table:
+        columns = ", ".join(f'"{field.name}"' for field in schema.arrow_schema)
+        cursor = con.execute(
+            f'SELECT {columns} FROM "raw_{schema.event_type}" '
+            "WHERE $since::TIMESTAMPTZ IS NULL OR occurred_at >= $since ORDER BY occurred_at, event_id",
+            {"since": since},
+        )
+        fetch = getattr(cursor, "to_arrow_table", None) or cursor.fetch_arrow_table  # pyright: ignore[reportAttributeAccessIssue]  (DuckDB 1.x)
+        return fetch().cast(schema.arrow_schema)
+
+    return read, have
+
+
+def _no_events(schema: EventSchema, since: datetime | None) -> pa.Table:
+    return pa.Table.from_batches([], schema=schema.arrow_schema)

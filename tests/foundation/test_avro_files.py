@@ -13,9 +13,11 @@ import pytest
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
 
 from tests.cli import invoke
+from vtforge.config import load_config
 from vtforge.fixtures.events import generate_events
 from vtforge.schemas.catalog import default_catalog
 from vtforge.schemas.jsonform import to_jsonable
+from vtforge.transport import sink_from_config
 from vtforge.transport.landing import landing_files
 
 CODECS = ["null", "deflate", "snappy", "zstandard"]
@@ -187,3 +189,30 @@ def test_export_refuses_what_it_cannot_write_in_one_line(workspace: Path) -> Non
     assert not (workspace / "x.parquet").exists()
     codec = invoke("events", "export", "--codec", "lzo", "-o", "x.avro")
     assert codec.exit_code == 2 and "--codec must be one of" in codec.stderr
+
+
+def test_export_from_the_warehouse_is_what_was_ingested_once(workspace: Path) -> None:
+    """`--from warehouse` writes the warehouse's events: a landing file not ingested yet is not in
+    it, and a re-delivered copy is there once; the same rows as the landing export otherwise."""
+    ids = _land_the_stream(workspace)
+    copy = landing_files(workspace / ".forge" / "landing", ["rollout"])[0]
+    copy.with_name("again-" + copy.name).write_bytes(copy.read_bytes())  # a re-delivery
+    assert invoke("materialize").exit_code == 0
+    late = [e for e in generate_events(1, 7) if e["envelope"]["event_type"] == "task_registered"]
+    with sink_from_config(load_config(), producer="late") as sink:
+        sink.emit_many(late)  # landed after the warehouse was built
+
+    result = invoke("events", "export", "--from", "warehouse", "-f", "jsonl", "-o", "wh.jsonl")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in (workspace / "wh.jsonl").read_text().splitlines()]
+    assert sorted(r["envelope"]["event_id"] for r in rows) == ids
+    one = invoke(
+        "events", "export", "--from", "warehouse", "-f", "parquet", "--type", "rollout", "-o", "r.parquet"
+    )
+    assert one.exit_code == 0, one.stderr
+    landed = invoke("events", "export", "-f", "parquet", "--type", "rollout", "-o", "l.parquet")
+    assert landed.exit_code == 0
+    assert pq.read_table(workspace / "r.parquet").equals(pq.read_table(workspace / "l.parquet"))
+    assert pq.read_table(workspace / "r.parquet").schema.equals(
+        default_catalog().current("rollout").arrow_schema
+    )

@@ -73,18 +73,38 @@ def register(app: typer.Typer) -> None:
             typer.Option("--type", help="Only this event type (repeatable); parquet takes one."),
         ] = None,
         since: str | None = typer.Option(None, help="Only events that occurred at or after this ISO time."),
+        source: str = typer.Option(
+            "landing",
+            "--from",
+            help="landing (every landed file) or warehouse (what was ingested, as deduplicated there).",
+        ),
         config: ConfigOption = None,
     ) -> None:
-        """Write the landing zone's events to one file other tools read (Avro, Parquet, JSON Lines)."""
+        """Write the events to one file other tools read (Avro, Parquet, JSON Lines)."""
         from vtforge.transport.export import ExportError, export_events
+        from vtforge.warehouse.reader import open_reader, warehouse_events
 
+        if source not in ("landing", "warehouse"):
+            raise CliError(f"--from must be landing or warehouse, got {source!r}", code=2)
         cfg = config_from(config)
+        con = None
         try:
+            if source == "warehouse":
+                con = open_reader(cfg)
             exported = export_events(
-                cfg.landing_dir, out, fmt, codec=codec, event_types=event_types, since=_since(since)
+                cfg.landing_dir,
+                out,
+                fmt,
+                codec=codec,
+                event_types=event_types,
+                since=_since(since),
+                source=warehouse_events(con) if con is not None else None,
             )
         except ExportError as exc:
             raise CliError(str(exc), code=2) from None
+        finally:
+            if con is not None:
+                con.close()
         kinds = ", ".join(f"{n} {t}" for t, n in exported.counts.items())
         console.print(f"{exported.events} events → {out} ({kinds})", highlight=False, soft_wrap=True)
 

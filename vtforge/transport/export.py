@@ -11,7 +11,7 @@ with its name). A Parquet file holds one type, since its columns are that type's
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,10 @@ CODECS = ("null", "deflate", "snappy", "zstandard")
 # deflate is one of the two codecs every Avro implementation must read; zstd is the landing's own
 DEFAULT_CODEC = {"avro": "deflate", "parquet": "zstandard", "jsonl": "null"}
 _PARQUET_COMPRESSION = {"null": "none", "deflate": "gzip", "snappy": "snappy", "zstandard": "zstd"}
+
+
+# one event type's events, oldest first, each once: (schema, since) -> rows with the type's columns
+EventSource = Callable[[EventSchema, "datetime | None"], pa.Table]
 
 
 class ExportError(ValueError):
@@ -57,8 +61,12 @@ def export_events(
     event_types: list[str] | None = None,
     since: datetime | None = None,
     catalog: SchemaCatalog | None = None,
+    source: tuple[EventSource, list[str]] | None = None,
 ) -> Exported:
-    """Write the landed events of ``event_types`` (all when None) to ``out`` in ``fmt``."""
+    """Write the landed events of ``event_types`` (all when None) to ``out`` in ``fmt``.
+
+    ``source``: where the events come from instead of the landing files, and which types it has
+    (the warehouse's raw views: ``vtforge events export --from warehouse``)."""
     catalog = catalog or default_catalog()
     if fmt not in FORMATS:
         raise ExportError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -70,17 +78,23 @@ def export_events(
     unknown = sorted(set(event_types or []) - set(catalog.event_types))
     if unknown:
         raise ExportError(f"unknown event type {unknown[0]!r} (known: {', '.join(catalog.event_types)})")
-    present = [t for t in (event_types or catalog.event_types) if landing_files(landing, [t])]
+    read, available = source or (lambda schema, since: _landed(landing, schema, since), None)
+    present = [
+        t
+        for t in (event_types or catalog.event_types)
+        if (t in available if available is not None else landing_files(landing, [t]))
+    ]
     schemas = [catalog.current(t) for t in present]
     if not schemas:
-        raise ExportError(f"no events of {', '.join(event_types or ['any type'])} in {landing}")
+        where = landing if source is None else "the warehouse"
+        raise ExportError(f"no events of {', '.join(event_types or ['any type'])} in {where}")
     if fmt == "parquet" and len(schemas) > 1:
         raise ExportError(
-            f"a Parquet file holds one event type, the landing zone has {len(schemas)} "
+            f"a Parquet file holds one event type, there are {len(schemas)} "
             f"({', '.join(present)}); pass --type T, or use --format avro or jsonl"
         )
     exported = Exported(out)
-    tables = ((s, _landed(landing, s, since)) for s in schemas)
+    tables = ((s, read(s, since)) for s in schemas)
     if fmt == "parquet":
         for schema, table in tables:
             exported.counts[schema.event_type] = table.num_rows
