@@ -188,17 +188,21 @@ class Builder:
     ) -> Built:
         """A view model is defined once (again when its SQL, macros or levers change). Its rows
         change whenever an input's do, which its change counters record for what reads it (the
-        exports are rewritten when ``sft_examples`` changed)."""
+        exports are rewritten when ``sft_examples`` changed); it is reset (its readers rebuilt
+        whole) only when it is redefined or an input was reset: new rows of a task change only
+        that task's rows of the view."""
         if full or state is None or model.name not in self.views or state.inputs_hash != inputs_hash:
             self._unshadow()
             replace_table(self.tx, model.name)
             self.views.add(model.name)
-            changed, mode = seq, FULL
-        elif _inputs_moved(self.tx, self.db, model, state, self.states, self.tables | self.raws):
-            changed, mode = seq, UNCHANGED
+            changed = reset = seq
+            mode = FULL
         else:
-            changed, mode = state.changed_seq, UNCHANGED
-        self._save(model.name, mode, seq, changed, changed, self.high, inputs_hash, None, 0)
+            moved = _inputs_moved(self.tx, self.db, model, state, self.states, self.tables | self.raws)
+            changed, mode = (seq if moved else state.changed_seq), UNCHANGED
+            inputs = [self.states[d].reset_seq for d in model.deps if d in self.states]
+            reset = max([state.reset_seq, *inputs])
+        self._save(model.name, mode, seq, changed, reset, self.high, inputs_hash, None, 0)
         return Built(model.name, self._count(model.name), mode)
 
     def _update_slices(self, model: Model, seq: int, state: _State, inputs_hash: str) -> Built:

@@ -140,7 +140,7 @@ def test_new_events_rebuild_only_their_tasks(tmp_path: Path) -> None:
         with Builder(con) as builder:
             built = {m.name: builder.materialize(m.name) for m in MODELS}
     assert built["rollouts"].mode == INCREMENTAL and built["rollouts"].affected_slices == 1
-    assert built["chat_transcripts"].mode == INCREMENTAL
+    assert built["rollout_outcomes"].mode == INCREMENTAL
     assert built["sft_examples"].mode == "unchanged"  # a view: defined once, read computed
     assert built["policy_versions"].mode != INCREMENTAL  # a table without partition is never sliced
     with writer(config.duckdb_path) as con:

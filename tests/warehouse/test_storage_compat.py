@@ -30,6 +30,14 @@ print(json.dumps({
         "SELECT comment FROM duckdb_columns() "
         "WHERE table_name = 'rl_prompts' AND column_name = 'difficulty_bucket'"
     ).fetchone()[0],
+    # every table and view reads, the views (raw layer, view models) included
+    "rows": {
+        name: con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views() "
+            "WHERE NOT internal"
+        ).fetchall()
+    },
 }))
 """
 
@@ -51,6 +59,8 @@ def test_duckdb_1_1_reads_the_warehouse(workspace: Path) -> None:
     seen = json.loads(done.stdout)
     assert seen["version"].startswith("1.1.")
     assert (seen["events"], seen["rollouts"]) == (34, 10)
+    assert seen["rows"]["raw_rollout"] == 10 and seen["rows"]["chat_transcripts"] == 10
+    assert set(MODELS_BY_NAME) <= set(seen["rows"])
     assert seen["comment"] == MODELS_BY_NAME["rollouts"].description
     assert seen["column_comment"] == column_docs()["rl_prompts"]["difficulty_bucket"]
 
