@@ -43,9 +43,9 @@ class Model:
     for a table over everything (an aggregate, a global order), which is rebuilt whole.
 
     ``materialized`` is ``table`` (stored) or ``view`` (dbt's word for the same choice): a view is
-    for a model that only reshapes stored rows (``chat_transcripts``: a rollout's messages as a
-    chat; ``sft_examples`` repeats each synthetic chat ``synthetic_upsample`` times), where storing
-    the copies costs more than reading them computed. A view's SQL must not call the connection's macros; its levers are written
+    for a model that only reshapes stored rows into more of them (``sft_examples`` repeats each
+    synthetic chat ``synthetic_upsample`` times), where storing the copies costs more than reading
+    them computed. A view's SQL must not call the connection's macros; its levers are written
     into it as constants, so any DuckDB client reads it the same.
     """
 
@@ -133,12 +133,7 @@ MODELS: tuple[Model, ...] = (
     _m("evaluations", CURATED, "One row per graded prediction."),
     _m("test_outcomes", CURATED, "Per generated test: fails before the fix? passes after? flaky?"),
     _m("rollout_outcomes", CURATED, "Per rollout: its reward in [0, 1] and whether it succeeded."),
-    _m(
-        "chat_transcripts",
-        CURATED,
-        "Every rollout as chat messages with <think> reasoning.",
-        materialized="view",
-    ),
+    _m("chat_transcripts", CURATED, "Every rollout as chat messages with <think> reasoning."),
     _m(
         "sft_examples",
         DATASETS,
