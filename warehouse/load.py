@@ -136,10 +136,7 @@ def raw_select(
     if not files:
         columns = ", ".join(f'NULL::{dtype} AS "{name}"' for name, dtype in [*wanted, *place])
         return f"SELECT {columns} WHERE false"
-    source = (
-        f"read_parquet({_sql_list(files)}, union_by_name = true, hive_partitioning = false, "
-        "filename = true, file_row_number = true)"
-    )
+    source = _parquet_source(files)
     have = _columns_of(con, source) if present is None else present
     columns = []
     for name, dtype in wanted:  # a cast to the type a column already has is no cast at all
@@ -158,6 +155,14 @@ def _columns_of(con: duckdb.DuckDBPyConnection, source: str) -> set[str]:
     return {
         row[0] for row in con.execute(f"SELECT column_name FROM (DESCRIBE SELECT * FROM {source})").fetchall()
     }
+
+
+def _parquet_source(files: list[str]) -> str:
+    """The landing files as DuckDB reads them here: by column name, with each row's place."""
+    return (
+        f"read_parquet({_sql_list(files)}, union_by_name = true, hive_partitioning = false, "
+        "filename = true, file_row_number = true)"
+    )
 
 
 def _sql_list(items: list[str]) -> str:
@@ -260,7 +265,7 @@ def load_event_type(
     files, rewritten, gone = _scan(con, landing, event_type)
     if not files and not gone:
         return LoadStats(event_type, 0, 0, 0, 0)
-    lost = _forget_files(con, event_type, [*rewritten, *gone])
+    _forget_files(con, event_type, [*rewritten, *gone])
     payload = [name for name, _ in raw_columns(event_type, catalog) if name not in PROMOTED]
     payload.remove("envelope")
     totals = [0, 0, 0]
@@ -270,7 +275,7 @@ def load_event_type(
         totals[0] += read
         totals[1] += new
         totals[2] += dup
-    if gone or (lost and _lost_events(con, event_type)):
+    if gone or (rewritten and _lost_events(con, event_type)):
         _reset_models(con)  # rows left the raw layer: incremental slices cannot say which
     _create_view(con, event_type, catalog)
     return LoadStats(event_type, len(files), *totals)
@@ -284,12 +289,12 @@ def _reset_models(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("DELETE FROM _model_state")
 
 
-def _forget_files(con: duckdb.DuckDBPyConnection, event_type: str, paths: list[str]) -> bool:
+def _forget_files(con: duckdb.DuckDBPyConnection, event_type: str, paths: list[str]) -> None:
     """Drop what ingest recorded of ``paths`` (rewritten or gone), keeping their event ids aside
     (``temp._forgotten``) to tell whether the rewritten files still hold every one of them."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _forgotten (event_id VARCHAR)")
     if not paths:
-        return False
+        return
+    con.execute("CREATE OR REPLACE TEMP TABLE _forgotten (event_id VARCHAR)")
     params = {"paths": paths, "type": event_type}
     con.execute(
         "INSERT INTO _forgotten SELECT event_id FROM events "
@@ -301,7 +306,6 @@ def _forget_files(con: duckdb.DuckDBPyConnection, event_type: str, paths: list[s
         "DELETE FROM _duplicate_events WHERE event_type = $type AND list_contains($paths, file)", params
     )
     con.execute("DELETE FROM _ingested_files WHERE list_contains($paths, path)", {"paths": paths})
-    return True
 
 
 def _lost_events(con: duckdb.DuckDBPyConnection, event_type: str) -> bool:
@@ -332,10 +336,7 @@ def _ingest_batch(
     read (hashed next to the kept copy's)."""
     now = datetime.now(UTC)
     paths = [f[0] for f in files]
-    source = (
-        f"read_parquet({_sql_list(paths)}, union_by_name = true, hive_partitioning = false, "
-        "filename = true, file_row_number = true)"
-    )
+    source = _parquet_source(paths)
     envelope_cols = ", ".join(f'envelope."{c}" AS "{c}"' for c in ENVELOPE_COLUMNS)
     params = {"type": event_type, "now": now}
     rows_read = scalar(
@@ -402,18 +403,14 @@ def _record_duplicates(
 ) -> None:
     """Every copy not kept (``temp._copies``, rank > 1) → ``_duplicate_events``, with its payload
     hash and the kept copy's (both read with the raw view's types, from the files that hold them)."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _dup_places AS "
-        "SELECT event_id, _file, _row, rank = 1 AS kept FROM _copies"
-    )
-    files = sorted({row[0] for row in con.execute("SELECT DISTINCT _file FROM _dup_places").fetchall()})
+    files = sorted({row[0] for row in con.execute("SELECT DISTINCT _file FROM _copies").fetchall()})
     rows = raw_select(con, event_type, files, catalog)
     digest = "hash(struct_pack({}))".format(", ".join(f'"{c}" := r."{c}"' for c in payload))
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _dup_hashes AS
-        SELECT p.event_id, p.kept, p._file, p._row, {digest} AS h
-        FROM ({rows}) r JOIN _dup_places p ON p._file = r._file AND p._row = r._row
+        SELECT p.event_id, p.rank = 1 AS kept, p._file, p._row, {digest} AS h
+        FROM ({rows}) r JOIN _copies p ON p._file = r._file AND p._row = r._row
         """
     )
     con.execute(
@@ -425,7 +422,7 @@ def _record_duplicates(
         """,
         {"type": event_type, "now": now},
     )
-    con.execute("DROP TABLE _dup_places; DROP TABLE _dup_hashes")
+    con.execute("DROP TABLE _dup_hashes")
 
 
 def load_landing(
