@@ -252,35 +252,6 @@ def _scan(
     return pending, rewritten, sorted(set(seen) - present)
 
 
-def load_event_type(
-    con: duckdb.DuckDBPyConnection,
-    landing: Path,
-    event_type: str,
-    catalog: SchemaCatalog | None = None,
-    *,
-    batch_files: int = 256,
-) -> LoadStats:
-    """Take the new landing files of one event type into ``events`` and its raw view."""
-    catalog = catalog or default_catalog()
-    files, rewritten, gone = _scan(con, landing, event_type)
-    if not files and not gone:
-        return LoadStats(event_type, 0, 0, 0, 0)
-    _forget_files(con, event_type, [*rewritten, *gone])
-    payload = [name for name, _ in raw_columns(event_type, catalog) if name not in PROMOTED]
-    payload.remove("envelope")
-    totals = [0, 0, 0]
-    for start in range(0, len(files), batch_files):
-        batch = files[start : start + batch_files]
-        read, new, dup = _ingest_batch(con, event_type, payload, batch, catalog)
-        totals[0] += read
-        totals[1] += new
-        totals[2] += dup
-    if gone or (rewritten and _lost_events(con, event_type)):
-        _reset_models(con)  # rows left the raw layer: incremental slices cannot say which
-    _create_view(con, event_type, catalog)
-    return LoadStats(event_type, len(files), *totals)
-
-
 def _reset_models(con: duckdb.DuckDBPyConnection) -> None:
     """Every model rebuilds whole at its next build (their build state is forgotten)."""
     if scalar(
@@ -289,121 +260,140 @@ def _reset_models(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("DELETE FROM _model_state")
 
 
-def _forget_files(con: duckdb.DuckDBPyConnection, event_type: str, paths: list[str]) -> None:
-    """Drop what ingest recorded of ``paths`` (rewritten or gone), keeping their event ids aside
-    (``temp._forgotten``) to tell whether the rewritten files still hold every one of them."""
-    if not paths:
-        return
-    con.execute("CREATE OR REPLACE TEMP TABLE _forgotten (event_id VARCHAR)")
-    params = {"paths": paths, "type": event_type}
-    con.execute(
-        "INSERT INTO _forgotten SELECT event_id FROM events "
-        "WHERE event_type = $type AND list_contains($paths, _file)",
-        params,
-    )
-    con.execute("DELETE FROM events WHERE event_type = $type AND list_contains($paths, _file)", params)
-    con.execute(
-        "DELETE FROM _duplicate_events WHERE event_type = $type AND list_contains($paths, file)", params
-    )
-    con.execute("DELETE FROM _ingested_files WHERE list_contains($paths, path)", {"paths": paths})
+def _forget_files(con: duckdb.DuckDBPyConnection, paths: dict[str, list[str]]) -> None:
+    """Drop what ingest recorded of ``paths`` (per event type: rewritten or gone), keeping their
+    event ids aside (``temp._forgotten``) to tell whether the rewritten files still hold every one."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _forgotten (event_type VARCHAR, event_id VARCHAR)")
+    for event_type, forgotten in paths.items():
+        if not forgotten:
+            continue
+        params = {"paths": forgotten, "type": event_type}
+        con.execute(
+            "INSERT INTO _forgotten SELECT $type, event_id FROM events "
+            "WHERE event_type = $type AND list_contains($paths, _file)",
+            params,
+        )
+        con.execute("DELETE FROM events WHERE event_type = $type AND list_contains($paths, _file)", params)
+        con.execute(
+            "DELETE FROM _duplicate_events WHERE event_type = $type AND list_contains($paths, file)", params
+        )
+        con.execute("DELETE FROM _ingested_files WHERE list_contains($paths, path)", {"paths": forgotten})
 
 
-def _lost_events(con: duckdb.DuckDBPyConnection, event_type: str) -> bool:
+def _lost_events(con: duckdb.DuckDBPyConnection) -> bool:
     """Did an event of a rewritten file leave the raw layer (no copy of it is kept any more)?"""
     return bool(
         scalar(
             con,
             "SELECT count(*) FROM temp._forgotten f "
-            "ANTI JOIN (SELECT event_id FROM events WHERE event_type = ?) e USING (event_id)",
-            [event_type],
+            "ANTI JOIN (SELECT event_type, event_id FROM events) e USING (event_type, event_id)",
         )
     )
 
 
 def _ingest_batch(
     con: duckdb.DuckDBPyConnection,
-    event_type: str,
-    payload: list[str],
-    files: list[tuple[str, int, int]],
+    files: list[tuple[str, str, int, int]],
     catalog: SchemaCatalog,
-) -> tuple[int, int, int]:
-    """One batch of files (inside the caller's transaction): one pass over the envelopes only.
+    totals: dict[str, list[int]],
+) -> None:
+    """One batch of files, of any types (inside the caller's transaction): one pass over the
+    envelopes only, added to ``totals`` (per type: rows read, new, duplicates).
 
-    Every row's envelope goes to ``events`` with its place; then the copies of an event id that
-    came twice (in this batch, or already stored) are taken out again, all but the first (stored
-    before, else the first by file and row). Duplicates are rare by design, so this costs one
-    narrow lookup of the batch's ids; the payloads stay in the files, and only a duplicate's is
+    One ``INSERT`` for the whole batch: DuckDB writes a large insert straight into the database
+    file, compressed, where one insert per type would go through the write-ahead log (a quarter of
+    a gigabyte per million events, written again by the checkpoint). Then the copies of an event id
+    that came twice (in this batch, or already stored) are taken out again, all but the first
+    (stored before, else the first by file and row). Duplicates are rare by design, so this costs
+    one narrow lookup of the batch's ids; the payloads stay in the files, and only a duplicate's is
     read (hashed next to the kept copy's)."""
     now = datetime.now(UTC)
-    paths = [f[0] for f in files]
-    source = _parquet_source(paths)
+    paths = [f[1] for f in files]
+    types = sorted({f[0] for f in files})
     envelope_cols = ", ".join(f'envelope."{c}" AS "{c}"' for c in ENVELOPE_COLUMNS)
-    params = {"type": event_type, "now": now}
-    rows_read = scalar(
-        con,
+    con.execute(
         f"INSERT INTO events BY NAME SELECT {envelope_cols}, filename AS _file, file_row_number AS _row, "
-        f"$now::TIMESTAMPTZ AS _ingested_at FROM {source}",
+        f"$now::TIMESTAMPTZ AS _ingested_at FROM {_parquet_source(paths)}",
         {"now": now},
     )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _copies AS
-        WITH typed AS (
-            SELECT event_id, _file, _row, _ingested_at = $now AS new FROM events WHERE event_type = $type
+        WITH fresh AS (SELECT event_type, event_id, _file, _row FROM events WHERE _ingested_at = $now),
+        stored AS (  -- copies stored before of the batch's ids (hashing the batch, not the table)
+            SELECT e.event_type, e.event_id, e._file, e._row FROM events e
+            SEMI JOIN fresh f ON f.event_type = e.event_type AND f.event_id = e.event_id
+            WHERE e._ingested_at <> $now
         ),
         twice AS (
-            SELECT event_id FROM typed WHERE new GROUP BY ALL HAVING count(*) > 1
-            UNION ALL
-            SELECT event_id FROM typed n WHERE new AND event_id IN (SELECT event_id FROM typed WHERE NOT new)
-        )
-        SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY new, _file, _row) AS rank
-        FROM typed WHERE event_id IN (SELECT event_id FROM twice)
+            SELECT event_type, event_id FROM fresh GROUP BY ALL HAVING count(*) > 1
+            UNION
+            SELECT event_type, event_id FROM stored
+        ),
+        held AS (SELECT *, true AS new FROM fresh UNION ALL SELECT *, false AS new FROM stored)
+        SELECT *, row_number() OVER (PARTITION BY event_type, event_id ORDER BY new, _file, _row) AS rank
+        FROM held SEMI JOIN twice USING (event_type, event_id)
         """,
-        params,
+        {"now": now},
     )
-    duplicates = scalar(con, "SELECT count(*) FROM _copies WHERE rank > 1")
     read = dict(
         con.execute(
-            "SELECT _file, count(*) FROM events WHERE event_type = $type AND _ingested_at = $now GROUP BY 1",
-            params,
+            "SELECT _file, count(*) FROM events WHERE _ingested_at = $now GROUP BY 1", {"now": now}
         ).fetchall()
     )
-    if duplicates:
-        _record_duplicates(con, event_type, payload, catalog, now)
+    dropped = dict(con.execute("SELECT _file, count(*) FROM _copies WHERE rank > 1 GROUP BY ALL").fetchall())
+    if dropped:
+        for event_type in types:
+            _record_duplicates(con, event_type, catalog, now)
         con.execute(
             "DELETE FROM events e USING (SELECT _file, _row FROM _copies WHERE rank > 1) d "
             "WHERE e._file = d._file AND e._row = d._row AND e._ingested_at = $now",
             {"now": now},
         )
-    dropped = dict(con.execute("SELECT _file, count(*) FROM _copies WHERE rank > 1 GROUP BY ALL").fetchall())
+    columns = {  # per type, the batch's columns: the view's, unread
+        event_type: sorted(_columns_of(con, _parquet_source([f[1] for f in files if f[0] == event_type])))
+        for event_type in types
+    }
     con.execute(  # one statement (executemany runs one per file)
-        "INSERT OR REPLACE INTO _ingested_files SELECT unnest($paths), $type, unnest($sizes), "
-        "unnest($mtimes), unnest($read), unnest($new), $now, $columns",
+        "INSERT OR REPLACE INTO _ingested_files SELECT unnest($paths), unnest($types), unnest($sizes), "
+        "unnest($mtimes), unnest($read), unnest($new), $now, unnest($columns)",
         {
             "paths": paths,
-            "type": event_type,
-            "sizes": [f[1] for f in files],
-            "mtimes": [f[2] for f in files],
+            "types": [f[0] for f in files],
+            "sizes": [f[2] for f in files],
+            "mtimes": [f[3] for f in files],
             "read": [read.get(p, 0) for p in paths],
             "new": [read.get(p, 0) - dropped.get(p, 0) for p in paths],
             "now": now,
-            "columns": sorted(_columns_of(con, source)),  # the batch's: the view's columns, unread
+            "columns": [columns[f[0]] for f in files],
         },
     )
     con.execute("DROP TABLE _copies")
-    return rows_read, rows_read - duplicates, duplicates
+    for event_type, path, *_ in files:
+        count = totals.setdefault(event_type, [0, 0, 0])
+        count[0] += read.get(path, 0)
+        count[1] += read.get(path, 0) - dropped.get(path, 0)
+        count[2] += dropped.get(path, 0)
 
 
 def _record_duplicates(
-    con: duckdb.DuckDBPyConnection,
-    event_type: str,
-    payload: list[str],
-    catalog: SchemaCatalog,
-    now: datetime,
+    con: duckdb.DuckDBPyConnection, event_type: str, catalog: SchemaCatalog, now: datetime
 ) -> None:
-    """Every copy not kept (``temp._copies``, rank > 1) → ``_duplicate_events``, with its payload
-    hash and the kept copy's (both read with the raw view's types, from the files that hold them)."""
-    files = sorted({row[0] for row in con.execute("SELECT DISTINCT _file FROM _copies").fetchall()})
+    """Every copy of ``event_type`` not kept (``temp._copies``, rank > 1) → ``_duplicate_events``,
+    with its payload hash and the kept copy's (both read with the raw view's types, from the files
+    that hold them)."""
+    files = [
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT _file FROM _copies WHERE event_type = ? AND event_id IN "
+            "(SELECT event_id FROM _copies WHERE event_type = ? AND rank > 1) ORDER BY 1",
+            [event_type, event_type],
+        ).fetchall()
+    ]
+    if not files:
+        return
+    payload = [name for name, _ in raw_columns(event_type, catalog) if name not in PROMOTED]
+    payload.remove("envelope")
     rows = raw_select(con, event_type, files, catalog)
     digest = "hash(struct_pack({}))".format(", ".join(f'"{c}" := r."{c}"' for c in payload))
     con.execute(
@@ -411,7 +401,9 @@ def _record_duplicates(
         CREATE OR REPLACE TEMP TABLE _dup_hashes AS
         SELECT p.event_id, p.rank = 1 AS kept, p._file, p._row, {digest} AS h
         FROM ({rows}) r JOIN _copies p ON p._file = r._file AND p._row = r._row
-        """
+        WHERE p.event_type = $type
+        """,
+        {"type": event_type},
     )
     con.execute(
         """
@@ -426,17 +418,43 @@ def _record_duplicates(
 
 
 def load_landing(
-    con: duckdb.DuckDBPyConnection, landing: Path, catalog: SchemaCatalog | None = None
+    con: duckdb.DuckDBPyConnection,
+    landing: Path,
+    catalog: SchemaCatalog | None = None,
+    *,
+    batch_files: int = 1024,
 ) -> list[LoadStats]:
-    """Load every event type of the catalog (types with no landing folder are a no-op), in one
-    transaction: readers see all of the new files or none, and the load pays one commit."""
+    """Take the new landing files of every event type of the catalog into ``events`` and the raw
+    views (types with no landing folder are a no-op), in one transaction: readers see all of the
+    new files or none, and the load pays one commit."""
     catalog = catalog or default_catalog()
     ensure_tables(con, catalog)
     con.execute("BEGIN")
     try:
-        stats = [load_event_type(con, landing, t, catalog) for t in catalog.event_types]
+        stats = _load(con, landing, catalog, batch_files)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    return stats
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection, landing: Path, catalog: SchemaCatalog, batch_files: int
+) -> list[LoadStats]:
+    scans = {t: _scan(con, landing, t) for t in catalog.event_types}
+    _forget_files(con, {t: [*rewritten, *gone] for t, (_, rewritten, gone) in scans.items()})
+    pending = [(t, *f) for t, (files, _, _) in scans.items() for f in files]
+    totals: dict[str, list[int]] = {}
+    for start in range(0, len(pending), batch_files):
+        _ingest_batch(con, pending[start : start + batch_files], catalog, totals)
+    gone = any(g for _, _, g in scans.values())
+    rewritten = any(r for _, r, _ in scans.values())
+    if gone or (rewritten and _lost_events(con)):
+        _reset_models(con)  # rows left the raw layer: incremental slices cannot say which
+    stats = []
+    for event_type, (files, _, gone_files) in scans.items():
+        if files or gone_files:
+            _create_view(con, event_type, catalog)
+        stats.append(LoadStats(event_type, len(files), *totals.get(event_type, [0, 0, 0])))
     return stats
