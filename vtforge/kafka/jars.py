@@ -2,7 +2,9 @@
 
 We do not download a tarball: Maven resolves ``org.apache.kafka:kafka_2.13`` and its runtime
 dependencies (the same jars the binary distribution ships in ``libs/``) plus a logging backend
-(Log4j 2 behind the SLF4J 1.x API Kafka uses) into ``~/.cache/vtforge/kafka/<version>/libs``.
+(Log4j 2 behind the SLF4J 1.x API Kafka uses) into ``~/.cache/vtforge/kafka/<version>/libs``,
+with ``org.apache.kafka:kafka-tools`` alone (its classes — ``kafka-console-consumer``,
+``kafka-consumer-groups`` — run on the broker's jars; its own dependencies are Kafka Connect's).
 A ``.complete`` marker makes the step idempotent: a second call costs nothing.
 """
 
@@ -25,6 +27,10 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <dependencies>
     <dependency>
       <groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>{version}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>{version}</version>
+      <exclusions><exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion></exclusions>
     </dependency>
     <dependency>
       <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId>
@@ -75,7 +81,9 @@ def version_dir(version: str) -> Path:
 
 
 def is_resolved(version: str) -> bool:
-    return (version_dir(version) / ".complete").is_file()
+    """Resolved, with the tools jar (a cache from before the tools were added resolves again)."""
+    folder = version_dir(version)
+    return (folder / ".complete").is_file() and (folder / "libs" / f"kafka-tools-{version}.jar").is_file()
 
 
 def log4j_config(version: str) -> Path:
