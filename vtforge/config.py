@@ -19,7 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from vtforge import constants as C
 
@@ -133,8 +142,12 @@ class KafkaConfig(_Table):
     linger_ms: int = Field(C.KAFKA_LINGER_MS, ge=0)
     batch_size: int = Field(C.KAFKA_BATCH_BYTES, ge=1)
     compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = C.KAFKA_COMPRESSION
+    # `vtforge kafka start`: 1 = one combined node; N > 1 = N brokers and one KRaft controller
+    brokers: int = Field(C.KAFKA_BROKERS, ge=1, le=16)
     partitions: int = Field(C.KAFKA_PARTITIONS, ge=1)
+    # topics vtforge creates; unset: 1 and 1 with one broker, min(3, brokers) and 2 on a cluster
     replication_factor: int = Field(C.KAFKA_REPLICATION_FACTOR, ge=1)
+    min_insync_replicas: int = Field(C.KAFKA_MIN_INSYNC_REPLICAS, ge=1)  # topic min.insync.replicas
     consumer_group: str = C.KAFKA_CONSUMER_GROUP
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = C.KAFKA_SECURITY_PROTOCOL
     sasl_mechanism: str | None = None
@@ -151,6 +164,36 @@ class KafkaConfig(_Table):
     broker_version: str = C.KAFKA_BROKER_VERSION  # Apache Kafka jars for `vtforge kafka start`
     broker_heap_mb: int = Field(C.KAFKA_BROKER_HEAP_MB, ge=128)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _replication_follows_the_cluster(cls, data: Any) -> Any:
+        """Unset replication levers follow the cluster size, so `brokers = 3` alone is durable."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(cast("dict[str, Any]", data))
+        brokers = data.get("brokers", C.KAFKA_BROKERS)
+        if "replication_factor" not in data and isinstance(brokers, int) and brokers > 1:
+            data["replication_factor"] = min(brokers, C.KAFKA_CLUSTER_REPLICATION_FACTOR)
+        replication = data.get("replication_factor", C.KAFKA_REPLICATION_FACTOR)
+        if "min_insync_replicas" not in data and isinstance(replication, int):
+            data["min_insync_replicas"] = (
+                C.KAFKA_CLUSTER_MIN_INSYNC_REPLICAS if replication >= 3 else C.KAFKA_MIN_INSYNC_REPLICAS
+            )
+        return data
+
+    @field_validator("min_insync_replicas")
+    @classmethod
+    def _insync_within_replication(cls, value: int, info: ValidationInfo) -> int:
+        replication = info.data.get("replication_factor")
+        if isinstance(replication, int) and value > replication:
+            # acks=all could never succeed: say so at load time, not at the first produce
+            raise PydanticCustomError(
+                "insync_above_replication",
+                "must be <= forge.events.kafka.replication_factor ({replication})",
+                {"replication": replication},
+            )
+        return value
+
 
 class EventsConfig(_Table):
     """Where events go: the embedded landing zone, or Kafka."""
@@ -166,8 +209,34 @@ class EventsConfig(_Table):
     parquet_compression: Literal["zstd", "snappy", "gzip", "none"] = C.PARQUET_COMPRESSION
     kafka: KafkaConfig = KafkaConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bootstrap_lists_every_node(cls, data: Any) -> Any:
+        """With ``kafka.brokers = N``, one local server stands for the N local nodes from its port.
+
+        So clients bootstrap from every node of `vtforge kafka start`'s cluster (one that is down
+        does not stop a new client); a remote server or an explicit list is left as written.
+        """
+        if not isinstance(data, dict):
+            return data
+        kafka = cast("dict[str, Any]", data).get("kafka")
+        brokers = kafka.get("brokers") if isinstance(kafka, dict) else getattr(kafka, "brokers", None)
+        first = data.get("bootstrap_servers", C.KAFKA_BOOTSTRAP)
+        if not isinstance(brokers, int) or brokers < 2 or not isinstance(first, str) or "," in first:
+            return data
+        host, _, port = first.strip().rpartition(":")
+        if host not in C.LOCAL_HOSTS or not port.isdigit():
+            return data
+        return {**data, "bootstrap_servers": consecutive_servers(first, brokers)}
+
     def topic(self, event_type: str) -> str:
         return f"{self.topic_prefix}{event_type}"
+
+
+def consecutive_servers(first: str, count: int) -> str:
+    """``count`` servers on consecutive ports from ``first`` (``host:port``): the local cluster's layout."""
+    host, _, port = first.strip().rpartition(":")
+    return ",".join(f"{host}:{int(port) + i}" for i in range(count))
 
 
 class WarehouseConfig(_Table):

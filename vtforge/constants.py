@@ -100,12 +100,17 @@ KUBERNETES_NAMESPACE = "vtforge"
 # --- forge.events ------------------------------------------------------------------------------
 EVENT_SINK = "landing"
 KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+LOCAL_HOSTS = ("127.0.0.1", "localhost")  # where `vtforge kafka start` may run nodes
 KAFKA_ACKS = "all"  # a produced event is acknowledged once every in-sync replica has it
 KAFKA_LINGER_MS = 20
 KAFKA_BATCH_BYTES = 256 * 1024
 KAFKA_COMPRESSION = "gzip"
 KAFKA_PARTITIONS = 3  # per topic, when vtforge creates it
-KAFKA_REPLICATION_FACTOR = 1  # one local broker; a cluster wants 3
+KAFKA_BROKERS = 1  # nodes `vtforge kafka start` runs: 1 combined node, or N brokers + 1 controller
+KAFKA_REPLICATION_FACTOR = 1  # one local broker
+KAFKA_CLUSTER_REPLICATION_FACTOR = 3  # the default once brokers > 1 (capped at brokers)
+KAFKA_MIN_INSYNC_REPLICAS = 1  # replication 1 or 2
+KAFKA_CLUSTER_MIN_INSYNC_REPLICAS = 2  # replication >= 3: acks=all survives one replica down
 KAFKA_CONSUMER_GROUP = "vtforge-ingest"
 KAFKA_SECURITY_PROTOCOL = "PLAINTEXT"
 KAFKA_DELIVERY_TIMEOUT_MS = 120_000

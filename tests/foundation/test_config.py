@@ -124,3 +124,44 @@ def test_cli_config_errors_are_one_line_and_non_zero(workspace: Path) -> None:
     result = invoke("config", "set", "forge.selfplay.bugfixer_rollouts", "12")
     assert result.exit_code == 0, result.stderr
     assert "bugfixer_rollouts = 12" in (workspace / "vtcode.toml").read_text()
+
+
+def test_kafka_replication_and_bootstrap_follow_the_cluster_size(workspace: Path) -> None:
+    kafka = load_config().forge.events.kafka
+    assert (kafka.brokers, kafka.replication_factor, kafka.min_insync_replicas) == (1, 1, 1)
+    assert load_config().forge.events.bootstrap_servers == "127.0.0.1:9092"
+    (workspace / "vtcode.toml").write_text("[forge.events.kafka]\nbrokers = 3\n")
+    cfg = load_config()
+    k = cfg.forge.events.kafka
+    assert (k.replication_factor, k.min_insync_replicas) == (3, 2)
+    assert cfg.forge.events.bootstrap_servers == "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094"
+    assert cfg.origin("events.kafka.replication_factor").kind == "default"
+    k = load_config(env={"VTFORGE_EVENTS__KAFKA__BROKERS": "2"}).forge.events.kafka
+    assert (k.replication_factor, k.min_insync_replicas) == (2, 1)  # 2 of 2 would stop at one death
+    # an explicit lever wins; replication 3 on someone else's cluster still gets min.insync 2
+    (workspace / "vtcode.toml").write_text(
+        '[forge.events]\nbootstrap_servers = "kafka.example.com:9092"\n\n'
+        "[forge.events.kafka]\nbrokers = 3\nreplication_factor = 3\n"
+    )
+    cfg = load_config()
+    assert cfg.forge.events.bootstrap_servers == "kafka.example.com:9092"  # remote: left as written
+    assert (cfg.forge.events.kafka.replication_factor, cfg.forge.events.kafka.min_insync_replicas) == (3, 2)
+    (workspace / "vtcode.toml").write_text(
+        '[forge.events]\nbootstrap_servers = "127.0.0.1:19092"\n\n[forge.events.kafka]\nbrokers = 2\n'
+        "min_insync_replicas = 2\n"
+    )
+    cfg = load_config()
+    assert cfg.forge.events.bootstrap_servers == "127.0.0.1:19092,127.0.0.1:19093"
+    assert cfg.forge.events.kafka.min_insync_replicas == 2
+
+
+def test_min_insync_above_replication_names_the_lever_and_line(workspace: Path) -> None:
+    (workspace / "vtcode.toml").write_text(
+        "[forge.events.kafka]\nreplication_factor = 2\nmin_insync_replicas = 3\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config()
+    assert str(info.value) == (
+        "forge.events.kafka.min_insync_replicas must be <= forge.events.kafka.replication_factor (2), "
+        "got 3 (vtcode.toml:3)"
+    )

@@ -225,6 +225,7 @@ class Ingestor:
                 [*self.topics, self.dead_letter_topic],
                 partitions=k.partitions,
                 replication=k.replication_factor,
+                min_insync=k.min_insync_replicas,
             )
         finally:
             admin.close()

@@ -36,6 +36,16 @@ class Partition(NamedTuple):
     partition: int
 
 
+class PartitionState(NamedTuple):
+    """Who leads a partition and which replicas are in sync (``leader`` -1: none)."""
+
+    topic: str
+    partition: int
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
 class Record(Protocol):
     topic: str
     partition: int
@@ -133,6 +143,17 @@ class Delivery(Protocol):
     exception: BaseException | None
 
     def failed(self) -> bool: ...
+
+
+def delivery_partition(delivery: Delivery) -> Partition | None:
+    """The partition a pending send was batched for (None when the client does not say)."""
+    tp = getattr(getattr(delivery, "_produce_future", None), "topic_partition", None)
+    return None if tp is None else Partition(tp.topic, tp.partition)
+
+
+def is_timeout(exc: BaseException | None) -> bool:
+    """A send that ran out of time (retries exhausted), as opposed to one the broker refused outright."""
+    return isinstance(exc, kerrors.KafkaTimeoutError)
 
 
 class Producer:
@@ -280,10 +301,16 @@ class Consumer:
 
 
 class Admin:
-    """Topic creation and group-offset queries."""
+    """Topic creation and group-offset queries.
+
+    Each request is retried on a retriable error until ``request_timeout_ms``: on a cluster, the
+    client may pick a node that just died and is still in the metadata, and a second try reaches
+    a live one (kafka-python's admin client does not fail over by itself).
+    """
 
     def __init__(self, connection: Connection, *, request_timeout_ms: int = 30_000) -> None:
         self.connection = connection
+        self._timeout_s = request_timeout_ms / 1000
         try:
             self._admin = KafkaAdminClient(
                 **connection.settings(),
@@ -296,24 +323,54 @@ class Admin:
                 f"no Kafka broker answers at {connection.bootstrap}: {exc}"
             ) from None
 
-    def topics(self) -> set[str]:
-        return set(self._admin.list_topics())
+    def _retrying(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + self._timeout_s
+        while True:
+            try:
+                return call(*args, **kwargs)
+            except KafkaError as exc:
+                if not is_retriable(exc) or time.monotonic() > deadline:
+                    raise
+                log.info("admin request failed (%s); retrying", exc)
+                time.sleep(0.3)
 
-    def ensure_topics(self, names: Iterable[str], *, partitions: int, replication: int) -> list[str]:
-        """Create the missing topics (racing creators are fine); returns the ones this call created."""
+    def topics(self) -> set[str]:
+        return set(self._retrying(self._admin.list_topics))
+
+    def ensure_topics(
+        self, names: Iterable[str], *, partitions: int, replication: int, min_insync: int | None = None
+    ) -> list[str]:
+        """Create the missing topics (racing creators are fine); returns the ones this call created.
+
+        ``min_insync`` becomes the topics' ``min.insync.replicas``: with acks=all, a write is
+        refused (not half-acknowledged) while fewer replicas are in sync.
+        """
         wanted = sorted(set(names) - self.topics())
         if not wanted:
             return []
-        spec = {n: {"num_partitions": partitions, "replication_factor": replication} for n in wanted}
+        configs = {} if min_insync is None else {"min.insync.replicas": str(min_insync)}
+        spec = {
+            n: {"num_partitions": partitions, "replication_factor": replication, "configs": configs}
+            for n in wanted
+        }
+        result: dict[str, Any] = {}
         with contextlib.suppress(kerrors.TopicAlreadyExistsError):
-            self._admin.create_topics(spec, raise_errors=False, wait_for_metadata=True)
+            result = self._retrying(
+                self._admin.create_topics, spec, raise_errors=False, wait_for_metadata=True
+            )
         missing = sorted(set(wanted) - self.topics())
         if missing:
-            raise KafkaError(f"could not create topics {missing} on {self.connection.bootstrap}")
+            reasons = {
+                t.get("error_message") or kerrors.for_code(t.get("error_code", -1)).__name__
+                for t in result.get("topics", [])
+                if t.get("error_code")
+            }
+            why = f": {'; '.join(sorted(reasons))}" if reasons else ""
+            raise KafkaError(f"could not create topics {missing} on {self.connection.bootstrap}{why}")
         return wanted
 
     def partitions(self, topics: Iterable[str]) -> list[Partition]:
-        described = self._admin.describe_topics(sorted(topics))
+        described = self._retrying(self._admin.describe_topics, sorted(topics))
         out = []
         for topic in described:
             name = topic.get("topic") or topic.get("name")
@@ -322,6 +379,46 @@ class Admin:
                     Partition(name, part.get("partition") if "partition" in part else part["partition_index"])
                 )
         return sorted(out)
+
+    def describe_partitions(self, topics: Iterable[str]) -> list[PartitionState]:
+        """Leader, replicas and in-sync replicas of every partition of ``topics``, sorted."""
+        out = []
+        for topic in self._retrying(self._admin.describe_topics, sorted(topics)):
+            name = topic.get("name") or topic.get("topic")
+            for part in topic.get("partitions", []):
+                out.append(
+                    PartitionState(
+                        name,
+                        part["partition_index"],
+                        part["leader_id"],
+                        tuple(part["replica_nodes"]),
+                        tuple(part["isr_nodes"]),
+                    )
+                )
+        return sorted(out)
+
+    def below_min_insync(self, partitions: Iterable[Partition]) -> list[tuple[Partition, int, int]]:
+        """``(partition, in-sync replicas, min.insync.replicas)`` for those of ``partitions`` that
+        have fewer in-sync replicas than their topic requires: acks=all writes to them are refused."""
+        from kafka.admin import ConfigResource, ConfigResourceType
+
+        wanted = set(partitions)
+        topics = sorted({p.topic for p in wanted})
+        if not topics:
+            return []
+        resources = [
+            ConfigResource(ConfigResourceType.TOPIC, t, configs={"min.insync.replicas": ""}) for t in topics
+        ]
+        configs = self._retrying(self._admin.describe_configs, resources, config_filter="all").get(
+            "topic", {}
+        )
+        out = []
+        for state in self.describe_partitions(topics):
+            part = Partition(state.topic, state.partition)
+            required = int(configs.get(state.topic, {}).get("min.insync.replicas", {}).get("value", 1))
+            if part in wanted and len(state.isr) < required:
+                out.append((part, len(state.isr), required))
+        return out
 
     def committed(self, group: str, *, wait_s: float = 15.0) -> dict[Partition, int]:
         """The group's committed offsets (empty for a group that never committed).
@@ -348,11 +445,12 @@ class Admin:
         specs = {TopicPartition(*p): OffsetSpec.LATEST for p in partitions}
         if not specs:
             return {}
-        result = self._admin.list_partition_offsets(specs)
+        lookup = self._admin.list_partition_offsets  # in kafka-python 3.0, not in its stubs
+        result = self._retrying(lookup, specs)
         return {Partition(tp.topic, tp.partition): info.offset for tp, info in result.items()}
 
     def delete_topics(self, names: Iterable[str]) -> None:
-        self._admin.delete_topics(list(names), raise_errors=False)
+        self._retrying(self._admin.delete_topics, list(names), raise_errors=False)
 
     def close(self) -> None:
         self._admin.close()
