@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from tests.cli import invoke
@@ -471,3 +472,22 @@ def test_min_insync_replicas_unmet_is_a_sink_error_and_nothing_lands(make_cluste
     landed = landed_ids(cfg)
     assert sorted(landed) == sorted(before + [e["envelope"]["event_id"] for e in after])
     assert not {e["envelope"]["event_id"] for e in refused} & set(landed)  # nothing half-acknowledged
+
+
+def test_the_quick_demo_runs_through_the_cluster(make_cluster_workspace) -> None:
+    """`vtforge demo` with sink = "kafka" on three brokers: the stream goes through replicated
+    topics, one ingestion pass lands it, and the warehouse is filled from what landed."""
+    ws = make_cluster_workspace()
+    done = invoke("demo", "--quick", "--tasks", "5")
+    assert done.exit_code == 0, done.stdout + done.stderr
+    cfg = ws.config()
+    states = partition_states(cfg, cfg.forge.events.topic("rollout"))
+    assert states and all(len(s.replicas) == BROKERS and len(s.isr) == BROKERS for s in states)
+    landed = landed_ids(cfg)
+    assert landed and len(landed) == len(set(landed))
+    con = duckdb.connect(str(cfg.duckdb_path), read_only=True)
+    try:
+        rollouts = con.execute("SELECT count(*) FROM rollouts").fetchall()[0][0]
+    finally:
+        con.close()
+    assert rollouts == len(landed)

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 ONCE_IDLE_S = 60.0  # --once gives up when the group assigns it nothing for this long
 STOP_GRACE_S = 30.0  # on stop, how long to keep trying to commit the last batches
+DLQ_FLUSH_GRACE_S = 10.0  # beyond delivery_timeout_ms, how long a dead-letter flush may wait
 MAX_IN_FLIGHT = 3  # batches handed to the worker and not yet committed
 EAGER_BATCH = 1000  # smallest batch cut early for an idle worker
 # While it runs, the ingestor holds tens of thousands of fetched records; with the default
@@ -423,12 +424,28 @@ class Ingestor:
                 )
         if not deliveries:
             return
-        dlq.flush()
+        # bounded like KafkaSink.flush: kafka-python's idempotent producer can wait for ever for a
+        # producer id while a broker is down; a stuck or failed producer is replaced
+        timeout_s = self.config.forge.events.kafka.delivery_timeout_ms / 1000 + DLQ_FLUSH_GRACE_S
+        try:
+            dlq.flush(timeout_s=timeout_s)
+        except client.KafkaError:
+            self._drop_dead_letter_producer()
+            raise
         failed = [d for d in deliveries if not d.is_done or d.failed()]
         if failed:
+            self._drop_dead_letter_producer()
             raise client.KafkaError(
                 f"{len(failed)} dead-letter records not acknowledged: {failed[0].exception}"
             )
+
+    def _drop_dead_letter_producer(self) -> None:
+        if self._dlq is not None:
+            try:
+                self._dlq.close(timeout_s=5)
+            except Exception as exc:  # a stuck producer: it is dropped either way
+                log.warning("closing the dead-letter producer failed: %s", exc)
+            self._dlq = None
 
     def _commit(self, offsets: dict[client.Partition, int], deadline: float | None) -> bool:
         assert self._consumer is not None

@@ -358,16 +358,26 @@ class Admin:
             result = self._retrying(
                 self._admin.create_topics, spec, raise_errors=False, wait_for_metadata=True
             )
-        missing = sorted(set(wanted) - self.topics())
+        missing = self._await_topics(wanted, failed=bool(_topic_errors(result)))
         if missing:
             reasons = {
                 t.get("error_message") or kerrors.for_code(t.get("error_code", -1)).__name__
-                for t in result.get("topics", [])
-                if t.get("error_code")
+                for t in _topic_errors(result)
             }
             why = f": {'; '.join(sorted(reasons))}" if reasons else ""
             raise KafkaError(f"could not create topics {missing} on {self.connection.bootstrap}{why}")
         return wanted
+
+    def _await_topics(self, wanted: list[str], *, failed: bool, wait_s: float = 15.0) -> list[str]:
+        """The topics of ``wanted`` still missing from the metadata. Created topics can take a moment
+        to show on the broker this client asks (a fresh cluster's brokers learn them from the
+        controller), so a creation that reported no error is waited for."""
+        deadline = time.monotonic() + (0.0 if failed else wait_s)
+        while True:
+            missing = sorted(set(wanted) - self.topics())
+            if not missing or time.monotonic() >= deadline:
+                return missing
+            time.sleep(0.2)
 
     def partitions(self, topics: Iterable[str]) -> list[Partition]:
         described = self._retrying(self._admin.describe_topics, sorted(topics))
@@ -454,3 +464,8 @@ class Admin:
 
     def close(self) -> None:
         self._admin.close()
+
+
+def _topic_errors(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-topic errors of a CreateTopics response (``raise_errors=False``)."""
+    return [t for t in result.get("topics", []) if t.get("error_code")]

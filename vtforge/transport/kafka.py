@@ -10,6 +10,7 @@ by all in-sync replicas — an event is acknowledged when ``flush``/``close`` re
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from vtforge.kafka import client
@@ -109,7 +110,7 @@ class KafkaSink(EventSink):
         if failed:
             # kafka-python's idempotent producer stays failed after a fatal error (or stuck); start
             # afresh (new producer id) so the caller can re-emit, as the error tells it to.
-            self._producer.close(timeout_s=5)
+            _discard(self._producer)
             self._producer = self._new_producer()
             event_id, delivery = failed[0]
             reason = delivery.exception if delivery.is_done else stuck or "not acknowledged"
@@ -148,7 +149,10 @@ class KafkaSink(EventSink):
         try:
             self.flush()
         finally:
-            self._producer.close(timeout_s=self._flush_timeout_s)
+            try:
+                self._producer.close(timeout_s=self._flush_timeout_s)
+            except client.KafkaError:  # still unsettled: the flush above said so already
+                _discard(self._producer)
 
     def _new_producer(self) -> client.Producer:
         try:
@@ -172,3 +176,13 @@ class KafkaSink(EventSink):
         finally:
             admin.close()
         self._known_topics.update(wanted)
+
+
+def _discard(producer: client.Producer) -> None:
+    """Close a failed or stuck producer without letting its close raise: kafka-python's close
+    flushes first and raises a timeout when batches never settle (the reason it is replaced)."""
+    try:
+        producer.close(timeout_s=5)
+    except client.KafkaError:
+        with contextlib.suppress(client.KafkaError):
+            producer.close(timeout_s=0)  # no wait: the sender thread is told to stop
