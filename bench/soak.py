@@ -46,38 +46,13 @@ import pyarrow as pa
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ingest import rollout  # noqa: E402  (bench/ingest.py's ~1 KB rollout event)
 
 from vtforge.config import Config, load_config  # noqa: E402
-from vtforge.schemas import new_event  # noqa: E402
 
 BATCH = 500  # events per flush: one acknowledgement unit
-
-
-def rollout(i: int, tag: str) -> dict:
-    return new_event(
-        "rollout",
-        {
-            "rollout_id": f"{tag}-{i}",
-            "role": "bugfixer",
-            "model": "tiny-policy",
-            "policy_version": "v3",
-            "engine": "vllm",
-            "sample_index": i % 40,
-            "temperature": 1.0,
-            "prompt_tokens": 812,
-            "completion_tokens": 240,
-            "latency_ms": 812.5,
-            "stop_reason": "stop",
-            "messages": [
-                {"role": "user", "content": f"Issue {i}: parser drops the last token. " * 12},
-                {"role": "assistant", "content": "--- a/parser.py\n+++ b/parser.py\n@@ -1 +1 @@\n-x\n+y\n"},
-            ],
-            "parse_status": "ok",
-        },
-        producer="bench.soak",
-        key=f"{tag}-{i}",
-        task_id=f"{tag}-task-{i % 997}",
-    )
 
 
 # --- the producer process --------------------------------------------------------------------------
