@@ -10,6 +10,7 @@ starts with every node running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -290,16 +291,33 @@ def test_cli_status_shows_nodes_leaders_and_in_sync_replicas(make_cluster_worksp
     assert ", 0 under-replicated" in out
 
 
-def test_leader_killed_mid_stream_every_acknowledged_event_lands_once(make_cluster_workspace) -> None:
-    ws = make_cluster_workspace(forge__events__kafka={"delivery_timeout_ms": 90_000, "max_block_ms": 20_000})
-    cfg = ws.config()
-    topic = cfg.forge.events.topic("rollout")
-    service = ingest_process(ws.root)  # creates the topics: replication 3, min.insync.replicas 2
+@contextlib.contextmanager
+def under_load(ws: ClusterWorkspace, cfg: Config, topic: str) -> Iterator[list[Stream]]:
+    """An ingestor (it creates the topics: replication 3, min.insync.replicas 2) and two producing
+    streams, started once the topic is on three in-sync replicas; stopped cleanly when the block
+    ends, and halted and killed when it fails."""
+    service = ingest_process(ws.root)
     streams = [Stream(cfg, f"{ws.tag}-p{n}") for n in range(2)]
     try:
         wait_until(lambda: fully_replicated(cfg, topic), 60, "the topic on three in-sync replicas", 0.5)
         for stream in streams:
             stream.start()
+        yield streams
+        for stream in streams:
+            stream.stop()
+        stop_service(service)
+    finally:
+        for stream in streams:
+            stream.halt.set()
+        if service.poll() is None:
+            service.kill()
+
+
+def test_leader_killed_mid_stream_every_acknowledged_event_lands_once(make_cluster_workspace) -> None:
+    ws = make_cluster_workspace(forge__events__kafka={"delivery_timeout_ms": 90_000, "max_block_ms": 20_000})
+    cfg = ws.config()
+    topic = cfg.forge.events.topic("rollout")
+    with under_load(ws, cfg, topic) as streams:
         wait_until(lambda: all(len(s.acked) >= 200 for s in streams), 60, "acknowledged events", 0.1)
         victim = leader_of(cfg, topic, 0)
         ws.cluster.kill_node(victim)  # SIGKILL: no controlled shutdown
@@ -313,14 +331,6 @@ def test_leader_killed_mid_stream_every_acknowledged_event_lands_once(make_clust
             "acknowledged events after the leader died",
             0.1,
         )
-        for stream in streams:
-            stream.stop()
-        stop_service(service)
-    finally:
-        for stream in streams:
-            stream.halt.set()
-        if service.poll() is None:
-            service.kill()
     drain(ws)
     landed = assert_exactly_once(cfg, streams)
     for stream in streams:
@@ -335,12 +345,7 @@ def test_rolling_restart_under_load_loses_and_duplicates_nothing(make_cluster_wo
     ws = make_cluster_workspace(forge__events__kafka={"delivery_timeout_ms": 90_000, "max_block_ms": 20_000})
     cfg = ws.config()
     topic = cfg.forge.events.topic("rollout")
-    service = ingest_process(ws.root)
-    streams = [Stream(cfg, f"{ws.tag}-p{n}") for n in range(2)]
-    try:
-        wait_until(lambda: fully_replicated(cfg, topic), 60, "the topic on three in-sync replicas", 0.5)
-        for stream in streams:
-            stream.start()
+    with under_load(ws, cfg, topic) as streams:
         for node_id in range(1, BROKERS + 1):
             mark = sum(len(s.acked) for s in streams)
             result = ws.cli("stop", "--node", str(node_id))
@@ -355,14 +360,6 @@ def test_rolling_restart_under_load_loses_and_duplicates_nothing(make_cluster_wo
             assert result.exit_code == 0 and f"node {node_id} started" in result.stdout, result.stderr
             # a rolling restart moves on only once the restarted node is back in every ISR
             wait_until(lambda: fully_replicated(cfg, topic), 120, f"node {node_id} back in sync", 0.5)
-        for stream in streams:
-            stream.stop()
-        stop_service(service)
-    finally:
-        for stream in streams:
-            stream.halt.set()
-        if service.poll() is None:
-            service.kill()
     drain(ws)
     landed = assert_exactly_once(cfg, streams)
     assert len(landed) == len(set(landed))  # 0 duplicates in landing
