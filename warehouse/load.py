@@ -343,7 +343,8 @@ def _ingest_batch(
     )
     dropped = dict(con.execute("SELECT _file, count(*) FROM _copies WHERE rank > 1 GROUP BY ALL").fetchall())
     if dropped:
-        for event_type in types:
+        twice = con.execute("SELECT DISTINCT event_type FROM _copies WHERE rank > 1 ORDER BY 1").fetchall()
+        for (event_type,) in twice:
             _record_duplicates(con, event_type, catalog, now)
         con.execute(
             "DELETE FROM events e USING (SELECT _file, _row FROM _copies WHERE rank > 1) d "
@@ -390,8 +391,6 @@ def _record_duplicates(
             [event_type, event_type],
         ).fetchall()
     ]
-    if not files:
-        return
     payload = [name for name, _ in raw_columns(event_type, catalog) if name not in PROMOTED]
     payload.remove("envelope")
     rows = raw_select(con, event_type, files, catalog)

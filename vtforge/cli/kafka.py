@@ -13,7 +13,7 @@ from vtforge.cli._common import CliError, ConfigOption, config_from, console
 from vtforge.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:
-    from vtforge.kafka import LocalCluster
+    from vtforge.kafka import BrokerStatus, LocalCluster
 
 BROKERS_ENV = "VTFORGE_EVENTS__KAFKA__BROKERS"
 
@@ -92,21 +92,22 @@ def register(app: typer.Typer) -> None:
         nodes = cluster.status()
         if len(nodes) == 1:
             st = nodes[0]
-            state = f"running (pid {st.pid})" if st.running else "not running"
-            answer = "answers" if st.reachable else "does not answer"
-            console.print(f"kafka {st.version}: {state}; {st.bootstrap} {answer}; data {st.home}")
+            console.print(f"kafka {st.version}: {_state(st)}; data {st.home}")
         else:
             console.print(
                 f"kafka {cluster.version}: {len(cluster.brokers)} brokers and a controller; "
                 f"data {cluster.home / 'cluster'}"
             )
             for st in nodes:
-                state = f"running (pid {st.pid})" if st.running else "not running"
-                answer = "answers" if st.reachable else "does not answer"
-                console.print(f"  node {st.node_id} {st.role:<10} {st.bootstrap}  {state}; {answer}")
+                console.print(f"  node {st.node_id} {st.role:<10} {_state(st)}")
         if not any(st.reachable for st in nodes if st.role != "controller"):
             raise typer.Exit(1)
         _print_partitions(cfg)
+
+
+def _state(st: BrokerStatus) -> str:
+    running = f"running (pid {st.pid})" if st.running else "not running"
+    return f"{st.bootstrap}  {running}; {'answers' if st.reachable else 'does not answer'}"
 
 
 def _cluster(config_path: Path | None, brokers: int | None) -> tuple[Config, LocalCluster]:

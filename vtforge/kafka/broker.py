@@ -265,25 +265,16 @@ class LocalBroker:
 
     # --- internals -----------------------------------------------------------------------------
     def _java(self, main: str, *args: str) -> list[str]:
-        logs = self.home / "logs"
-        return [
-            "java",
-            f"-Xmx{self.heap_mb}m",
-            f"-Xms{min(self.heap_mb, 256)}m",
-            "-XX:+UseG1GC",
-            # cluster nodes share the cores with each other: the quick C1 compiler alone restarts
-            # a node ~30% sooner (failure drills restart them often); the single broker keeps C2
-            *(["-XX:TieredStopAtLevel=1"] if self.role != "combined" else []),
-            "-XX:MaxGCPauseMillis=20",
-            "-XX:+ExitOnOutOfMemoryError",
-            "-Djava.awt.headless=true",
-            f"-Dkafka.logs.dir={logs}",
-            f"-Dlog4j2.configurationFile={jars.log4j_config(self.version)}",
-            "-cp",
-            jars.classpath(self.version),
+        # cluster nodes share the cores with each other: the quick compiler alone restarts a node
+        # ~30% sooner (failure drills restart them often); the single broker keeps C2
+        return jars.java_command(
+            self.version,
             main,
             *args,
-        ]
+            heap_mb=self.heap_mb,
+            logs_dir=self.home / "logs",
+            quick_compiler=self.role != "combined",
+        )
 
     def _format(self) -> None:
         cluster_id = self.cluster_id or new_cluster_id()

@@ -133,8 +133,7 @@ class LocalCluster:
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self, *, wait_s: float = 120.0) -> list[int]:
         """Start every node that is not running (together) and wait for all; returns those started."""
-        cluster_id = next((i for n in self.nodes.values() if (i := n.stored_cluster_id())), None)
-        cluster_id = cluster_id or new_cluster_id()
+        cluster_id = self._stored_cluster_id() or new_cluster_id()
         started: list[int] = []
         try:
             for node_id in sorted(self.nodes):  # the controller first: brokers register with it
@@ -165,7 +164,7 @@ class LocalCluster:
     def start_node(self, node_id: int, *, wait_s: float = 120.0) -> bool:
         """Start (or restart after a stop or crash) one node; True when this call started it."""
         node = self.node(node_id)
-        node.cluster_id = next((i for n in self.nodes.values() if (i := n.stored_cluster_id())), None)
+        node.cluster_id = self._stored_cluster_id()
         return node.start(wait_s=wait_s)
 
     def stop_node(self, node_id: int) -> bool:
@@ -175,6 +174,10 @@ class LocalCluster:
     def kill_node(self, node_id: int) -> None:
         """SIGKILL one node (crash tests): no controlled shutdown, the controller fences it later."""
         self.node(node_id).kill()
+
+    def _stored_cluster_id(self) -> str | None:
+        """The id the nodes' storage was formatted with (None before the first start)."""
+        return next((i for n in self.nodes.values() if (i := n.stored_cluster_id())), None)
 
     def _node_home(self, node_id: int) -> Path:
         return self.home / "cluster" / f"node-{node_id}"

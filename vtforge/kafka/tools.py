@@ -37,18 +37,8 @@ class GroupOffset:
 def run_tool(version: str, main: str, *args: str, timeout_s: float = 120.0, heap_mb: int = 256) -> str:
     """Run one tool's main class on the cached jars of ``version``; its standard output."""
     jars.resolve(version)
-    command = [
-        "java",
-        f"-Xmx{heap_mb}m",
-        "-XX:TieredStopAtLevel=1",  # a short-lived tool: the quick compiler starts it sooner
-        "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={jars.log4j_config(version)}",
-        f"-Dkafka.logs.dir={jars.version_dir(version) / 'tool-logs'}",  # its log4j file, not stdout
-        "-cp",
-        jars.classpath(version),
-        main,
-        *args,
-    ]
+    logs = jars.version_dir(version) / "tool-logs"  # its log4j file, not stdout
+    command = jars.java_command(version, main, *args, heap_mb=heap_mb, logs_dir=logs, quick_compiler=True)
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
     if done.returncode != 0:
         tail = " | ".join((done.stdout + done.stderr).strip().splitlines()[-5:])
