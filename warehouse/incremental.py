@@ -100,6 +100,7 @@ class Builder:
         self._sliced: set[str] = set()  # tables whose affected rows are cut (temp._slice_<name>)
         self._affected_count: int | None = None
         self._since: datetime | None = None  # the oldest watermark the affected tasks are taken after
+        self._fresh = False  # no model can hold a row of an affected task yet (all new tasks)
         self._pending: list[list[object]] = []  # state rows, written once when the session commits
         self._done = False
 
@@ -250,7 +251,22 @@ class Builder:
                 rows, params = f"{tasks} WHERE _ingested_at > $since", {"since": since}
             self.tx.execute(f"CREATE TEMP TABLE _affected AS SELECT DISTINCT k FROM ({rows})", params)
             self._affected_count = scalar(self.tx, "SELECT count(*) FROM temp._affected")
+            self._fresh = since is not None and self._all_new()
         return int(self._affected_count or 0)
+
+    def _all_new(self) -> bool:
+        """Whether every affected task's events were ingested after the last build began: no
+        build can have seen them (a build holds the writer, so no ingest runs while it builds), so
+        no model holds a row of those tasks and a slice is inserted without deleting anything. New
+        tasks, as a live stream starts them, are the common case."""
+        last_build = scalar(self.tx, f"SELECT max(built_at) FROM {self.db}.main.{STATE_TABLE}")
+        if last_build is None:
+            return False
+        older = (
+            f"SELECT 1 FROM {self.db}.main.events WHERE _ingested_at <= $last "
+            "AND coalesce(task_id, '') IN (SELECT k FROM temp._affected) LIMIT 1"
+        )
+        return not self.tx.execute(older, {"last": last_build}).fetchall()
 
     def _shadow(self, table: str) -> None:
         """Make ``table`` read as its affected tasks' rows: a view over its slice (cut once)."""
@@ -283,7 +299,7 @@ class Builder:
         if self._since is not None:
             params["since"] = self._since
             older = f"SELECT 1 FROM {events} WHERE {where} AND _ingested_at <= $since LIMIT 1"
-            if not self.tx.execute(older, params).fetchall():
+            if self._fresh or not self.tx.execute(older, params).fetchall():
                 where = "event_type = $type AND _ingested_at > $since"
             else:
                 del params["since"]

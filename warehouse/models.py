@@ -168,6 +168,11 @@ MODELS: tuple[Model, ...] = (
         None,
     ),
     _m(
+        "telemetry_patches_by_task",
+        TELEMETRY,
+        "telemetry_patches' counts per task and group: the partial sums a refresh rebuilds by task.",
+    ),
+    _m(
         "telemetry_patches",
         TELEMETRY,
         "Patch acceptance per BugFixer sample (with its failure reasons), apply and resolve rates.",

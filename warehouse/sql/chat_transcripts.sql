@@ -1,5 +1,8 @@
--- Every rollout as a chat: the messages up to its last assistant turn, with the reasoning kept
--- inside that turn as <think>…</think> (unless the model already wrote it there).
+-- Every rollout as a chat in TRL's prompt-completion shape: the messages before its last assistant
+-- turn (prompt_messages, and as one string, prompt) and that turn's content (completion), with the
+-- reasoning kept inside it as <think>…</think> (unless the model already wrote it there). The whole
+-- chat is list_append(prompt_messages, {'role': 'assistant', 'content': completion}): stored, it
+-- would store every completion twice.
 WITH shaped AS (
     SELECT
         r.rollout_id,
@@ -25,7 +28,6 @@ parts AS (
 SELECT
     rollout_id,
     task_id,
-    list_append(context, {'role': 'assistant', 'content': completion}) AS messages,
     context AS prompt_messages,
     array_to_string(list_transform(context, lambda m: m.content), chr(10) || chr(10)) AS prompt,
     completion

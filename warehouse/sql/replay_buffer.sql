@@ -7,7 +7,7 @@ WITH latest AS (
 ),
 candidates AS (
     SELECT r.task_id, r.rollout_id, r.policy_version, o.reward, r.occurred_at, v.version_index,
-           c.prompt, c.completion, c.messages
+           c.prompt, c.completion, c.prompt_messages
     FROM rollouts r
     JOIN rollout_outcomes o USING (rollout_id)
     JOIN policy_versions v ON v.policy_version = r.policy_version
@@ -27,7 +27,7 @@ SELECT
     policy_version,
     prompt,
     completion,
-    messages,
+    list_append(prompt_messages, {'role': 'assistant', 'content': completion}) AS messages,
     reward,
     rank::INTEGER AS rank,
     ((SELECT top FROM latest) - version_index)::INTEGER AS staleness,

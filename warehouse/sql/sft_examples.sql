@@ -5,12 +5,13 @@ WITH picked AS (
         r.rollout_id, r.task_id, r.role, r.policy_version, r.synthetic, r.stage,
         r.prompt_tokens, r.completion_tokens,
         CASE WHEN r.engine = 'gold' THEN 'gold' WHEN r.role = 'agent' THEN 'agent' ELSE 'selfplay' END AS source,
-        c.messages, c.prompt, c.completion, t.split
+        list_append(c.prompt_messages, {'role': 'assistant', 'content': c.completion}) AS messages,
+        c.prompt, c.completion, t.split
     FROM rollouts r
     JOIN chat_transcripts c USING (rollout_id)
     LEFT JOIN rollout_outcomes o USING (rollout_id)
     LEFT JOIN tasks t ON t.task_id = r.task_id
-    WHERE r.parse_status = 'ok' AND len(c.messages) >= 2 AND (r.engine = 'gold' OR o.success)
+    WHERE r.parse_status = 'ok' AND len(c.prompt_messages) >= 1 AND (r.engine = 'gold' OR o.success)
 ),
 repeated AS (
     SELECT *, unnest(range(CASE WHEN synthetic THEN getvariable('synthetic_upsample') ELSE 1 END)) AS upsample_index
