@@ -218,10 +218,11 @@ class Builder:
             self._drop_slice(model.name)
             tx.execute(f'CREATE TEMP TABLE "_slice_{model.name}" AS {model.sql}')
             self._sliced.add(model.name)  # its new rows are its slice for the models after it
-            tx.execute(
-                f'DELETE FROM {db}.main."{model.name}" '
-                f"WHERE coalesce(\"{model.partition}\", '') IN (SELECT k FROM temp._affected)"
-            )
+            if not self._fresh:  # else no row of an affected task is stored yet
+                tx.execute(
+                    f'DELETE FROM {db}.main."{model.name}" '
+                    f"WHERE coalesce(\"{model.partition}\", '') IN (SELECT k FROM temp._affected)"
+                )
             tx.execute(f'INSERT INTO {db}.main."{model.name}" SELECT * FROM temp."_slice_{model.name}"')
         mode = INCREMENTAL if affected else UNCHANGED
         watermark = _watermark(model, self.high, self.states)
