@@ -67,6 +67,7 @@ def writer(
     with file_lock(lock_path(db_path), shared=False, timeout_s=timeout_s):
         db_path.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(db_path), config=settings)
+        con.execute("SET parquet_metadata_cache = true")  # the raw views re-read the same footers
         try:
             yield con
             con.execute("CHECKPOINT")
