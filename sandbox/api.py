@@ -41,6 +41,7 @@ RunStatus = Literal[
     "completed",  # the command ran to its end (tests may have failed: see ``tests``)
     "timeout",  # wall-clock (or CPU-time) limit reached; the whole process tree was killed
     "oom",  # memory limit reached
+    "disk_quota",  # the run's disk quota (forge.sandbox.disk_mb) is full: no space left on device
     "killed",  # ended by a signal for another reason (file-size limit, pids limit, …)
     "denied",  # failed on an isolation boundary (network, read-only root, hidden paths)
     "patch_apply_failed",  # a patch could not be applied by git apply nor patch --fuzz
@@ -286,6 +287,9 @@ class Sandbox(abc.ABC):
     def run(self, prepared: PreparedRepo, request: RunRequest) -> RunResult:
         """Copy the prepared checkout cheaply, apply the patches, run, collect, clean up."""
 
+    def drop(self, prepared: PreparedRepo) -> None:  # noqa: B027 - optional, backends with a cache
+        """Free a prepared repository (its cached checkout, any warm worker); ``prepare`` rebuilds it."""
+
     def run_many(
         self, prepared: PreparedRepo, requests: Iterable[RunRequest], workers: int | None = None
     ) -> Iterator[RunResult]:
@@ -340,18 +344,37 @@ def open_sandbox(
     if name == "local":
         from vtforge.sandbox.local import LocalSandbox
 
-        box: Sandbox = LocalSandbox(limits, work_dir=work)
+        box: Sandbox = LocalSandbox(  # pyright: ignore[reportAssignmentType]
+            limits,  # pyright: ignore[reportArgumentType]
+            work_dir=work,
+            warm=sandbox_cfg.warm_workers,
+            warm_idle_s=sandbox_cfg.warm_idle_s,
+            disk_mb=sandbox_cfg.disk_mb or None,
+            prepared_cache_gb=sandbox_cfg.prepared_cache_gb or None,
+        )
     elif name == "docker":
         from vtforge.sandbox.docker_backend import DockerSandbox
 
-        box = DockerSandbox(
-            limits, work_dir=work, image=sandbox_cfg.image, docker_host=sandbox_cfg.docker_host
+        box = DockerSandbox(  # pyright: ignore[reportAssignmentType]
+            limits,
+            work_dir=work,
+            image=sandbox_cfg.image,
+            docker_host=sandbox_cfg.docker_host,
+            warm=sandbox_cfg.warm_workers,
+            warm_idle_s=sandbox_cfg.warm_idle_s,
         )
     elif name == "kubernetes":
         from vtforge.sandbox.kubernetes_backend import KubernetesSandbox
 
-        box = KubernetesSandbox(
-            limits, work_dir=work, image=sandbox_cfg.image, namespace=sandbox_cfg.kubernetes_namespace
+        box = KubernetesSandbox(  # pyright: ignore[reportAssignmentType]
+            limits,  # pyright: ignore[reportArgumentType]
+            work_dir=work,
+            image=sandbox_cfg.image,
+            namespace=sandbox_cfg.kubernetes_namespace,
+            repo_store=Path(sandbox_cfg.kubernetes_repo_store) if sandbox_cfg.kubernetes_repo_store else None,
+            repo_volume=sandbox_cfg.kubernetes_repo_volume or None,
+            repo_url=sandbox_cfg.kubernetes_repo_url or None,
+            repo_egress_cidr=sandbox_cfg.kubernetes_repo_egress_cidr or None,
         )
     else:
         raise ValueError(f"forge.sandbox.backend must be one of local, docker, kubernetes, got {name!r}")

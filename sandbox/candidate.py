@@ -23,7 +23,7 @@ from vtforge.sandbox.api import (
     Sandbox,
     SandboxUnavailable,
 )
-from vtforge.sandbox.prepare import prepare_cached
+from vtforge.sandbox.prepare import bound_cache, drop_prepared, prepare_cached
 from vtforge.sandbox.results import Outcome, build_result, effective_limits, infra_result
 from vtforge.sandbox.rundir import RunDir
 from vtforge.sandbox.workspace import make_copy
@@ -36,6 +36,8 @@ class CopyPerCandidate(Sandbox):
     """A backend whose candidates each run in a fresh copy of the prepared checkout."""
 
     owner: tuple[int, int] | None = None
+    disk_mb: int | None = None  # per-run disk quota (tmpfs run folder and layers; as root)
+    prepared_cache_gb: float | None = None  # LRU bound on the prepared checkouts
 
     @abc.abstractmethod
     def _image_of(self, repo: RepoSpec) -> tuple[str | None, str | None]:
@@ -56,7 +58,7 @@ class CopyPerCandidate(Sandbox):
 
     def prepare(self, repo: RepoSpec) -> PreparedRepo:
         image, digest = self._image_of(repo)
-        return prepare_cached(
+        prepared = prepare_cached(
             repo,
             self.work_dir,
             backend=self.name,
@@ -65,6 +67,19 @@ class CopyPerCandidate(Sandbox):
             timeout_s=self.limits.timeout_s,
             run_setup=self._setup,
         )
+        if self.prepared_cache_gb and prepared.key:
+            for key in bound_cache(self.work_dir, self.prepared_cache_gb, keep=prepared.key):
+                self._forget(key)
+        return prepared
+
+    def drop(self, prepared: PreparedRepo) -> None:
+        """Free a prepared repository: its warm worker, if any, and its cached checkout."""
+        if prepared.key:
+            self._forget(prepared.key)
+            drop_prepared(self.work_dir, prepared.key)
+
+    def _forget(self, key: str) -> None:
+        """A prepared checkout is going away: drop what the backend holds for it."""
 
     def _setup(self, source: Path, env_dir: Path, spec: RepoSpec, timeout_s: float) -> tuple[bool, str]:
         run = RunDir.create(self.work_dir / "setup")
@@ -86,8 +101,11 @@ class CopyPerCandidate(Sandbox):
                 self.name, request, limits, prepared, f"set-up failed: {prepared.setup_log[-500:]}"
             )
         started = time.monotonic()
-        run = RunDir.create(self.work_dir)
         copy = None
+        try:
+            run = RunDir.create(self.work_dir, disk_mb=self.disk_mb)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return infra_result(self.name, request, limits, prepared, f"run folder: {exc}")
         try:
             try:
                 copy = make_copy(prepared.source_dir, run.path, owner=self.owner)

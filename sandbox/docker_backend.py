@@ -5,6 +5,11 @@ Docker Engine for users; podman's compatible service in tests and CI (started on
 container of the base image: network none, memory (no swap), cpus and pids limits, read-only
 root, all capabilities dropped, no-new-privileges, user 65534, and only the run folder (at /tmp),
 the candidate's workspace and the task's environment (read-only) mounted.
+
+With ``warm=True`` (``forge.sandbox.warm_workers``) a candidate runs as one ``exec`` in a long-lived
+container of its prepared repository instead (``warm_container.py``), with the same quotas, mounts
+and paths. Every container is labelled with its owner process; a backend that starts removes the
+containers (and run folders) of owners that are gone.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vtforge.sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, SandboxUnavailable
+from vtforge.sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, RunResult, SandboxUnavailable
 from vtforge.sandbox.candidate import CopyPerCandidate, Launch, SetupLaunch
 from vtforge.sandbox.inside import INSIDE_DIR
 from vtforge.sandbox.layout import (
@@ -31,7 +36,8 @@ from vtforge.sandbox.layout import (
     setup_python,
 )
 from vtforge.sandbox.results import Outcome, tail
-from vtforge.sandbox.rundir import RunDir
+from vtforge.sandbox.rundir import RunDir, sweep_stale
+from vtforge.sandbox.warm_container import WarmContainers, owner_labels, sweep_containers
 
 LABEL = "vtforge.sandbox"
 
@@ -47,6 +53,8 @@ class DockerSandbox(CopyPerCandidate):
         image: str | None = None,
         docker_host: str | None = None,
         build_image: bool = True,
+        warm: bool = False,
+        warm_idle_s: float = 60.0,
     ) -> None:
         super().__init__(limits, work_dir=work_dir, image=image)
         try:
@@ -69,6 +77,10 @@ class DockerSandbox(CopyPerCandidate):
             raise SandboxUnavailable(f"no Docker-API engine answers at {self.base_url}: {exc}") from exc
         self.image = image or "localhost/vtforge-sandbox:bookworm"
         self.image_digest = self._digest(build_image)
+        sweep_containers(client)  # containers of owners killed with SIGKILL, then their folders
+        sweep_stale(self.work_dir)
+        box: Any = self  # (the checker sees this module under two names)
+        self.warm: WarmContainers | None = WarmContainers(box, idle_s=warm_idle_s) if warm else None
 
     def _client(self) -> Any:
         client = getattr(self._local, "client", None)
@@ -100,7 +112,7 @@ class DockerSandbox(CopyPerCandidate):
     def _container_args(
         self,
         run: RunDir,
-        workspace: Path,
+        workspace: Path | None,
         env_dir: Path,
         *,
         limits: Limits,
@@ -108,7 +120,10 @@ class DockerSandbox(CopyPerCandidate):
         env_writable: bool,
         env: dict[str, str],
         base: Path | None = None,
+        extra_volumes: dict[str, dict[str, str]] | None = None,
+        labels: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        """The container's quotas, mounts and labels (``workspace`` None: a folder of the run's own)."""
         mem = f"{limits.memory_mb}m"
         return {
             "user": f"{SANDBOX_UID}:{SANDBOX_UID}" if self.owner is not None else None,
@@ -124,12 +139,13 @@ class DockerSandbox(CopyPerCandidate):
             "security_opt": ["no-new-privileges"],
             "volumes": {
                 str(run.path): {"bind": IN_ROOT, "mode": "rw"},
-                str(workspace): {"bind": IN_WORKSPACE, "mode": "rw"},
+                **({str(workspace): {"bind": IN_WORKSPACE, "mode": "rw"}} if workspace is not None else {}),
                 str(env_dir): {"bind": IN_ENV, "mode": "rw" if env_writable else "ro"},
                 str(INSIDE_DIR): {"bind": IN_TOOLS, "mode": "ro"},
                 **({str(base): {"bind": IN_BASE, "mode": "ro"}} if base is not None else {}),
+                **(extra_volumes or {}),
             },
-            "labels": {LABEL: "1"},
+            "labels": {LABEL: "1", **owner_labels(), **(labels or {})},
             "detach": True,
         }
 
@@ -188,6 +204,18 @@ class DockerSandbox(CopyPerCandidate):
 
     # --- the interface -------------------------------------------------------------------------
 
+    def run(self, prepared: PreparedRepo, request: RunRequest) -> RunResult:
+        """An exec in a warm container of the repository when warm, else (or when that fails) cold."""
+        if self.warm is not None and prepared.ok:
+            result = self.warm.run(prepared, request)
+            if result is not None:
+                return result
+        return super().run(prepared, request)
+
+    def _forget(self, key: str) -> None:
+        if self.warm is not None:
+            self.warm.drop(key)
+
     def _python(self, spec: RepoSpec) -> str:
         return spec.python or "python3"
 
@@ -226,6 +254,8 @@ class DockerSandbox(CopyPerCandidate):
         return command, lambda: self._execute(command, args, limits.timeout_s, limits)
 
     def close(self) -> None:
+        if self.warm is not None:
+            self.warm.close()
         client = getattr(self._local, "client", None)
         if client is not None:
             client.close()

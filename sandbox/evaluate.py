@@ -45,7 +45,7 @@ LOG_PATCH = "patch.diff"
 # not apply, the tests timed out, the container/sandbox did not work), so the id is an error
 NO_REPORT_STATUSES = frozenset({"patch_apply_failed", "timeout", "infra_failure"})
 # statuses that can come from the environment as well as from the patch (``ambiguous_failure_ids``)
-AMBIGUOUS_STATUSES = frozenset({"timeout", "oom", "killed", "denied", "invalid"})
+AMBIGUOUS_STATUSES = frozenset({"timeout", "oom", "disk_quota", "killed", "denied", "invalid"})
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

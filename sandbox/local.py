@@ -21,12 +21,13 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
 
 from vtforge.sandbox import cgroups
-from vtforge.sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, SandboxUnavailable
+from vtforge.sandbox.api import Limits, PreparedRepo, RepoSpec, RunRequest, RunResult, SandboxUnavailable
 from vtforge.sandbox.candidate import CopyPerCandidate, Launch, SetupLaunch
 from vtforge.sandbox.inside import INSIDE_DIR
 from vtforge.sandbox.layout import (
@@ -39,8 +40,10 @@ from vtforge.sandbox.layout import (
     sandbox_owner,
     setup_python,
 )
-from vtforge.sandbox.results import Outcome, read_tail
-from vtforge.sandbox.rundir import RunDir
+from vtforge.sandbox.results import Outcome, build_result, effective_limits, read_tail
+from vtforge.sandbox.rundir import RunDir, sweep_stale
+from vtforge.sandbox.warm import WarmPool
+from vtforge.sandbox.warm import eligible as warm_eligible
 
 HIDDEN = ("/root", "/home", "/var/tmp", "/mnt", "/media", "/srv")
 
@@ -65,7 +68,17 @@ def _under(path: str, root: str) -> bool:
 class LocalSandbox(CopyPerCandidate):
     name = "local"
 
-    def __init__(self, limits: Limits, *, work_dir: Path, image: str | None = None) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        work_dir: Path,
+        image: str | None = None,
+        warm: bool = False,
+        warm_idle_s: float = 60.0,
+        disk_mb: int | None = None,
+        prepared_cache_gb: float | None = None,
+    ) -> None:
         super().__init__(limits, work_dir=work_dir, image=image)
         if shutil.which("bwrap") is None:
             raise SandboxUnavailable("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
@@ -73,6 +86,57 @@ class LocalSandbox(CopyPerCandidate):
         self.work_dir = self.work_dir.resolve()
         self.use_cgroups = cgroups.available()
         self.owner = sandbox_owner()
+        self.disk_mb = disk_mb
+        self.prepared_cache_gb = prepared_cache_gb
+        sweep_stale(self.work_dir)  # what a parent killed with SIGKILL left: mounts and run folders
+        self.warm: WarmPool | None = (
+            WarmPool(self, idle_s=warm_idle_s) if warm else None  # pyright: ignore[reportArgumentType]
+        )
+
+    # --- warm runs -----------------------------------------------------------------------------
+
+    def run(self, prepared: PreparedRepo, request: RunRequest) -> RunResult:
+        """A warm run (a fork of the repository's zygote) when it can be, else a cold one."""
+        if self.warm is None or not prepared.ok or not warm_eligible(request):
+            return super().run(prepared, request)
+        started = time.monotonic()
+        zygote = self.warm.zygote_for(prepared)  # first: the zygote must see the run's mounts made after
+        if zygote is None:
+            return super().run(prepared, request)
+        limits = effective_limits(self.limits, request)
+        run = self.warm.run_dir(prepared, self.disk_mb)
+        try:
+            layers = run.host / "layers"
+            for sub in ("upper", "work"):
+                (layers / sub).mkdir()
+            if self.owner is not None:
+                for path in (layers, layers / "upper", layers / "work"):
+                    os.chown(path, *self.owner)
+            command = run.write_spec(request, self._python(prepared.spec))
+            run.chown()
+            outcome = zygote.execute(run, request, limits)
+            if outcome is not None:
+                outcome.duration_s = time.monotonic() - started
+                return build_result(
+                    backend=self.name,
+                    request=request,
+                    limits=limits,
+                    run_dir=run,
+                    outcome=outcome,
+                    prepared=prepared,
+                    command=command,
+                )
+        finally:
+            run.remove()
+        return super().run(prepared, request)  # the zygote could not: cold, from scratch
+
+    def _forget(self, key: str) -> None:
+        if self.warm is not None:
+            self.warm.drop(key)
+
+    def close(self) -> None:
+        if self.warm is not None:
+            self.warm.close()
 
     # --- command line --------------------------------------------------------------------------
 
@@ -94,6 +158,8 @@ class LocalSandbox(CopyPerCandidate):
         env_writable: bool,
         inner: list[str],
         base: Path | None = None,
+        workspace_ro: bool = False,
+        extra_binds: Sequence[tuple[Path, str]] = (),
     ) -> list[str]:
         hidden = self._hidden()
         argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
@@ -103,7 +169,7 @@ class LocalSandbox(CopyPerCandidate):
             "--bind",
             str(run.path),
             IN_ROOT,
-            "--bind",
+            "--ro-bind" if workspace_ro else "--bind",
             str(workspace),
             IN_WORKSPACE,
             "--bind" if env_writable else "--ro-bind",
@@ -115,6 +181,8 @@ class LocalSandbox(CopyPerCandidate):
         ]
         if base is not None:
             argv += ["--ro-bind", str(base), IN_BASE]
+        for host_path, inside in extra_binds:
+            argv += ["--bind", str(host_path), inside]
         chmods: set[str] = set()
         # the interpreter's folders stay visible even under a hidden folder or under /tmp, which
         # the run folder replaces (a checkout in /tmp/… runs its venv's python from there)

@@ -6,6 +6,7 @@ commands, interpreter, backend and image; a lock per key lets concurrent callers
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -71,6 +72,7 @@ def prepare_cached(
     with locked(work_dir / "repos" / f"{key}.lock"):
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
+            os.utime(meta_path)  # last used: the LRU bound drops the oldest first
             return prepared_as(meta["setup_s"], meta.get("setup_log", ""))
         shutil.rmtree(cache, ignore_errors=True)
         cache.mkdir(parents=True)
@@ -111,3 +113,43 @@ def _failed_prepare(
         setup_status="infra_failure",
         setup_log=log,
     )
+
+
+def drop_prepared(work_dir: Path, key: str) -> bool:
+    """Delete one prepared checkout (it is built again on the next ``prepare``)."""
+    cache = work_dir / "repos" / key
+    with locked(work_dir / "repos" / f"{key}.lock"):
+        existed = cache.exists()
+        shutil.rmtree(cache, ignore_errors=True)
+    return existed
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+    return total
+
+
+def bound_cache(work_dir: Path, max_gb: float, *, keep: str) -> list[str]:
+    """Drop prepared checkouts, least recently used first, until they take at most ``max_gb``
+    (``keep``, the one just prepared, always stays). Returns the keys dropped."""
+    repos = work_dir / "repos"
+    if not repos.is_dir():
+        return []
+    entries = []
+    for cache in repos.iterdir():
+        meta = cache / "meta.json"
+        if cache.is_dir() and meta.exists():
+            entries.append((meta.stat().st_mtime, cache.name, _size(cache)))
+    total = sum(size for _, _, size in entries)
+    dropped = []
+    for _, key, size in sorted(entries):
+        if total <= max_gb * 1e9:
+            break
+        if key != keep and drop_prepared(work_dir, key):
+            total -= size
+            dropped.append(key)
+    return dropped

@@ -18,6 +18,7 @@ from vtforge.sandbox.rundir import RunDir
 
 TAIL_CHARS = 8000
 
+_DISK_MARKERS = ("No space left on device", "Disk quota exceeded")
 _OOM_MARKERS = ("MemoryError", "Cannot allocate memory", "out of memory", "std::bad_alloc")
 _DENIED_MARKERS = (
     "Permission denied",
@@ -130,6 +131,8 @@ def build_result(
         exit_code not in (0, None) and not failures and any(m in text for m in _OOM_MARKERS)
     ):
         status, error = "oom", f"memory limit of {limits.memory_mb} MB reached"
+    elif exit_code not in (0, None) and not failures and any(m in text for m in _DISK_MARKERS):
+        status, error = "disk_quota", "the run's disk quota is full"
     elif sig == signal.SIGXCPU:
         status, error = "timeout", "CPU-time limit reached"
     elif sig is not None and not failures:

@@ -1,8 +1,14 @@
 """One run's folder on the host (mounted at /tmp inside): created, filled with the run's spec,
-handed to the sandbox user, removed afterwards."""
+handed to the sandbox user, removed afterwards.
+
+As root, ``disk_mb`` puts the run folder and the workspace's overlay layers each on a tmpfs of that
+size, so a run cannot fill the host's disk with many small files (``RLIMIT_FSIZE`` only caps one
+file). A folder's name starts with its creator's pid and start time: ``sweep_stale`` removes the
+folders (and unmounts the mounts) of processes that are gone, e.g. a parent killed with SIGKILL."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -23,11 +29,17 @@ class RunDir:
     path: Path
 
     @classmethod
-    def create(cls, work_dir: Path) -> RunDir:
-        path = work_dir / "runs" / uuid.uuid4().hex[:16]
+    def create(cls, work_dir: Path, *, disk_mb: int | None = None) -> RunDir:
+        path = work_dir / "runs" / f"{owner_tag()}-{uuid.uuid4().hex[:12]}"
+        path.mkdir(parents=True)
+        host = path.with_name(path.name + ".host")
+        (host / "layers").mkdir(parents=True)
+        if disk_mb and os.geteuid() == 0:
+            for target in (path, host / "layers"):
+                options = f"size={int(disk_mb)}m,mode=0755,nosuid,nodev"
+                subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], check=True)
         for sub in ("out", "home", "tmp", "env", ".vtforge", "workspace", "base"):
             (path / sub).mkdir(parents=True)
-        path.with_name(path.name + ".host").mkdir()
         return cls(path)
 
     @property
@@ -70,10 +82,65 @@ class RunDir:
                 os.chown(child, *owner)
 
     def remove(self) -> None:
-        workspace = self.path / "workspace"
-        if os.path.ismount(workspace):  # never delete through a live overlay or bind
-            subprocess.run(["umount", "-l", str(workspace)], capture_output=True)
-            if os.path.ismount(workspace):
-                return
-        shutil.rmtree(self.path, ignore_errors=True)
-        shutil.rmtree(self.host, ignore_errors=True)
+        if not remove_tree(self.path):
+            return  # never delete through a live overlay or bind
+        remove_tree(self.host)
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22: start time since boot, in ticks
+
+
+def owner_tag() -> str:
+    return f"{os.getpid()}.{_start_time(os.getpid())}"
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below ``path``, deepest first (from /proc/self/mountinfo)."""
+    root = str(path.resolve()) if path.exists() else str(path)
+    found = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            point = line.split()[4].replace("\\040", " ")
+            if point == root or point.startswith(root.rstrip("/") + "/"):
+                found.append(point)
+    return sorted(found, key=lambda p: p.count("/"), reverse=True)
+
+
+def remove_tree(path: Path) -> bool:
+    """Unmount whatever is mounted under ``path``, then delete it; False when a mount stays."""
+    for point in mounts_under(path):
+        done = subprocess.run(["umount", point], capture_output=True)
+        if done.returncode != 0:
+            subprocess.run(["umount", "-l", point], capture_output=True)
+    if mounts_under(path):
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return True
+
+
+def _alive(tag: str) -> bool:
+    pid, _, start = tag.partition(".")
+    return pid.isdigit() and _start_time(int(pid)) == start
+
+
+def sweep_stale(work_dir: Path) -> list[Path]:
+    """Remove the run folders (and their mounts) under ``work_dir`` left by processes that died:
+    ``runs/<tag>-*``, ``<any>/runs/<tag>-*`` and the warm workers' ``warm/<tag>``."""
+    removed: list[Path] = []
+    if not work_dir.is_dir():
+        return removed
+    entries = [
+        e for runs in [work_dir / "runs", *work_dir.glob("*/runs")] if runs.is_dir() for e in runs.iterdir()
+    ]
+    if (work_dir / "warm").is_dir():
+        entries += list((work_dir / "warm").iterdir())
+    for entry in entries:
+        tag = entry.name.split("-", 1)[0]
+        if "." in tag and not _alive(tag) and remove_tree(entry):
+            removed.append(entry)
+    return removed

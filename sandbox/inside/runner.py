@@ -90,6 +90,15 @@ def selection_args(spec, tests, index):
     return ["--vtforge-select=" + select, *files] if files else None
 
 
+def subprocess_session(cmd, env):
+    """One pytest session in a new interpreter (the cold path)."""
+    return subprocess.call(cmd, env=env)
+
+
+# how a pytest session runs: a warm worker (zygote.py) replaces it with a fork of itself
+SESSION = subprocess_session
+
+
 def run_pytest(spec, tests, index):
     report = os.path.join(spec["out_dir"], f"report-{index}.jsonl")
     selection = selection_args(spec, tests, index)
@@ -112,7 +121,7 @@ def run_pytest(spec, tests, index):
         *spec.get("pytest_args", []),
         *selection,
     ]
-    code = subprocess.call(cmd, env=env)
+    code = SESSION(cmd, env)
     return code, read_report(report), cmd
 
 

@@ -34,6 +34,17 @@ def local_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 
 @pytest.fixture(scope="session")
+def warm_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """The local backend with warm workers: pytest runs fork from a zygote per prepared repository."""
+    require_service(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
+    from vtforge.sandbox.local import LocalSandbox
+
+    box = LocalSandbox(TEST_LIMITS, work_dir=tmp_path_factory.mktemp("warm-work"), warm=True, warm_idle_s=120)
+    yield box
+    box.close()
+
+
+@pytest.fixture(scope="session")
 def podman_url() -> str:
     require_service(shutil.which("podman") is not None, "podman")
     from vtforge.sandbox.podman_service import ensure_podman_service
@@ -64,14 +75,14 @@ def docker_box(podman_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     box.close()
 
 
-@pytest.fixture(params=["local", "docker"])
+@pytest.fixture(params=["local", "warm", "docker"])
 def box(request: pytest.FixtureRequest) -> Sandbox:
-    """Each backend in turn (a test using it runs twice)."""
+    """Each backend in turn (a test using it runs three times: cold and warm local, docker)."""
     if request.param == "docker":
         request.applymarker(pytest.mark.docker)
         return request.getfixturevalue("docker_box")
     request.applymarker(pytest.mark.bwrap)
-    return request.getfixturevalue("local_box")
+    return request.getfixturevalue("warm_box" if request.param == "warm" else "local_box")
 
 
 @pytest.fixture

@@ -1,0 +1,497 @@
+"""A warm test worker: imports pytest, its plugins and the repository once, then forks per run.
+
+Started by ``vtforge.sandbox.warm`` inside the same bubblewrap sandbox as a cold run (the prepared
+checkout read-only at /tmp/workspace, the task environment at /tmp/env, our tools at
+/tmp/.vtforge, the runs' folders at /tmp/.warm), as the sandbox user, with ``argv[1]`` the number
+of a SOCK_SEQPACKET socket to the host. Standard library only, like the runner.
+
+Per run the host sends ``{"kind": "run", "id", "limits", "nproc"}`` with three descriptors
+(stdout, stderr, the read end of a "go" pipe). The zygote forks a child, which
+
+1. says ``hello`` on the socket (the host reads its pid from the socket's credentials and moves it
+   into the run's cgroup), then waits for the go byte;
+2. unshares a user, mount, network, ipc, uts and pid namespace of its own (as an unprivileged
+   process may: every mount it inherits stays locked, so nothing hidden can be uncovered);
+3. mounts its workspace (an overlay: the prepared checkout below, the run's layer above) at
+   /tmp/workspace, binds its run's out/home/tmp folders, hides /tmp/.warm, brings loopback up;
+4. drops every capability, forks the pid namespace's init, which forks the payload: rlimits, a
+   new session, the run's stdout/stderr, then ``runner.main`` with pytest sessions forked from this
+   already-warm process instead of started as new interpreters.
+
+Repository modules the zygote imported are dropped (and so imported again from the candidate's
+workspace) when a patch touches anything but test files, or touches a file that was imported.
+When the child ends the zygote reports ``{"kind": "exit", "id", "status"}`` (a wait status).
+EOF on the socket ends the zygote and its children; every child dies with its parent.
+"""
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import importlib
+import json
+import os
+import random
+import re
+import select
+import signal
+import socket
+import struct
+import sys
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKSPACE = "/tmp/workspace"
+BASE = "/tmp/base"
+WARM = "/tmp/.warm"
+OUT = "/tmp/out"
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine, 126)
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+SKIP_DIRS = {"tests", "test", "testing", "docs", "doc", "build", "dist", "examples", "benchmarks", "bench"}
+SKIP_MODULES = {"setup", "conftest", "noxfile", "fabfile", "tasks", "manage", "conf"}
+_DIFF_NAMES = re.compile(r"^(?:diff --git a/(\S+) b/(\S+)|--- (?:a/)?(\S+)|\+\+\+ (?:b/)?(\S+))")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+PRELOADED = {}  # module name -> file, for repository modules imported by the zygote
+
+
+def _check(result, what):
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def _mount(source, target, fstype, flags=0, data=None):
+    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+
+
+def _prctl(option, arg):
+    _check(_libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl {option}")
+
+
+def drop_capabilities():
+    """No capability left in any set, bounding set emptied, no new privileges ever."""
+    for cap in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) != 0:
+            break  # past the last capability this kernel knows
+    header = struct.pack("II", 0x20080522, 0)
+    data = ctypes.create_string_buffer(24)  # two zeroed __user_cap_data_struct
+    hdr = ctypes.create_string_buffer(header, len(header))
+    _check(_libc.syscall(SYS_CAPSET, hdr, data), "capset")
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def loopback_up():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sh14x", b"lo", 0)
+        flags = struct.unpack("16sh14x", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sh14x", b"lo", flags | IFF_UP))
+
+
+# --- preloading -------------------------------------------------------------------------------
+
+
+def preload_pytest():
+    """pytest, its built-in plugins, our report plugin, every installed pytest11 plugin and the
+    packages those plugins come with (hypothesis' plugin imports hypothesis at every session's end)."""
+    import pytest  # noqa: F401
+    from _pytest import config
+
+    for name in config.default_plugins:
+        with contextlib.suppress(ImportError):
+            importlib.import_module("_pytest." + name)
+    from importlib import metadata
+
+    import vtforge_report  # noqa: F401
+
+    plugins = list(metadata.entry_points().select(group="pytest11"))
+    for entry in plugins:
+        with contextlib.suppress(Exception):  # a broken plugin fails the same way in the run
+            entry.load()
+    dists = {entry.dist.name for entry in plugins if entry.dist is not None}
+    for top, owners in sorted(metadata.packages_distributions().items()):
+        if top.isidentifier() and not top.startswith("_") and dists.intersection(owners):
+            with contextlib.suppress(Exception):
+                importlib.import_module(top)
+
+
+def _candidates(root):
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name)
+        if os.path.isdir(path) and name.isidentifier() and name not in SKIP_DIRS:
+            if os.path.isfile(os.path.join(path, "__init__.py")):
+                yield name
+        elif name.endswith(".py") and name[:-3].isidentifier():
+            stem = name[:-3]
+            if not (stem.startswith("test_") or stem.endswith("_test") or stem in SKIP_MODULES):
+                yield stem
+
+
+def workspace_modules():
+    """Names of the modules in sys.modules that were loaded from the workspace."""
+    prefix = WORKSPACE + "/"
+    found = []
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None) or ""
+        paths = list(getattr(module, "__path__", None) or [])
+        if origin.startswith(prefix) or any(str(p).startswith(prefix) for p in paths):
+            found.append(name)
+    return found
+
+
+def preload_repository():
+    """Import the repository's top-level packages and modules; all or nothing."""
+    before = set(sys.modules)
+    try:
+        for name in _candidates(WORKSPACE):
+            importlib.import_module(name)
+    except BaseException:
+        for name in set(sys.modules) - before:
+            sys.modules.pop(name, None)
+        evict_workspace_modules()
+        return
+    for name in workspace_modules():
+        PRELOADED[name] = getattr(sys.modules[name], "__file__", None) or ""
+
+
+def evict_workspace_modules():
+    import importlib.util
+    import linecache
+
+    for name in workspace_modules():
+        sys.modules.pop(name, None)
+    for path in list(sys.path_importer_cache):
+        if str(path).startswith(WORKSPACE):
+            sys.path_importer_cache.pop(path, None)
+    importlib.invalidate_caches()
+    linecache.clearcache()
+
+
+# --- invalidation -----------------------------------------------------------------------------
+
+
+def _is_test_file(path):
+    parts = path.split("/")
+    base = parts[-1]
+    if base == "conftest.py" or (
+        base.endswith(".py") and (base.startswith("test_") or base[:-3].endswith("_test"))
+    ):
+        return True
+    return any(p in ("tests", "test", "testing") for p in parts[:-1])
+
+
+def touched_paths(spec):
+    paths = set()
+    for patch in spec.get("patches", []):
+        with open(patch, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                match = _DIFF_NAMES.match(line)
+                if match:
+                    paths.update(os.path.normpath(n) for n in match.groups() if n and n != "/dev/null")
+    for reset in (spec.get("reset_before") or {}).values():
+        paths.update(os.path.normpath(p) for p in reset)
+    return paths
+
+
+def must_reimport(spec):
+    """Whether the preloaded repository modules may differ from the candidate's files."""
+    if not PRELOADED:
+        return False
+    imported = {os.path.relpath(f, WORKSPACE) for f in PRELOADED.values() if f}
+    return any(p in imported or not _is_test_file(p) for p in touched_paths(spec))
+
+
+# --- one run ----------------------------------------------------------------------------------
+
+
+def forked_session(spec):
+    """The runner's pytest session: a fork of this warm process instead of a new interpreter."""
+    state = {"evicted": False}
+
+    def session(cmd, env):
+        if not state["evicted"]:
+            state["evicted"] = True
+            if must_reimport(spec):
+                evict_workspace_modules()
+            importlib.invalidate_caches()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.environ.clear()
+                os.environ.update(env)
+                import pytest
+
+                sys.argv = [os.path.join(os.path.dirname(pytest.__file__), "__main__.py"), *cmd[3:]]
+                code = int(pytest.main(list(cmd[3:])))
+                _finish_interpreter()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+            finally:
+                _flush()
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    return session
+
+
+def _finish_interpreter():
+    """What interpreter shutdown would do: wait for non-daemon threads, run atexit handlers."""
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None:
+        shutdown()
+    import atexit
+
+    atexit._run_exitfuncs()
+
+
+def _flush():
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+def _setrlimits(limits):
+    import resource
+
+    for name, value in limits.items():
+        if value is not None:
+            resource.setrlimit(getattr(resource, name), (value, value))
+
+
+def payload(req, stdout_fd, stderr_fd):
+    """pid 2 of the run's pid namespace: rlimits, session, output, environment, then the runner."""
+    os.setsid()
+    _setrlimits(req["limits"])
+    os.dup2(stdout_fd, 1)
+    os.dup2(stderr_fd, 2)
+    os.chdir(WORKSPACE)
+    os.environ.clear()
+    os.environ.update(req["env"])
+    random.seed()
+    import tempfile
+
+    tempfile._name_sequence = None  # pyright: ignore[reportAttributeAccessIssue]  (reseeded per child)
+    import runner
+
+    sys.argv = [runner.__file__, f"{OUT}/spec.json"]
+    with open(sys.argv[1], encoding="utf-8") as handle:
+        spec = json.load(handle)
+    runner.SESSION = forked_session(spec)
+    return runner.main()
+
+
+def init(req, stdout_fd, stderr_fd):
+    """pid 1 of the run's pid namespace: runs the payload, then ends whatever it left behind."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = payload(req, stdout_fd, stderr_fd)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            _flush()
+            os._exit(code)
+    os.close(stdout_fd)
+    os.close(stderr_fd)
+    status = None
+    while True:
+        try:
+            done, st = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if done == pid:
+            status = st
+            with contextlib.suppress(OSError):
+                os.kill(-1, signal.SIGKILL)  # the rest of the namespace, as its end would
+    if status is None:
+        return 1
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)  # as bubblewrap reports a command killed by a signal
+    return os.waitstatus_to_exitcode(status)
+
+
+def enter_namespaces(req):
+    """Own user/mount/net/ipc/uts/pid namespaces; the candidate's workspace and folders mounted."""
+    uid, gid = os.geteuid(), os.getegid()
+    _check(
+        _libc.unshare(
+            CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID
+        ),
+        "unshare",
+    )
+    with open("/proc/self/setgroups", "w") as handle:
+        handle.write("deny")
+    with open("/proc/self/uid_map", "w") as handle:
+        handle.write(f"{uid} {uid} 1")
+    with open("/proc/self/gid_map", "w") as handle:
+        handle.write(f"{gid} {gid} 1")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    run = f"{WARM}/{req['id']}"
+    layers = f"{WARM}/{req['id']}.host/layers"
+    _mount(
+        "overlay",
+        WORKSPACE,
+        "overlay",
+        0,
+        f"lowerdir={BASE},upperdir={layers}/upper,workdir={layers}/work",
+    )
+    for sub in ("out", "home", "tmp"):
+        _mount(f"{run}/{sub}", f"/tmp/{sub}", None, MS_BIND)
+    _mount("tmpfs", WARM, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0555")
+    loopback_up()
+
+
+def child(req, fds, sock):
+    """The zygote's child for one run (never returns)."""
+    code = 1
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        stdout_fd, stderr_fd, go_fd = fds
+        sock.send(json.dumps({"kind": "hello", "id": req["id"]}).encode())
+        sock.close()
+        if os.read(go_fd, 1) != b"g":
+            os._exit(111)  # the host gave up on this run
+        os.close(go_fd)
+        enter_namespaces(req)
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                drop_capabilities()
+                status = init(req, stdout_fd, stderr_fd)
+            except BaseException as exc:
+                os.write(stderr_fd, f"warm worker: {exc}\n".encode())
+            finally:
+                os._exit(status)
+        os.close(stdout_fd)
+        os.close(stderr_fd)
+        drop_capabilities()
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.write(2, f"warm worker child: {exc}\n".encode())
+        code = 120
+    finally:
+        os._exit(code)
+
+
+# --- the zygote -------------------------------------------------------------------------------
+
+
+def serve(sock):
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    children = {}
+
+    def reap():
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            run_id = children.pop(pid, None)
+            if run_id is not None:
+                sock.send(json.dumps({"kind": "exit", "id": run_id, "status": status}).encode())
+
+    while True:
+        try:
+            ready, _, _ = select.select([sock, wake_r], [], [])
+        except InterruptedError:
+            continue
+        if wake_r in ready:
+            try:
+                while os.read(wake_r, 512):
+                    pass
+            except BlockingIOError:
+                pass
+            reap()
+        if sock not in ready:
+            continue
+        try:
+            message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
+        except InterruptedError:
+            continue
+        if not message:  # the host closed: end every run and leave
+            for pid in children:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            return 0
+        req = json.loads(message)
+        pid = os.fork()
+        if pid == 0:
+            os.close(wake_r)
+            os.close(wake_w)
+            child(req, fds, sock)
+        for fd in fds:
+            os.close(fd)
+        children[pid] = req["id"]
+        reap()
+
+
+def main():
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    sys.path[0] = WORKSPACE  # as ``python -m pytest`` run in the workspace has it
+    os.chdir(WORKSPACE)
+    info = {"kind": "ready", "repository": []}
+    try:
+        preload_pytest()
+        preload_repository()
+        info["repository"] = sorted(PRELOADED)
+        if threading.active_count() > 1:
+            info = {"kind": "unsafe", "why": "importing the repository started threads"}
+    except BaseException as exc:
+        info = {"kind": "unsafe", "why": f"preload failed: {type(exc).__name__}: {exc}"}
+    sys.stdout.flush()
+    sock.send(json.dumps(info).encode())
+    if info["kind"] != "ready":
+        return 3
+    try:
+        return serve(sock)
+    except OSError as exc:
+        if exc.errno in (errno.EPIPE, errno.ECONNRESET):
+            return 0
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,413 @@
+"""Warm test workers for the local backend: one zygote per prepared repository, one fork per run.
+
+A cold run starts bubblewrap, a new interpreter, pytest and its plugins, and imports the project,
+for every candidate. A warm run asks the prepared repository's zygote (``inside/zygote.py``, in
+the same bubblewrap sandbox as a cold run) to fork a child that gets its own user/mount/net/pid
+namespaces, its own overlay workspace, the run's rlimits and (as root) the run's own pids and
+memory cgroup, which we join it to here, from its pid as the socket's credentials tell it.
+
+What comes back is the same ``Outcome`` a cold run gives, built into the same ``RunResult``.
+``None`` means "run it cold": the request needs a fresh interpreter (its own environment
+variables, a command instead of pytest), the repository's zygote could not start or refused
+(importing the repository started threads), or the zygote went away mid-run.
+
+Zygotes stop after ``idle_s`` without a run, with ``close``, and with this process: bubblewrap's
+``--die-with-parent`` (spawned from one long-lived thread, because the parent-death signal follows
+the thread that forked) and each child's own parent-death signal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import queue
+import shlex
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from vtforge.sandbox import cgroups
+from vtforge.sandbox.api import Limits, PreparedRepo, RunRequest
+from vtforge.sandbox.layout import IN_TOOLS, base_env
+from vtforge.sandbox.results import Outcome, read_tail
+from vtforge.sandbox.rundir import RunDir, owner_tag, remove_tree
+
+if TYPE_CHECKING:
+    from vtforge.sandbox.local import LocalSandbox
+
+IN_WARM = "/tmp/.warm"
+ZYGOTE = f"{IN_TOOLS}/zygote.py"
+START_TIMEOUT_S = 120.0  # importing pytest, plugins and the repository
+HELLO_TIMEOUT_S = 60.0
+T = TypeVar("T")
+
+
+def eligible(request: RunRequest) -> bool:
+    """A pytest run with the sandbox's own environment (a new interpreter would read the rest)."""
+    return request.command is None and not request.env
+
+
+class _Spawner:
+    """Starts processes from one thread that lives as long as the pool (parent-death signals
+    fire when the forking *thread* ends, so a worker thread of a pool must not fork zygotes)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="vtforge-warm-spawner", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, answer = job
+            try:
+                answer.put((True, fn()))
+            except BaseException as exc:
+                answer.put((False, exc))
+
+    def call(self, fn: Callable[[], T]) -> T:
+        answer: queue.Queue[tuple[bool, Any]] = queue.Queue()
+        self._jobs.put((fn, answer))
+        ok, value = answer.get()
+        if not ok:
+            raise value
+        return value
+
+
+@dataclass
+class _Pending:
+    hello: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    host_pid: int | None = None
+    status: int | None = None
+
+
+class Zygote:
+    """One prepared repository's warm worker and its socket."""
+
+    def __init__(self, box: LocalSandbox, prepared: PreparedRepo, root: Path, spawner: _Spawner) -> None:
+        self.box = box
+        self.prepared = prepared
+        self.root = root
+        self.runs = root / "runs"
+        self.last_used = time.monotonic()
+        self.active = 0
+        self.dead = False
+        self.ready = threading.Event()
+        self.info: dict[str, Any] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._lock = threading.Lock()
+        self._group: cgroups.RunCgroup | None = None
+        self.runs.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:  # the runs' quota mounts, made later on the host, must reach the zygote
+            subprocess.run(["mount", "--bind", str(self.runs), str(self.runs)], check=True)
+            subprocess.run(["mount", "--make-shared", str(self.runs)], check=True)
+        self._dir = RunDir.create(root / "zygote")
+        (self._dir.path / ".warm").mkdir()
+        self._dir.chown()
+        host, inside = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        host.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock = host
+        try:
+            self.proc = spawner.call(lambda: self._spawn(inside))
+        finally:
+            inside.close()
+        self._reader = threading.Thread(target=self._read, name="vtforge-warm-reader", daemon=True)
+        self._reader.start()
+
+    def _spawn(self, inside: socket.socket) -> subprocess.Popen[bytes]:
+        box, prepared, limits = self.box, self.prepared, self.box.limits
+        python = box._python(prepared.spec)
+        argv = box.bwrap_argv(
+            self._dir,
+            prepared.source_dir,
+            prepared.env_dir,
+            python=python,
+            network=limits.network,
+            env_writable=False,
+            inner=[python, ZYGOTE, str(inside.fileno())],
+            base=prepared.source_dir,
+            workspace_ro=True,
+            extra_binds=[(self.runs, IN_WARM)],
+        )
+        prefix: list[str] = []
+        if box.use_cgroups:
+            with contextlib.suppress(OSError):
+                self._group = cgroups.RunCgroup(
+                    f"warm-{uuid.uuid4().hex[:12]}", memory_bytes=limits.memory_mb << 20, pids=limits.pids
+                )
+                moves = "; ".join(f"echo $$ > {shlex.quote(p)}" for p in self._group.procs_files)
+                prefix = ["sh", "-c", f'{moves}; exec "$@"', "sh"]
+        rlimits = [
+            "prlimit",
+            f"--as={limits.memory_mb << 20}",
+            f"--fsize={limits.file_size_mb << 20}",
+            "--core=0",
+        ]
+        if self._group is None:
+            rlimits.append(f"--nproc={limits.pids}")
+        log = open(self._dir.host / "zygote.log", "wb")  # noqa: SIM115 - handed to the child
+        try:
+            return subprocess.Popen(
+                [*prefix, *rlimits, "--", *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=base_env({"PYTHONPATH": IN_TOOLS}),
+                pass_fds=[inside.fileno()],
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+
+    # --- messages ------------------------------------------------------------------------------
+
+    def _read(self) -> None:
+        creds_size = socket.CMSG_SPACE(struct.calcsize("iII"))
+        while True:
+            try:
+                data, ancillary, _, _ = self.sock.recvmsg(1 << 16, creds_size)
+            except OSError:
+                break
+            if not data:
+                break
+            try:
+                message = json.loads(data)
+            except ValueError:
+                continue
+            pid = None
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    pid = struct.unpack("iII", payload[: struct.calcsize("iII")])[0]
+            kind = message.get("kind")
+            if kind in ("ready", "unsafe"):
+                self.info = message
+                self.ready.set()
+                continue
+            with self._lock:
+                pending = self._pending.get(str(message.get("id")))
+            if pending is None:
+                continue
+            if kind == "hello":
+                pending.host_pid = pid
+                pending.hello.set()
+            elif kind == "exit":
+                pending.status = int(message["status"])
+                pending.done.set()
+        self.dead = True
+        self.ready.set()
+        with self._lock:
+            for pending in self._pending.values():
+                pending.hello.set()
+                pending.done.set()
+
+    def wait_ready(self, timeout_s: float) -> str | None:
+        """None when ready, else why not."""
+        if not self.ready.wait(timeout_s):
+            return f"the warm worker did not start within {timeout_s:g}s"
+        if self.dead or self.info.get("kind") != "ready":
+            why = self.info.get("why") or "the warm worker exited while starting"
+            return f"{why}: {read_tail(self._dir.host / 'zygote.log', 1500)}"
+        return None
+
+    # --- one run -------------------------------------------------------------------------------
+
+    def execute(self, run: RunDir, request: RunRequest, limits: Limits) -> Outcome | None:
+        """Run ``run``'s spec in a fork; None when the zygote could not (run it cold instead)."""
+        run_id = run.path.name
+        pending = _Pending()
+        with self._lock:
+            self._pending[run_id] = pending
+            self.active += 1
+        group = None
+        if self.box.use_cgroups:
+            with contextlib.suppress(OSError):
+                group = cgroups.RunCgroup(
+                    f"run-{uuid.uuid4().hex[:12]}", memory_bytes=limits.memory_mb << 20, pids=limits.pids
+                )
+        go_r, go_w = os.pipe()
+        stdout_path, stderr_path = run.host / "stdout.txt", run.host / "stderr.txt"
+        timed_out = threading.Event()
+        try:
+            with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+                message = {
+                    "kind": "run",
+                    "id": run_id,
+                    "env": base_env(request.env),
+                    "limits": _rlimits(limits, nproc=group is None),
+                }
+                try:
+                    with self._lock:
+                        socket.send_fds(
+                            self.sock, [json.dumps(message).encode()], [out.fileno(), err.fileno(), go_r]
+                        )
+                except OSError:
+                    return None
+            os.close(go_r)
+            go_r = -1
+            if not pending.hello.wait(HELLO_TIMEOUT_S) or pending.host_pid is None:
+                return None
+            if group is not None:
+                for procs in group.procs_files:
+                    Path(procs).write_text(f"{pending.host_pid}\n")
+            os.write(go_w, b"g")
+            started = time.monotonic()
+
+            def on_timeout() -> None:
+                timed_out.set()
+                if group is not None:
+                    group.kill_all()
+                with contextlib.suppress(OSError):
+                    os.kill(pending.host_pid or -1, signal.SIGKILL)
+
+            timer = threading.Timer(limits.timeout_s, on_timeout)
+            timer.daemon = True
+            timer.start()
+            try:
+                pending.done.wait()
+            finally:
+                timer.cancel()
+            if pending.status is None:
+                return None  # the zygote went away: not the candidate's doing
+            duration = time.monotonic() - started
+            oom, peak, cpu = False, None, None
+            if group is not None:
+                group.kill_all()
+                oom, peak, cpu = group.oom_hit(), group.peak_mb(), group.cpu_s()
+            return Outcome(
+                exit_code=os.waitstatus_to_exitcode(pending.status),
+                timed_out=timed_out.is_set(),
+                oom=oom,
+                stdout=read_tail(stdout_path),
+                stderr=read_tail(stderr_path),
+                duration_s=duration,
+                cpu_s=cpu,
+                max_rss_mb=peak,
+            )
+        finally:
+            for fd in (go_r, go_w):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            if group is not None:
+                group.remove()
+            with self._lock:
+                self._pending.pop(run_id, None)
+                self.active -= 1
+                self.last_used = time.monotonic()
+
+    def close(self) -> None:
+        """End the zygote (EOF on its socket ends it and its children) and remove its folders."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        if self._group is not None:
+            self._group.remove()
+        self._dir.remove()
+        remove_tree(self.root)
+
+
+def _rlimits(limits: Limits, *, nproc: bool) -> dict[str, int | None]:
+    """The rlimits a cold run gets from ``prlimit``, set by the run's own process."""
+    return {
+        "RLIMIT_AS": limits.memory_mb << 20,
+        "RLIMIT_CPU": math.ceil(limits.timeout_s) + 1,
+        "RLIMIT_FSIZE": limits.file_size_mb << 20,
+        "RLIMIT_CORE": 0,
+        "RLIMIT_NPROC": limits.pids if nproc else None,
+    }
+
+
+class WarmPool:
+    """The zygotes of one ``LocalSandbox``, by prepared repository; idle ones are stopped."""
+
+    def __init__(self, box: LocalSandbox, *, idle_s: float) -> None:
+        self.box = box
+        self.idle_s = idle_s
+        self.root = box.work_dir / "warm" / owner_tag()  # swept when this process is gone
+        self._zygotes: dict[str, Zygote] = {}
+        self._refused: dict[str, str] = {}  # prepared key -> why its zygote cannot be used
+        self._lock = threading.Lock()
+        self._starting: dict[str, threading.Lock] = {}
+        self._spawner = _Spawner()
+        self._closed = threading.Event()
+        self._reaper = threading.Thread(target=self._reap, name="vtforge-warm-reaper", daemon=True)
+        self._reaper.start()
+
+    def refused(self, key: str) -> str | None:
+        return self._refused.get(key)
+
+    def zygotes(self) -> dict[str, Zygote]:
+        with self._lock:
+            return dict(self._zygotes)
+
+    def zygote_for(self, prepared: PreparedRepo) -> Zygote | None:
+        """The repository's running zygote (started if need be); None when it cannot be used."""
+        key = prepared.key
+        with self._lock:
+            if key in self._refused or self._closed.is_set():
+                return None
+            start_lock = self._starting.setdefault(key, threading.Lock())
+        with start_lock:
+            with self._lock:
+                zygote = self._zygotes.get(key)
+            if zygote is not None and not zygote.dead:
+                zygote.last_used = time.monotonic()
+                return zygote
+            if zygote is not None:
+                self._drop(key)
+            zygote = Zygote(self.box, prepared, self.root / key, self._spawner)
+            why = zygote.wait_ready(START_TIMEOUT_S)
+            if why is not None:
+                zygote.close()
+                with self._lock:
+                    self._refused[key] = why
+                return None
+            with self._lock:
+                self._zygotes[key] = zygote
+            return zygote
+
+    def run_dir(self, prepared: PreparedRepo, disk_mb: int | None) -> RunDir:
+        return RunDir.create(self.root / prepared.key, disk_mb=disk_mb)
+
+    def _drop(self, key: str) -> None:
+        with self._lock:
+            zygote = self._zygotes.pop(key, None)
+        if zygote is not None:
+            zygote.close()
+
+    def drop(self, key: str) -> None:
+        """Stop the zygote of a prepared repository (it restarts on the next run)."""
+        self._drop(key)
+        with self._lock:
+            self._refused.pop(key, None)
+
+    def _reap(self) -> None:
+        while not self._closed.wait(min(1.0, max(0.05, self.idle_s / 4))):
+            now = time.monotonic()
+            for key, zygote in self.zygotes().items():
+                if zygote.dead or (zygote.active == 0 and now - zygote.last_used >= self.idle_s):
+                    self._drop(key)
+
+    def close(self) -> None:
+        self._closed.set()
+        for key in list(self.zygotes()):
+            self._drop(key)

@@ -1,0 +1,209 @@
+"""Warm workers of the local backend: the same outcomes as cold runs, and no worker left behind.
+
+The equivalence test runs every demo-bank task's gold patch, an empty patch and two wrong patches
+(one in the source, which makes the child import the repository again, one in a test file, which
+keeps the zygote's modules) cold and warm, and requires the same status, exit code, applied tools
+and per-test outcomes. The demo bank is built once per machine under
+``~/.cache/vtforge/demo-bank`` (sdists from PyPI, cached; ``VTFORGE_TEST_DEMO_BANK`` moves it).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.sandbox.conftest import TEST_LIMITS
+from tests.sandbox.toyrepo import ToyRepo
+from tests.support import require_service
+from vtforge.sandbox.api import RepoSpec, RunRequest, RunResult, Sandbox
+
+pytestmark = pytest.mark.bwrap
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def zygote_pids(marker: str) -> list[int]:
+    """Processes whose command line names the warm worker and ``marker`` (a work folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "zygote.py" in cmdline and marker in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def outcome(result: RunResult) -> tuple:
+    return (result.status, result.exit_code, tuple(result.applied_with), result.status_map())
+
+
+# --- the demo bank ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def demo_tasks() -> list:
+    require_service(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
+    from vtforge.config import load_config
+    from vtforge.tasks.demo import ensure_demo_bank
+
+    root = Path(os.environ.get("VTFORGE_TEST_DEMO_BANK", Path.home() / ".cache" / "vtforge" / "demo-bank"))
+    root.mkdir(parents=True, exist_ok=True)
+    toml = root / "vtcode.toml"
+    if not toml.exists():
+        toml.write_text('[forge.warehouse]\ndata_dir = ".forge"\n')
+    try:
+        return list(ensure_demo_bank(load_config(toml)))
+    except Exception as exc:  # no PyPI access for the sdists on this machine
+        require_service(False, f"the demo bank ({type(exc).__name__}: {exc})")
+        raise
+
+
+def _source_file(patch: str) -> str:
+    from vtforge.sandbox.patches import files_in_patch
+
+    return files_in_patch(patch)[0]
+
+
+def _comment_patch(repo: Path, commit: str, path: str, comment: str) -> str:
+    """A patch that adds one comment line at the top of ``path``: applies, fixes nothing."""
+    old = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{commit}:{path}"], capture_output=True, text=True, check=True
+    ).stdout
+    new = f"# {comment}\n" + old
+    diff = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}", n=3
+    )
+    return f"diff --git a/{path} b/{path}\n" + "".join(diff)
+
+
+def candidates(task) -> dict[str, list[str]]:
+    """gold, empty, wrong in the source, wrong in a test file (each with the task's test patch)."""
+    repo, commit = Path(task.repo_dir), task.base_commit
+    f2p = list(task.fail_to_pass)
+    test_file = f2p[0].split("::", 1)[0]
+    tail = [task.test_patch] if task.test_patch else []
+    return {
+        "gold": [task.patch, *tail],
+        "empty": tail,
+        "wrong_source": [_comment_patch(repo, commit, _source_file(task.patch), "not a fix"), *tail],
+        "wrong_test": [_comment_patch(repo, commit, test_file, "still failing"), *tail],
+    }
+
+
+def test_warm_and_cold_outcomes_are_identical_on_every_demo_task(
+    demo_tasks: list, local_box: Sandbox, warm_box: Sandbox
+) -> None:
+    assert len(demo_tasks) >= 30
+    differences = []
+    warm_runs = 0
+    for task in demo_tasks:
+        spec = RepoSpec(Path(task.repo_dir), task.base_commit, task_id=task.instance_id)
+        tests = [*task.fail_to_pass, *task.pass_to_pass]
+        requests = {
+            name: RunRequest(patches=patches, tests=tests, label=name)
+            for name, patches in candidates(task).items()
+        }
+        cold_repo, warm_repo = local_box.prepare(spec), warm_box.prepare(spec)
+        cold = dict(zip(requests, local_box.run_many(cold_repo, requests.values(), workers=2), strict=True))
+        warm = dict(zip(requests, warm_box.run_many(warm_repo, requests.values(), workers=2), strict=True))
+        assert warm_box.warm is not None and warm_box.warm.refused(warm_repo.key) is None
+        warm_runs += len(warm)
+        for name in requests:
+            if outcome(cold[name]) != outcome(warm[name]):
+                differences.append((task.instance_id, name, outcome(cold[name]), outcome(warm[name])))
+        assert cold["gold"].status == "completed" and set(cold["gold"].passed()) >= set(task.fail_to_pass)
+        assert not set(task.fail_to_pass) <= cold["wrong_source"].passed()
+        warm_box.warm.drop(warm_repo.key)  # one zygote at a time on a small machine
+    assert not differences, differences[:3]
+    assert warm_runs == 4 * len(demo_tasks)
+
+
+# --- the toy repository: features and lifetime --------------------------------------------------
+
+
+def test_a_warm_run_imports_the_patched_module_not_the_zygotes(warm_box: Sandbox, toy: ToyRepo) -> None:
+    """The zygote imported ``toycalc`` unpatched; a child whose patch fixes it sees the fix."""
+    prepared = warm_box.prepare(RepoSpec(toy.path, toy.base_commit))
+    request = RunRequest(patches=[toy.gold_patch, toy.test_patch], tests=toy.fail_to_pass)
+    before = warm_box.run(prepared, RunRequest(patches=[toy.test_patch], tests=toy.fail_to_pass))
+    after = warm_box.run(prepared, request)
+    assert warm_box.warm is not None and "toycalc" in warm_box.warm.zygotes()[prepared.key].info["repository"]
+    assert before.status == after.status == "completed"
+    assert set(toy.fail_to_pass) & before.failed() and set(toy.fail_to_pass) <= after.passed()
+    again = warm_box.run(prepared, RunRequest(patches=[toy.test_patch], tests=toy.fail_to_pass))
+    assert outcome(again) == outcome(before)  # the fix stayed in its own child
+
+
+def test_runs_that_need_a_new_interpreter_run_cold(warm_box: Sandbox, toy: ToyRepo) -> None:
+    prepared = warm_box.prepare(RepoSpec(toy.path, toy.base_commit))
+    result = warm_box.run(prepared, RunRequest(command=["sh", "-c", "echo $PYTHONHASHSEED"]))
+    assert result.status == "completed" and result.stdout_tail.strip() == "0"
+    env = warm_box.run(prepared, RunRequest(tests=["tests/test_basic.py::test_mul"], env={"X_FLAG": "1"}))
+    assert env.status == "completed" and env.status_map() == {"tests/test_basic.py::test_mul": "PASSED"}
+
+
+def test_idle_workers_are_stopped(tmp_path: Path, toy: ToyRepo) -> None:
+    from vtforge.sandbox.local import LocalSandbox
+
+    box = LocalSandbox(TEST_LIMITS, work_dir=tmp_path / "idle", warm=True, warm_idle_s=0.5)
+    try:
+        prepared = box.prepare(RepoSpec(toy.path, toy.base_commit))
+        assert box.run(prepared, RunRequest(tests=["tests/test_basic.py::test_mul"])).status == "completed"
+        assert zygote_pids(str(tmp_path / "idle"))
+        deadline = time.monotonic() + 30
+        while zygote_pids(str(tmp_path / "idle")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not zygote_pids(str(tmp_path / "idle"))
+        assert box.warm is not None and not box.warm.zygotes()
+        assert box.run(prepared, RunRequest(tests=["tests/test_basic.py::test_mul"])).status == "completed"
+    finally:
+        box.close()
+    assert not zygote_pids(str(tmp_path / "idle"))
+
+
+def test_workers_never_outlive_their_parent(tmp_path: Path, toy: ToyRepo) -> None:
+    """A parent killed with SIGKILL (no clean-up at all) takes its zygote and runs with it."""
+    work = tmp_path / "orphan"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        from pathlib import Path
+        from tests.sandbox.conftest import TEST_LIMITS
+        from vtforge.sandbox.api import RepoSpec, RunRequest
+        from vtforge.sandbox.local import LocalSandbox
+        box = LocalSandbox(TEST_LIMITS, work_dir=Path({str(work)!r}), warm=True, warm_idle_s=600)
+        prepared = box.prepare(RepoSpec(Path({str(toy.path)!r}), {toy.base_commit!r}))
+        print(box.run(prepared, RunRequest(tests=["tests/test_basic.py::test_mul"])).status, flush=True)
+        time.sleep(600)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None and parent.stdout.readline().strip() == "completed"
+        assert zygote_pids(str(work))
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 30
+    while zygote_pids(str(work)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not zygote_pids(str(work))
+    from vtforge.sandbox.local import LocalSandbox
+    from vtforge.sandbox.rundir import mounts_under
+
+    LocalSandbox(TEST_LIMITS, work_dir=work).close()  # sweeps what the killed parent left
+    assert not mounts_under(work) and not list((work / "warm").iterdir())
