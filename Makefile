@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
-EXTRAS ?= dev,kafka,sandbox,pipelines,train,selfplay,model
+EXTRAS ?= dev,kafka,sandbox,pipelines,train,selfplay,model,corpus
 STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml; echo "$(EXTRAS)") 2>/dev/null | cksum | cut -d' ' -f1)
 # the Rust decoder (native/): rebuilt when its sources change; cargo's build cache outlives the clone
 NATIVE_STAMP := $(VENV)/.native-$(shell cat native/Cargo.toml native/Cargo.lock native/pyproject.toml native/src/*.rs 2>/dev/null | cksum | cut -d' ' -f1)

@@ -16,6 +16,7 @@ from dagster import Definitions, in_process_executor
 from vtforge.config import load_config
 from vtforge.pipelines.assets import ALL_ASSETS
 from vtforge.pipelines.checks import ALL_CHECKS
+from vtforge.pipelines.corpus import CORPUS_ASSETS, CORPUS_CHECKS
 from vtforge.pipelines.evaluation import EVALUATION_ASSETS, evaluation_job, recurring_evaluation
 from vtforge.pipelines.jobs import warehouse_job
 from vtforge.pipelines.resources import WarehouseResource
@@ -33,8 +34,8 @@ else:
 
 def build_definitions(config_path: str | None = None) -> Definitions:
     return Definitions(
-        assets=[*ALL_ASSETS, *TRAINING_ASSETS, *EVALUATION_ASSETS, *kafka_assets],
-        asset_checks=[*ALL_CHECKS, *TRAINING_CHECKS],
+        assets=[*ALL_ASSETS, *TRAINING_ASSETS, *EVALUATION_ASSETS, *CORPUS_ASSETS, *kafka_assets],
+        asset_checks=[*ALL_CHECKS, *TRAINING_CHECKS, *CORPUS_CHECKS],
         jobs=[warehouse_job, grpo_job, evaluation_job],
         schedules=[recurring_evaluation(load_config(config_path))],
         sensors=[landing_sensor, *kafka_sensors],

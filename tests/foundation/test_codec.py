@@ -59,6 +59,7 @@ def test_every_catalogued_event_type_is_covered_by_the_synthetic_stream() -> Non
         "skill_evaluation",
         "ingest_progress",
         "policy_promoted",  # vtforge gates --promote and a forced GRPO start
+        "corpus_shard_written",  # vtforge corpus build
     }
 
 
