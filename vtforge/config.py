@@ -133,6 +133,15 @@ class SandboxConfig(_Table):
     image: str = C.SANDBOX_IMAGE
     docker_host: str | None = None  # unix:///… of a Docker-API engine; None = DOCKER_HOST / default
     kubernetes_namespace: str = C.KUBERNETES_NAMESPACE
+    # kubernetes: where a Pod's init container fetches the prepared repository (a tarball per task)
+    kubernetes_repo_store: str = ""  # a folder prepare() writes <key>.tar.gz into (what the volume/URL shows)
+    kubernetes_repo_volume: str = ""  # "pvc:CLAIM" or "hostPath:/ABS/PATH": that folder, as a Pod volume
+    kubernetes_repo_url: str = ""  # or: a base URL serving it (<url>/<key>.tar.gz)
+    kubernetes_repo_egress_cidr: str = ""  # with a URL: the store's addresses, the one egress the Pod gets
+    warm_workers: bool = C.SANDBOX_WARM_WORKERS  # local: forks of a warm worker; docker: warm containers
+    warm_idle_s: float = Field(C.SANDBOX_WARM_IDLE_S, gt=0.0)
+    disk_mb: int = Field(C.SANDBOX_DISK_MB, ge=0)  # per-run disk quota; 0 = none
+    prepared_cache_gb: float = Field(C.SANDBOX_PREPARED_CACHE_GB, ge=0.0)  # LRU bound; 0 = unbounded
 
 
 class KafkaConfig(_Table):
@@ -256,6 +265,37 @@ class DatasetsConfig(_Table):
     synthetic_upsample: int = Field(C.SYNTHETIC_UPSAMPLE, ge=1)
 
 
+class CorpusConfig(_Table):
+    """Stage 1 mid-training corpus (``vtforge corpus build``, docs/CORPUS.md): tokenizer, packing,
+    per-source upsampling, filters, deduplication and decontamination levers."""
+
+    tokenizer: str = C.CORPUS_TOKENIZER
+    seq_len: int = Field(C.CORPUS_SEQ_LEN, ge=16)
+    rows_per_shard: int = Field(C.CORPUS_ROWS_PER_SHARD, ge=1)
+    seed: int = C.CORPUS_SEED
+    tasks: int = Field(C.CORPUS_TASKS, ge=1)
+    workers: int = Field(C.CORPUS_WORKERS, ge=0)
+    weights: dict[str, float] = Field(default_factory=lambda: dict(C.CORPUS_WEIGHTS))
+    min_chars: int = Field(C.CORPUS_MIN_CHARS, ge=0)
+    max_chars: int = Field(C.CORPUS_MAX_CHARS, ge=1)
+    max_file_bytes: int = Field(C.CORPUS_MAX_FILE_BYTES, ge=1)
+    licenses: list[str] = Field(default_factory=lambda: list(C.CORPUS_LICENSES))
+    allow_unknown_license: bool = C.CORPUS_ALLOW_UNKNOWN_LICENSE
+    minhash_ngrams: int = Field(C.CORPUS_MINHASH_NGRAMS, ge=1)
+    minhash_buckets: int = Field(C.CORPUS_MINHASH_BUCKETS, ge=1)
+    minhash_hashes_per_bucket: int = Field(C.CORPUS_MINHASH_HASHES_PER_BUCKET, ge=1)
+    decontam_ngrams: int = Field(C.CORPUS_DECONTAM_NGRAMS, ge=4)
+    eos_token: str = C.CORPUS_EOS_TOKEN
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_not_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if v < 0}
+        if bad:
+            raise ValueError(f"upsampling weights must be >= 0, got {bad}")
+        return value
+
+
 # the loggers transformers' Trainer reports to (``TrainingArguments.report_to``); each needs its
 # package (tensorboard comes with the train extra; wandb, mlflow and the others are the user's)
 ReportTarget = Literal[
@@ -370,6 +410,7 @@ class ForgeConfig(_Table):
     events: EventsConfig = EventsConfig()
     warehouse: WarehouseConfig = WarehouseConfig()
     datasets: DatasetsConfig = DatasetsConfig()
+    corpus: CorpusConfig = CorpusConfig()  # pyright: ignore[reportCallIssue]  (Field defaults)
     train: TrainConfig = TrainConfig()
     vtcode: VtcodeConfig = VtcodeConfig()
     serve: ServeConfig = ServeConfig()

@@ -95,6 +95,11 @@ SANDBOX_FILE_SIZE_MB = 512
 SANDBOX_CONCURRENCY = 2
 SANDBOX_NETWORK = False
 SANDBOX_IMAGE = "localhost/vtforge-sandbox:bookworm"
+# local: a warm pytest worker per prepared repo, forked per run; docker: an exec per run, warm containers
+SANDBOX_WARM_WORKERS = True
+SANDBOX_WARM_IDLE_S = 60.0  # a warm worker idle this long is stopped
+SANDBOX_DISK_MB = 1024  # per-run disk quota (tmpfs upper layer); 0 = none
+SANDBOX_PREPARED_CACHE_GB = 20.0  # LRU bound on prepared checkouts; 0 = unbounded
 KUBERNETES_NAMESPACE = "vtforge"
 
 # --- forge.events ------------------------------------------------------------------------------
@@ -128,6 +133,42 @@ PARQUET_COMPRESSION = "zstd"
 
 # --- forge.datasets ----------------------------------------------------------------------------
 SYNTHETIC_UPSAMPLE = 4  # synthetic traces are upsampled 4x in SFT data (Kimi-Dev)
+
+# --- forge.corpus (Stage 1 mid-training corpus: `vtforge corpus build`, docs/CORPUS.md) ---------
+CORPUS_TOKENIZER = "smollm2-135m"  # a forge.models name, a tokenizer.json, or a Hugging Face folder
+CORPUS_SEQ_LEN = 2048  # tokens in one packed training sequence
+CORPUS_ROWS_PER_SHARD = 4096  # sequences in one Parquet shard (a rank's last shard may hold fewer)
+CORPUS_SEED = 0  # the packing order's seed
+CORPUS_TASKS = 2  # datatrove tasks of the per-document stages (input files; one shard series each)
+CORPUS_WORKERS = 0  # local executor processes; 0 = min(tasks, cores)
+CORPUS_WEIGHTS: dict[str, float] = {  # per-source upsampling (copies of each kept document)
+    "commit-pack": 1.0,
+    "github": 1.0,
+    "bank": 1.0,
+    "warehouse": 1.0,
+    "synthetic": 4.0,  # the seed's 4x for synthetic traces (a synthetic document of any source)
+}
+CORPUS_MIN_CHARS = 200  # rendered documents shorter than this are dropped (too_short)
+CORPUS_MAX_CHARS = 400_000  # and longer than this (too_long)
+CORPUS_MAX_FILE_BYTES = 200_000  # a changed file bigger than this makes the document too_large
+CORPUS_LICENSES: tuple[str, ...] = (  # provenance licences kept; None/unknown counts as license
+    "MIT",
+    "Apache-2.0",
+    "BSD",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "ISC",
+    "PSF-2.0",
+    "MPL-2.0",
+    "Unlicense",
+    "0BSD",
+)
+CORPUS_ALLOW_UNKNOWN_LICENSE = False  # a document without a licence is dropped unless this is true
+CORPUS_MINHASH_NGRAMS = 5  # word n-grams of the MinHash signature
+CORPUS_MINHASH_BUCKETS = 14  # FineWeb's 14 bands of 8 hashes: ~0.75 Jaccard similarity threshold
+CORPUS_MINHASH_HASHES_PER_BUCKET = 8
+CORPUS_DECONTAM_NGRAMS = 13  # a shared 13-gram with an eval problem, patch or test removes a document
+CORPUS_EOS_TOKEN = "<|endoftext|>"  # between packed documents (SmolLM2: id 0)
 
 # --- forge.train (SFT and GRPO; learning rates are for real models) ---------------------------
 TRAIN_SEED = 0
