@@ -17,7 +17,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/vtforge/native-target
 OLDEST_DUCKDB := 1.1.3
 export OLDEST_DUCKDB_DIR := $(HOME)/.cache/vtforge/duckdb-$(OLDEST_DUCKDB)
 
-.PHONY: demo test lint typecheck bench setup system venv native oldest-duckdb clean-data
+.PHONY: demo test lint typecheck bench setup system venv native oldest-duckdb clean-data vtcode
 
 demo: setup
 	$(VENV)/bin/vtforge demo
@@ -84,3 +84,14 @@ system:
 
 clean-data:
 	rm -rf .forge
+
+# The real VT Code binary, pinned (docs/VTCODE.md): not part of `make test`, a cold build takes over an
+# hour on 2 cores (the final LTO link alone is long). The target folder is cached per machine, so a
+# rerun resumes; the binary lands in $(VTCODE_ROOT)/bin/vtcode (what VTFORGE_VTCODE_BIN can name).
+VTCODE_VERSION ?= 0.169.2
+VTCODE_ROOT := $(HOME)/.cache/vtforge/vtcode/$(VTCODE_VERSION)
+
+vtcode: $(VTCODE_ROOT)/bin/vtcode
+
+$(VTCODE_ROOT)/bin/vtcode:
+	CARGO_TARGET_DIR=$(HOME)/.cache/vtforge/vtcode/target cargo install vtcode --version $(VTCODE_VERSION) --locked --root $(VTCODE_ROOT)
