@@ -8,8 +8,10 @@ rlimits alone (``RLIMIT_NPROC`` then counts every process of the sandbox user, n
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import time
+import uuid
 from contextlib import suppress
 from pathlib import Path
 
@@ -61,6 +63,21 @@ class RunCgroup:
     @property
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs]
+
+    def exec_prefix(self) -> list[str]:
+        """An argv prefix that moves the process into this cgroup, then execs the rest."""
+        moves = "; ".join(f"echo $$ > {shlex.quote(p)}" for p in self.procs_files)
+        return ["sh", "-c", f'{moves}; exec "$@"', "sh"]
+
+    def add(self, pid: int) -> None:
+        """Move a running process (and what it forks from now on) into this cgroup."""
+        for procs in self.procs_files:
+            Path(procs).write_text(f"{pid}\n")
+
+    def finish(self) -> tuple[bool, float | None, float | None]:
+        """Kill what is left inside, then (oom hit, peak MB, CPU seconds) of the run."""
+        self.kill_all()
+        return self.oom_hit(), self.peak_mb(), self.cpu_s()
 
     def pids(self) -> set[int]:
         out: set[int] = set()
@@ -125,6 +142,14 @@ class RunCgroup:
                     break
                 except OSError:
                     time.sleep(0.02)
+
+
+def open_run(prefix: str, *, memory_mb: int, pids: int) -> RunCgroup | None:
+    """A new run cgroup named ``<prefix>-<random>``, or None when one cannot be made here."""
+    try:
+        return RunCgroup(f"{prefix}-{uuid.uuid4().hex[:12]}", memory_bytes=memory_mb << 20, pids=pids)
+    except OSError:
+        return None
 
 
 def available() -> bool:

@@ -13,14 +13,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from contextlib import suppress
 from functools import lru_cache
@@ -234,12 +232,13 @@ class LocalSandbox(CopyPerCandidate):
             return tuple(p for p in python_prefixes(str(host)) if not _under(p, str(env_dir.resolve())))
         return python_prefixes(python)
 
-    def _prlimit(self, limits: Limits, *, nproc: bool) -> list[str]:
+    def _prlimit(self, limits: Limits, *, nproc: bool, cpu: bool = True) -> list[str]:
         """rlimits for the whole tree. ``RLIMIT_NPROC`` counts every process of the sandbox user
-        on the host, so it is used only when no per-run pids cgroup can do the job."""
-        mem = limits.memory_mb * 1024 * 1024
-        cpu = math.ceil(limits.timeout_s) + 1
-        argv = ["prlimit", f"--as={mem}", f"--cpu={cpu}", f"--fsize={limits.file_size_mb * 1024 * 1024}"]
+        on the host, so it is used only when no per-run pids cgroup can do the job; a long-lived
+        warm worker gets no CPU-time limit (each of its runs sets its own)."""
+        argv = ["prlimit", f"--as={limits.memory_mb << 20}", f"--fsize={limits.file_size_mb << 20}"]
+        if cpu:
+            argv.append(f"--cpu={math.ceil(limits.timeout_s) + 1}")
         if nproc:
             argv.append(f"--nproc={limits.pids}")
         return [*argv, "--core=0", "--"]
@@ -250,18 +249,9 @@ class LocalSandbox(CopyPerCandidate):
         self, argv: list[str], env: dict[str, str], limits: Limits, run: RunDir, timeout_s: float
     ) -> Outcome:
         group = None
-        prefix: list[str] = []
         if self.use_cgroups:
-            try:
-                group = cgroups.RunCgroup(
-                    f"run-{uuid.uuid4().hex[:12]}",
-                    memory_bytes=limits.memory_mb * 1024 * 1024,
-                    pids=limits.pids,
-                )
-                moves = "; ".join(f"echo $$ > {shlex.quote(p)}" for p in group.procs_files)
-                prefix = ["sh", "-c", f'{moves}; exec "$@"', "sh"]
-            except OSError:
-                group = None
+            group = cgroups.open_run("run", memory_mb=limits.memory_mb, pids=limits.pids)
+        prefix = group.exec_prefix() if group is not None else []
         full = prefix + self._prlimit(limits, nproc=group is None) + argv
         stdout_path, stderr_path = run.host / "stdout.txt", run.host / "stderr.txt"
         started = time.monotonic()
@@ -302,10 +292,8 @@ class LocalSandbox(CopyPerCandidate):
         peak = usage.ru_maxrss / 1024.0
         cpu = usage.ru_utime + usage.ru_stime
         if group:
-            group.kill_all()  # anything that escaped the pid namespace's end
-            oom = group.oom_hit()
-            peak = group.peak_mb() or peak
-            cpu = group.cpu_s()
+            oom, group_peak, cpu = group.finish()  # also kills what escaped the pid namespace's end
+            peak = group_peak or peak
             group.remove()
         return Outcome(
             exit_code=proc.returncode,

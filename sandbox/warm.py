@@ -23,14 +23,12 @@ import json
 import math
 import os
 import queue
-import shlex
 import signal
 import socket
 import struct
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,26 +140,14 @@ class Zygote:
             workspace_ro=True,
             extra_binds=[(self.runs, IN_WARM)],
         )
-        prefix: list[str] = []
         if box.use_cgroups:
-            with contextlib.suppress(OSError):
-                self._group = cgroups.RunCgroup(
-                    f"warm-{uuid.uuid4().hex[:12]}", memory_bytes=limits.memory_mb << 20, pids=limits.pids
-                )
-                moves = "; ".join(f"echo $$ > {shlex.quote(p)}" for p in self._group.procs_files)
-                prefix = ["sh", "-c", f'{moves}; exec "$@"', "sh"]
-        rlimits = [
-            "prlimit",
-            f"--as={limits.memory_mb << 20}",
-            f"--fsize={limits.file_size_mb << 20}",
-            "--core=0",
-        ]
-        if self._group is None:
-            rlimits.append(f"--nproc={limits.pids}")
+            self._group = cgroups.open_run("warm", memory_mb=limits.memory_mb, pids=limits.pids)
+        prefix = self._group.exec_prefix() if self._group is not None else []
+        rlimits = box._prlimit(limits, nproc=self._group is None, cpu=False)
         log = open(self._dir.host / "zygote.log", "wb")  # noqa: SIM115 - handed to the child
         try:
             return subprocess.Popen(
-                [*prefix, *rlimits, "--", *argv],
+                [*prefix, *rlimits, *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -233,10 +219,7 @@ class Zygote:
             self.active += 1
         group = None
         if self.box.use_cgroups:
-            with contextlib.suppress(OSError):
-                group = cgroups.RunCgroup(
-                    f"run-{uuid.uuid4().hex[:12]}", memory_bytes=limits.memory_mb << 20, pids=limits.pids
-                )
+            group = cgroups.open_run("run", memory_mb=limits.memory_mb, pids=limits.pids)
         go_r, go_w = os.pipe()
         stdout_path, stderr_path = run.host / "stdout.txt", run.host / "stderr.txt"
         timed_out = threading.Event()
@@ -260,8 +243,7 @@ class Zygote:
             if not pending.hello.wait(HELLO_TIMEOUT_S) or pending.host_pid is None:
                 return None
             if group is not None:
-                for procs in group.procs_files:
-                    Path(procs).write_text(f"{pending.host_pid}\n")
+                group.add(pending.host_pid)
             os.write(go_w, b"g")
             started = time.monotonic()
 
@@ -282,10 +264,7 @@ class Zygote:
             if pending.status is None:
                 return None  # the zygote went away: not the candidate's doing
             duration = time.monotonic() - started
-            oom, peak, cpu = False, None, None
-            if group is not None:
-                group.kill_all()
-                oom, peak, cpu = group.oom_hit(), group.peak_mb(), group.cpu_s()
+            oom, peak, cpu = group.finish() if group is not None else (False, None, None)
             return Outcome(
                 exit_code=os.waitstatus_to_exitcode(pending.status),
                 timed_out=timed_out.is_set(),
