@@ -123,7 +123,8 @@ def remove_tree(path: Path) -> bool:
     return True
 
 
-def _alive(tag: str) -> bool:
+def owner_alive(tag: str) -> bool:
+    """Whether the process ``<pid>.<start time>`` still runs (the same pid reused does not count)."""
     pid, _, start = tag.partition(".")
     return pid.isdigit() and _start_time(int(pid)) == start
 
@@ -141,6 +142,6 @@ def sweep_stale(work_dir: Path) -> list[Path]:
         entries += list((work_dir / "warm").iterdir())
     for entry in entries:
         tag = entry.name.split("-", 1)[0]
-        if "." in tag and not _alive(tag) and remove_tree(entry):
+        if "." in tag and not owner_alive(tag) and remove_tree(entry):
             removed.append(entry)
     return removed

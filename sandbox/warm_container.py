@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from vtforge.sandbox.api import Limits, PreparedRepo, RunRequest, RunResult
 from vtforge.sandbox.layout import IN_BASE, IN_ROOT, IN_WORKSPACE, base_env
 from vtforge.sandbox.results import Outcome, build_result, effective_limits, tail
-from vtforge.sandbox.rundir import RunDir, owner_tag
+from vtforge.sandbox.rundir import RunDir, owner_alive, owner_tag
 
 if TYPE_CHECKING:
     from vtforge.sandbox.docker_backend import DockerSandbox
@@ -63,18 +63,6 @@ MOUNT_POINTS = ("base", "env", ".vtforge", ".vtforge-owner")  # mounted over ins
 
 def owner_labels() -> dict[str, str]:
     return {OWNER_LABEL: owner_tag(), HOST_LABEL: socket.gethostname()}
-
-
-def owner_alive(tag: str) -> bool:
-    """Whether the process ``<pid>.<start time>`` still runs (the same pid reused does not count)."""
-    pid, _, start = tag.partition(".")
-    if not pid.isdigit():
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[19] == start
 
 
 def sweep_containers(client: Any) -> list[str]:
