@@ -39,7 +39,8 @@ RAW_KEYS = ["events", *(raw_table(t) for t in EVENT_TYPES)]
 def raw_ingest(context: AssetExecutionContext, warehouse: WarehouseResource):
     """Landing Parquet files not read before → ``events`` and ``raw_<event_type>`` (incremental)."""
     with warehouse.connect() as (con, config):
-        stats = {s.event_type: s for s in load_landing(con, config.landing_dir)}
+        every = config.forge.warehouse.compact_every
+        stats = {s.event_type: s for s in load_landing(con, config.landing_dir, compact_every=every)}
         total = con.execute("SELECT count(*) FROM events").fetchone()[0]
         counts = {t: con.execute(f'SELECT count(*) FROM "{raw_table(t)}"').fetchone()[0] for t in EVENT_TYPES}
     new = sum(s.rows_new for s in stats.values())
@@ -90,8 +91,8 @@ def model_asset(model: Model) -> AssetsDefinition:
     )
     def _build(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
         full = context.run.tags.get(FULL_REBUILD_TAG, "").lower() == "true"
-        with warehouse.connect() as (con, _config):
-            with Builder(con) as builder:
+        with warehouse.connect() as (con, config):
+            with Builder(con, compact_every=config.forge.warehouse.compact_every) as builder:
                 built = builder.materialize(model.name, full=full)
             extra = model_metadata(con, model.name)  # rl_prompts: the tasks it left out, and why
         shown = {k: MetadataValue.md(v) if isinstance(v, Markdown) else v for k, v in extra.items()}

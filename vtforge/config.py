@@ -257,6 +257,8 @@ class WarehouseConfig(_Table):
     freshness_target_s: float = Field(C.CURATED_FRESHNESS_TARGET_S, gt=0.0)
     # a new warehouse file's DuckDB storage version ("v1.0.0": readable by DuckDB 1.x; "latest")
     storage_version: str = Field(C.WAREHOUSE_STORAGE_VERSION, pattern=r"^(latest|v\d+\.\d+\.\d+)$")
+    # appends to a table between checkpoints that merge its small row groups (1: every checkpoint)
+    compact_every: int = Field(C.WAREHOUSE_COMPACT_EVERY, ge=1)
 
 
 class DatasetsConfig(_Table):

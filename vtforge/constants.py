@@ -16,6 +16,8 @@ DUCKDB_FILE = "warehouse.duckdb"
 # DuckDB's storage_compatibility_version of a new warehouse file: "v1.0.0" is read by every DuckDB
 # from 1.0 on (the CLI, JDBC, npm and Python 1.x clients); "latest" is DuckDB's own default
 WAREHOUSE_STORAGE_VERSION = "v1.0.0"
+# appends to a warehouse table between checkpoints that merge its row groups (docs/WAREHOUSE.md)
+WAREHOUSE_COMPACT_EVERY = 16
 CURATED_FRESHNESS_TARGET_S = 60.0  # curated tables trail the newest landed event by at most this
 RAW_FRESHNESS_HOURS = 24.0  # the raw-events freshness check warns when the newest event is older
 LANDING_DIR = "landing"

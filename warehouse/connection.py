@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 
 from vtforge.locks import FileLock
+from vtforge.warehouse.compaction import checkpoint, defer_merges
 
 LOCK_SUFFIX = ".lock"
 SNAPSHOT_DIR = "snapshots"
@@ -56,7 +57,8 @@ def lock_path(db_path: Path) -> Path:
 def writer(
     db_path: Path, *, timeout_s: float = 600.0, storage_version: str = "latest"
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The single writing connection; the file is checkpointed and closed before the lock is freed.
+    """The single writing connection; the file is checkpointed and closed before the lock is freed
+    (row groups are merged only for tables that are due: ``compaction``).
 
     ``storage_version`` (``forge.warehouse.storage_version``) is the DuckDB storage format of a file
     this creates: ``v1.0.0`` is read by every DuckDB from 1.0 on, while DuckDB 2's own default
@@ -68,9 +70,10 @@ def writer(
         db_path.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(db_path), config=settings)
         con.execute("SET parquet_metadata_cache = true")  # the raw views re-read the same footers
+        defer_merges(con)
         try:
             yield con
-            con.execute("CHECKPOINT")
+            checkpoint(con)  # merging the row groups of the tables that are due
         finally:
             con.close()
 

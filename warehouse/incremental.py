@@ -32,8 +32,10 @@ from datetime import datetime
 
 import duckdb
 
+from vtforge import constants as C
+from vtforge.warehouse.compaction import record_writes
 from vtforge.warehouse.connection import scalar
-from vtforge.warehouse.load import raw_select
+from vtforge.warehouse.load import ingested_columns, raw_select
 from vtforge.warehouse.models import MODELS_BY_NAME, Model, ModelError, replace_table, sql_text
 
 STATE_TABLE = "_model_state"
@@ -80,8 +82,11 @@ class Builder:
     of it or none, and the session pays one commit. Slice builds see the temporary views that
     shadow partitioned inputs; a table without partition is built with those views dropped."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, *, compact_every: int = C.WAREHOUSE_COMPACT_EVERY
+    ) -> None:
         con.execute(_STATE_DDL)
+        self.compact_every = compact_every  # appends to a table between row-group merges (compaction)
         self.tx = con.cursor()  # its own temporary catalog, and the session's transaction
         for name, value, kind in con.execute("SELECT name, value, type FROM duckdb_variables()").fetchall():
             self.tx.execute(f"SET VARIABLE {name} = CAST(? AS {kind})", [value])  # the levers, typed
@@ -102,6 +107,8 @@ class Builder:
         self._since: datetime | None = None  # the oldest watermark the affected tasks are taken after
         self._fresh = False  # no model can hold a row of an affected task yet (all new tasks)
         self._pending: list[list[object]] = []  # state rows, written once when the session commits
+        self._appended: set[str] = set()  # tables this session inserted slices into
+        self._rebuilt: set[str] = set()  # partitioned tables it rebuilt whole
         self._done = False
 
     def __enter__(self) -> Builder:
@@ -127,6 +134,7 @@ class Builder:
                 f"INSERT OR REPLACE INTO {self.db}.main.{STATE_TABLE} VALUES {values}",
                 [v for row in latest for v in row],
             )
+        record_writes(self.tx, appended=self._appended, rebuilt=self._rebuilt, every=self.compact_every)
         self.tx.execute("COMMIT")
         self._done = True
 
@@ -177,6 +185,8 @@ class Builder:
         self._drop_slice(model.name)
         replace_table(tx, model.name)
         self.tables.add(model.name)
+        if model.partition is not None:  # a large table: worth merging its row groups
+            self._rebuilt.add(model.name)
         fingerprint = _fingerprint(tx, f'{self.db}.main."{model.name}"') if model.partition is None else None
         changed = state is None or model.partition is not None or fingerprint != state.fingerprint
         last_change = seq if state is None or changed else state.changed_seq
@@ -224,6 +234,7 @@ class Builder:
                     f"WHERE coalesce(\"{model.partition}\", '') IN (SELECT k FROM temp._affected)"
                 )
             tx.execute(f'INSERT INTO {db}.main."{model.name}" SELECT * FROM temp."_slice_{model.name}"')
+            self._appended.add(model.name)
         mode = INCREMENTAL if affected else UNCHANGED
         watermark = _watermark(model, self.high, self.states)
         changed = seq if affected else state.changed_seq
@@ -310,7 +321,8 @@ class Builder:
                 f"SELECT DISTINCT _file FROM {events} WHERE {where} ORDER BY 1", params
             ).fetchall()
         ]
-        select = raw_select(self.tx, event_type, files)
+        present, uniform = ingested_columns(self.tx, "path IN (SELECT unnest(?))", [files])
+        select = raw_select(self.tx, event_type, files, present=present, uniform=uniform)
         rows = (
             f"SELECT r.* FROM ({select}) r SEMI JOIN (SELECT _file, _row FROM {events} WHERE {where}) e "
             "ON e._file = r._file AND e._row = r._row"

@@ -23,6 +23,7 @@ is rewritten with other events makes the next refresh rebuild every model from t
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +31,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from vtforge import constants as C
 from vtforge.schemas import default_catalog
 from vtforge.schemas.catalog import SchemaCatalog
+from vtforge.warehouse.compaction import record_writes
 from vtforge.warehouse.connection import scalar
 
 ENVELOPE_COLUMNS = (
@@ -50,13 +53,15 @@ ENVELOPE_COLUMNS = (
     "synthetic",
     "attributes",
 )
+_APPENDED = ("events", "_ingested_files", "_duplicate_events")  # what a load with new files appends to
 # envelope fields repeated as top-level columns of every raw view (the models filter and join on them)
 PROMOTED = ("event_id", "task_id", "occurred_at", "stage", "synthetic")
 
 _BOOKKEEPING = """
 CREATE TABLE IF NOT EXISTS _ingested_files (
     path VARCHAR PRIMARY KEY, event_type VARCHAR, size BIGINT, mtime_ns BIGINT,
-    rows_read BIGINT, rows_new BIGINT, ingested_at TIMESTAMPTZ, columns VARCHAR[]);
+    rows_read BIGINT, rows_new BIGINT, ingested_at TIMESTAMPTZ, columns VARCHAR[], schema_hash VARCHAR);
+ALTER TABLE _ingested_files ADD COLUMN IF NOT EXISTS schema_hash VARCHAR;
 CREATE TABLE IF NOT EXISTS _duplicate_events (
     event_id VARCHAR, event_type VARCHAR, payload_hash UBIGINT, kept_payload_hash UBIGINT,
     file VARCHAR, "row" BIGINT, seen_at TIMESTAMPTZ);
@@ -126,17 +131,21 @@ def raw_select(
     files: list[str],
     catalog: SchemaCatalog | None = None,
     present: set[str] | None = None,
+    *,
+    uniform: bool = False,
 ) -> str:
     """A ``SELECT`` of every row of ``files`` with the raw view's columns and types, plus each row's
     place (``_file``, ``_row``); duplicates included (callers leave them out or pick them).
 
-    ``present``: the columns found in any of the files (read from their footers when not given)."""
+    ``present``: the columns found in any of the files (read from their footers when not given).
+    ``uniform``: every file has the same Parquet schema, so DuckDB need not read every footer to
+    unify them by name when the ``SELECT`` is bound (``file_schemas``)."""
     wanted = raw_columns(event_type, catalog)
     place = [("_file", "VARCHAR"), ("_row", "BIGINT")]
     if not files:
         columns = ", ".join(f'NULL::{dtype} AS "{name}"' for name, dtype in [*wanted, *place])
         return f"SELECT {columns} WHERE false"
-    source = _parquet_source(files)
+    source = _parquet_source(files, by_name=not uniform)
     have = _columns_of(con, source) if present is None else present
     columns = []
     for name, dtype in wanted:  # a cast to the type a column already has is no cast at all
@@ -157,12 +166,45 @@ def _columns_of(con: duckdb.DuckDBPyConnection, source: str) -> set[str]:
     }
 
 
-def _parquet_source(files: list[str]) -> str:
-    """The landing files as DuckDB reads them here: by column name, with each row's place."""
+def _parquet_source(files: list[str], *, by_name: bool = True) -> str:
+    """The landing files as DuckDB reads them here: by column name (``by_name``: files of several
+    schema versions; binding it reads every file's footer), with each row's place."""
     return (
-        f"read_parquet({_sql_list(files)}, union_by_name = true, hive_partitioning = false, "
-        "filename = true, file_row_number = true)"
+        f"read_parquet({_sql_list(files)}, union_by_name = {str(by_name).lower()}, "
+        "hive_partitioning = false, filename = true, file_row_number = true)"
     )
+
+
+def file_schemas(con: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[str, tuple[list[str], str]]:
+    """Per landing file: its top-level column names, and a hash of its whole Parquet schema (names,
+    physical and logical types, nesting). Files of one type with one hash read without
+    ``union_by_name``."""
+    rows = con.execute(
+        "SELECT file_name, name, num_children, type, repetition_type, converted_type, logical_type, "
+        "duckdb_type FROM parquet_schema(?) ORDER BY file_name, column_id",
+        [paths],
+    ).fetchall()
+    by_file: dict[str, list[tuple[object, ...]]] = {}
+    for row in rows:
+        by_file.setdefault(str(row[0]), []).append(row[1:])
+    found: dict[str, tuple[list[str], str]] = {}
+    for path, nodes in by_file.items():
+        names, at = [], 1  # nodes[0] is the root; its children are the columns, each with a subtree
+        while at < len(nodes):
+            names.append(str(nodes[at][0]))
+            at = _past_subtree(nodes, at)
+        digest = hashlib.sha256(repr(nodes[1:]).encode()).hexdigest()[:16]
+        found[path] = (names, digest)
+    return found
+
+
+def _past_subtree(nodes: list[tuple[object, ...]], at: int) -> int:
+    """The index after node ``at`` and all its descendants (a schema is a depth-first list)."""
+    pending = 1
+    while pending:
+        pending += int(nodes[at][1] or 0) - 1  # type: ignore[call-overload]
+        at += 1
+    return at
 
 
 def _sql_list(items: list[str]) -> str:
@@ -180,13 +222,8 @@ def _create_view(
             "SELECT path FROM _ingested_files WHERE event_type = ? ORDER BY path", [event_type]
         ).fetchall()
     ]
-    present = {
-        row[0]
-        for row in con.execute(
-            "SELECT DISTINCT unnest(columns) FROM _ingested_files WHERE event_type = ?", [event_type]
-        ).fetchall()
-    }
-    select = raw_select(con, event_type, files, catalog, present)
+    present, uniform = ingested_columns(con, "event_type = ?", [event_type])
+    select = raw_select(con, event_type, files, catalog, present, uniform=uniform)
     if files:
         select = (
             f"SELECT * FROM ({select}) r ANTI JOIN "
@@ -194,6 +231,19 @@ def _create_view(
             f"'{event_type}') d ON d.file = r._file AND d.\"row\" = r._row"
         )
     con.execute(f'CREATE OR REPLACE VIEW "{raw_table(event_type)}" AS {select}')
+
+
+def ingested_columns(
+    con: duckdb.DuckDBPyConnection, where: str, params: list[object]
+) -> tuple[set[str], bool]:
+    """The columns of the ingested files that ``where`` selects, and whether they share one schema."""
+    row = con.execute(
+        "SELECT list_distinct(flatten(list(columns))), count(DISTINCT schema_hash) = 1 "
+        f"AND count(*) = count(schema_hash) FROM _ingested_files WHERE {where}",
+        params,
+    ).fetchone()
+    assert row is not None  # an aggregate always returns its row
+    return set(row[0] or []), bool(row[1])
 
 
 def _has_raw_tables(con: duckdb.DuckDBPyConnection) -> bool:
@@ -309,7 +359,6 @@ def _ingest_batch(
     read (hashed next to the kept copy's)."""
     now = datetime.now(UTC)
     paths = [f[1] for f in files]
-    types = sorted({f[0] for f in files})
     envelope_cols = ", ".join(f'envelope."{c}" AS "{c}"' for c in ENVELOPE_COLUMNS)
     con.execute(
         f"INSERT INTO events BY NAME SELECT {envelope_cols}, filename AS _file, file_row_number AS _row, "
@@ -351,13 +400,10 @@ def _ingest_batch(
             "WHERE e._file = d._file AND e._row = d._row AND e._ingested_at = $now",
             {"now": now},
         )
-    columns = {  # per type, the batch's columns: the view's, unread
-        event_type: sorted(_columns_of(con, _parquet_source([f[1] for f in files if f[0] == event_type])))
-        for event_type in types
-    }
+    schemas = file_schemas(con, paths)  # the footers are cached: the insert read them
     con.execute(  # one statement (executemany runs one per file)
         "INSERT OR REPLACE INTO _ingested_files SELECT unnest($paths), unnest($types), unnest($sizes), "
-        "unnest($mtimes), unnest($read), unnest($new), $now, unnest($columns)",
+        "unnest($mtimes), unnest($read), unnest($new), $now, unnest($columns), unnest($hashes)",
         {
             "paths": paths,
             "types": [f[0] for f in files],
@@ -366,7 +412,8 @@ def _ingest_batch(
             "read": [read.get(p, 0) for p in paths],
             "new": [read.get(p, 0) - dropped.get(p, 0) for p in paths],
             "now": now,
-            "columns": [columns[f[0]] for f in files],
+            "columns": [sorted(schemas[p][0]) for p in paths],
+            "hashes": [schemas[p][1] for p in paths],
         },
     )
     con.execute("DROP TABLE _copies")
@@ -422,15 +469,18 @@ def load_landing(
     catalog: SchemaCatalog | None = None,
     *,
     batch_files: int = 1024,
+    compact_every: int = C.WAREHOUSE_COMPACT_EVERY,
 ) -> list[LoadStats]:
     """Take the new landing files of every event type of the catalog into ``events`` and the raw
     views (types with no landing folder are a no-op), in one transaction: readers see all of the
-    new files or none, and the load pays one commit."""
+    new files or none, and the load pays one commit. ``compact_every``: see ``compaction``."""
     catalog = catalog or default_catalog()
     ensure_tables(con, catalog)
     con.execute("BEGIN")
     try:
         stats = _load(con, landing, catalog, batch_files)
+        if any(s.files for s in stats):
+            record_writes(con, appended=_APPENDED, every=compact_every)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

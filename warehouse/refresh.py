@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from vtforge.warehouse.compaction import checkpoint
 from vtforge.warehouse.connection import writer
 from vtforge.warehouse.exports import export_datasets
 from vtforge.warehouse.incremental import Builder
@@ -49,19 +50,20 @@ def refresh(
 
     with writer(config.duckdb_path, storage_version=config.forge.warehouse.storage_version) as con:
         prepare(con, config)
+        compact_every = config.forge.warehouse.compact_every
         with step("load"):
-            for stats in load_landing(con, config.landing_dir):
+            for stats in load_landing(con, config.landing_dir, compact_every=compact_every):
                 rows[f"raw_{stats.event_type}"] = stats.rows_new
         with step("quarantine"):
             rows["quarantine"] = build_quarantine(con, config.quarantine_dir)
-        with Builder(con) as builder:
+        with Builder(con, compact_every=compact_every) as builder:
             for model in build_order():
                 with step(model.name):
                     rows[model.name] = builder.materialize(model.name, full=full).rows
             with step("commit"):
                 builder.commit()
         with step("checkpoint"):
-            con.execute("CHECKPOINT")  # what the writer does on close anyway: timed here
+            checkpoint(con)  # what the writer does on close anyway: timed here
         if exports:
             with step("exports"):
                 for name, count in export_datasets(con, config.data_dir / "exports").items():

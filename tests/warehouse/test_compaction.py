@@ -1,0 +1,68 @@
+"""Deferred row-group merges: appends stay in row groups of their own until a table is due."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from vtforge.warehouse.compaction import TABLE, record_writes
+from vtforge.warehouse.connection import writer
+
+
+def _row_groups(db: Path, table: str) -> list[int]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            f"SELECT row_group_id, max(count) FROM pragma_storage_info('{table}') "
+            "WHERE column_id = 0 GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    return [count for _, count in rows]
+
+
+def _append(db: Path, rows: int, every: int) -> None:
+    with writer(db) as con:
+        con.execute("BEGIN")
+        con.execute(f"INSERT INTO t SELECT i, 'row ' || i FROM range({rows}) r(i)")
+        record_writes(con, appended=["t"], every=every)
+        con.execute("COMMIT")
+
+
+def test_appends_are_merged_every_nth_session_and_no_row_is_lost(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with writer(db) as con:
+        con.execute("CREATE TABLE t AS SELECT i, 'row ' || i AS s FROM range(130000) r(i)")
+        record_writes(con, rebuilt=["t"], every=3)
+    built = _row_groups(db, "t")
+    assert sum(built) == 130000
+
+    _append(db, 1000, every=3)
+    _append(db, 1000, every=3)
+    deferred = _row_groups(db, "t")
+    # each session's rows sit in a row group of their own: nothing was rewritten
+    assert deferred[: len(built)] == built
+    assert deferred[len(built) :] == [1000, 1000]
+
+    _append(db, 1000, every=3)  # the third append since the last merge: due
+    merged = _row_groups(db, "t")
+    assert merged[: len(built)] == built
+    assert merged[len(built) :] == [3000]  # the three sessions' groups, merged into one
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT i) FROM t").fetchone() == (133000, 130000)
+        state = con.execute(
+            f"SELECT appends, merge_due, merged_at IS NOT NULL FROM {TABLE} WHERE table_name = 't'"
+        ).fetchone()
+    assert state == (0, False, True)
+
+    _append(db, 1000, every=3)  # counting starts again
+    assert _row_groups(db, "t")[len(built) :] == [3000, 1000]
+
+
+def test_a_large_every_never_rewrites_what_was_written(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with writer(db) as con:
+        con.execute("CREATE TABLE t AS SELECT i, 'row ' || i AS s FROM range(130000) r(i)")
+        record_writes(con, rebuilt=["t"], every=100)
+    built = _row_groups(db, "t")
+    for _ in range(4):
+        _append(db, 1000, every=100)
+    assert _row_groups(db, "t") == [*built, 1000, 1000, 1000, 1000]
