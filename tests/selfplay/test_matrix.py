@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -64,3 +65,40 @@ def test_matrix_rows_poison_and_collection_errors(
     naive = NaiveRunner(box)
     assert naive.pair(prepared, toy_task, toy.gold_patch, good) is True
     assert naive.pair(prepared, toy_task, wrong, good) is False
+
+
+def test_a_test_that_fills_the_disk_quota_is_isolated_and_poisoned(
+    tmp_path: Path, toy: ToyRepo, toy_task: SelfplayTask
+) -> None:
+    """A generated test that fills the run's disk at import leaves pytest unable to report: the
+    session ends ``disk_quota`` with the statuses missing, so each test runs alone again."""
+    require_service(shutil.which("bwrap") is not None, "bubblewrap (bwrap)")
+    require_service(os.geteuid() == 0, "root (mounts for the disk quota)")
+    from vtforge.sandbox.local import LocalSandbox
+
+    box = LocalSandbox(Limits(memory_mb=1024, timeout_s=30.0), work_dir=tmp_path / "work", disk_mb=8)
+    try:
+        view = RepoView(toy.path, toy.base_commit)
+        good = _test(
+            view, "good000000", "def test_new():\n    from toycalc import add\n    assert add(2, 3) == 5\n"
+        )
+        fills = generated_test(
+            "fills00000",
+            "tests/test_fills.py",
+            ["test_new"],
+            "import pathlib, tempfile\n"
+            "_d = pathlib.Path(tempfile.gettempdir())\n"
+            "try:\n"
+            "    for _i in range(100000):\n"
+            "        (_d / f'fill{_i}').write_text('x' * 4096)\n"
+            "except OSError:\n"
+            "    pass\n\n"
+            "def test_new():\n    assert False\n",
+        )
+        runner = MatrixRunner(box)
+        prepared = box.prepare(toy_task.repo_spec())
+        matrix = runner.base(prepared, toy_task, [good, fills], view.tree_set)
+        assert matrix.poison == {"fills00000"}
+        assert matrix.valid == {"good000000"}
+    finally:
+        box.close()

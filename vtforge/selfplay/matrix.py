@@ -42,7 +42,7 @@ from vtforge.selfplay.task import SelfplayTask
 
 PYTEST_ARGS = ("--continue-on-collection-errors",)
 GOLD = "\x00gold"  # the gold patch's row key (never a content hash)
-INCOMPLETE = frozenset({"timeout", "oom", "killed", "infra_failure"})
+INCOMPLETE = frozenset({"timeout", "oom", "disk_quota", "killed", "infra_failure"})  # runs cut short
 
 
 @dataclass(frozen=True)
