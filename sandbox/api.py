@@ -362,6 +362,7 @@ def open_sandbox(
             docker_host=sandbox_cfg.docker_host,
             warm=sandbox_cfg.warm_workers,
             warm_idle_s=sandbox_cfg.warm_idle_s,
+            disk_mb=sandbox_cfg.disk_mb or None,
         )
     elif name == "kubernetes":
         from vtforge.sandbox.kubernetes_backend import KubernetesSandbox

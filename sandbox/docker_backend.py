@@ -55,8 +55,10 @@ class DockerSandbox(CopyPerCandidate):
         build_image: bool = True,
         warm: bool = False,
         warm_idle_s: float = 60.0,
+        disk_mb: int | None = None,
     ) -> None:
         super().__init__(limits, work_dir=work_dir, image=image)
+        self.disk_mb = disk_mb  # the host folders a container writes to sit on a tmpfs of this size
         try:
             import docker  # noqa: F401 - the optional extra "sandbox"
         except ImportError as exc:

@@ -34,10 +34,8 @@ class RunDir:
         path.mkdir(parents=True)
         host = path.with_name(path.name + ".host")
         (host / "layers").mkdir(parents=True)
-        if disk_mb and os.geteuid() == 0:
-            for target in (path, host / "layers"):
-                options = f"size={int(disk_mb)}m,mode=0755,nosuid,nodev"
-                subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], check=True)
+        for target in (path, host / "layers"):
+            mount_quota(target, disk_mb)
         for sub in ("out", "home", "tmp", "env", ".vtforge", "workspace", "base"):
             (path / sub).mkdir(parents=True)
         return cls(path)
@@ -85,6 +83,15 @@ class RunDir:
         if not remove_tree(self.path):
             return  # never delete through a live overlay or bind
         remove_tree(self.host)
+
+
+def mount_quota(target: Path, disk_mb: int | None) -> bool:
+    """Put ``target`` (an empty folder) on a tmpfs of ``disk_mb`` MB; only as root. Whether mounted."""
+    if not disk_mb or os.geteuid() != 0:
+        return False
+    options = f"size={int(disk_mb)}m,mode=0755,nosuid,nodev"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], check=True)
+    return True
 
 
 def _start_time(pid: int) -> str | None:

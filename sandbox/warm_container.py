@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from vtforge.sandbox.api import Limits, PreparedRepo, RunRequest, RunResult
 from vtforge.sandbox.layout import IN_BASE, IN_ROOT, IN_WORKSPACE, base_env
 from vtforge.sandbox.results import Outcome, build_result, effective_limits, tail
-from vtforge.sandbox.rundir import RunDir, owner_alive, owner_tag
+from vtforge.sandbox.rundir import RunDir, mount_quota, owner_alive, owner_tag, remove_tree
 
 if TYPE_CHECKING:
     from vtforge.sandbox.docker_backend import DockerSandbox
@@ -164,6 +164,8 @@ class WarmContainers:
         box = self.box
         folder = self.root / f"docker-{prepared.key[:16]}-{uuid.uuid4().hex[:8]}"
         run = RunDir(folder / "run")
+        run.path.mkdir(parents=True)
+        mount_quota(run.path, box.disk_mb)  # each exec starts from an emptied /tmp: the quota is per run
         for sub in ("out", "home", "tmp", "workspace", *MOUNT_POINTS):
             (run.path / sub).mkdir(parents=True)
         run.chown()
@@ -184,7 +186,7 @@ class WarmContainers:
                 box.image, command=keeper_command(self.orphan_after_s), auto_remove=True, **args
             )
         except docker.errors.DockerException:
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_tree(folder)  # unmounting its quota first
             return None
         worker = Worker(prepared.key, quotas, container.id, folder)
         try:
@@ -199,7 +201,7 @@ class WarmContainers:
 
         with contextlib.suppress(docker.errors.DockerException):
             self.box._client().api.remove_container(worker.container_id, force=True)
-        shutil.rmtree(worker.folder, ignore_errors=True)
+        remove_tree(worker.folder)
 
     def _acquire(self, prepared: PreparedRepo, quotas: Limits) -> Worker | None:
         with self._lock:

@@ -139,3 +139,30 @@ def test_prepared_repositories_can_be_dropped_and_are_bounded(tmp_path: Path, to
         assert box.run(again, RunRequest(tests=["tests/test_basic.py::test_mul"])).status == "completed"
     finally:
         box.close()
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("as_root")
+def test_the_docker_backend_has_the_same_disk_quota(podman_url: str, tmp_path: Path, toy: ToyRepo) -> None:
+    """Cold containers and a warm one write to host folders on a tmpfs of ``disk_mb``: filling it
+    ends the run ``disk_quota``, and the next run in the same warm container starts empty."""
+    from vtforge import constants as C
+    from vtforge.sandbox.docker_backend import DockerSandbox
+
+    for warm in (False, True):
+        work = tmp_path / f"d{warm}"
+        box = DockerSandbox(
+            TEST_LIMITS, work_dir=work, image=C.SANDBOX_IMAGE, docker_host=podman_url, warm=warm, disk_mb=8
+        )
+        try:
+            prepared = box.prepare(RepoSpec(toy.path, toy.base_commit))
+            assert prepared.ok, prepared.setup_log
+            result = box.run(prepared, RunRequest(command=["python3", "-c", FILL]))
+            assert result.status == "disk_quota", (result.status, result.stderr_tail[-500:])
+            again = box.run(prepared, RunRequest(tests=["tests/test_basic.py"]))
+            assert again.status == "completed" and again.tests, (again.status, again.stderr_tail[-500:])
+            if warm:
+                assert box.warm is not None and box.warm.containers()  # the same container, kept
+        finally:
+            box.close()
+        assert not mounts_under(work)
