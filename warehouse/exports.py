@@ -6,7 +6,11 @@ columns, which TRL hands to reward functions). ``<data>/exports/verl/``: ``rl_tr
 ``rl_eval.parquet`` with verl's columns ``data_source``, ``prompt``, ``ability``, ``reward_model``
 (``style = 'rule'``, ``ground_truth`` = the tests as JSON) and ``extra_info`` (what the sandbox needs
 to judge a completion: ``vtforge.trainers.verl_reward.compute_score`` reads it). SFT exports hold
-the train split only: eval tasks never reach a trainer.
+the train split only: eval tasks never reach a trainer. ``trl/sft_vtcode.parquet`` holds the same
+examples in VT Code's tool format (``messages`` with ``apply_patch``/``exec_command`` calls and a
+``tools`` column), rendered by ``vtforge.vtcode.render``, the renderer the Stage 1 corpus uses
+(``vtforge.warehouse.sft_vtcode``). Beside each folder, ``<folder>.manifest.json`` records the
+files' provenance (``vtforge.warehouse.export_manifest``).
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from pathlib import Path
 
 import duckdb
 
+from vtforge.vtcode.render import RENDER_FORMAT
 from vtforge.warehouse.connection import scalar
+from vtforge.warehouse.export_manifest import describe_file, levers, manifest_path, write_manifest
 from vtforge.warehouse.incremental import STATE_TABLE
+from vtforge.warehouse.sft_vtcode import SFT_VTCODE, write_sft_vtcode
 
 EXPORTS = {
     "trl/sft_messages.parquet": """
@@ -50,25 +57,43 @@ _VERL = """
     FROM rl_prompts"""
 
 
+# what each file's rows come from, for the manifest's per-source/stage counts (same selection)
+_SFT_ORIGIN = "SELECT source, stage, role FROM sft_examples WHERE split = 'train'"
+_RL_ORIGIN = (
+    "SELECT coalesce(source, 'vtforge') AS source, difficulty_bucket FROM rl_prompts WHERE split = '{split}'"
+)
+ORIGINS = {
+    "trl/sft_messages.parquet": _SFT_ORIGIN,
+    "trl/sft_prompt_completion.parquet": _SFT_ORIGIN,
+    "trl/rl_prompts.parquet": _RL_ORIGIN.format(split="train"),
+    "verl/rl_train.parquet": _RL_ORIGIN.format(split="train"),
+    "verl/rl_eval.parquet": _RL_ORIGIN.format(split="eval"),
+}
+FILES = (*EXPORTS, SFT_VTCODE)
+GROUPS = tuple(sorted({relative.split("/", 1)[0] for relative in FILES}))
 SOURCES = ("sft_examples", "rl_prompts")
-STAMP = ".datasets-version.json"  # the datasets' change counters the files were written from
+STAMP = ".datasets-version.json"  # the datasets' change counters (and renderer) the files were written from
 
 
 def export_datasets(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
-    """Write every export atomically (temp file, then rename); returns rows per file.
+    """Write every export atomically (temp file, then rename) and its folder's manifest; returns
+    rows per file.
 
-    Files are rewritten only when a dataset changed since they were written (its change counter in
-    the model state): a refresh that added no example leaves them, and their readers, alone."""
-    version = _datasets_version(con)
+    Files are rewritten only when a dataset (or the renderer's format) changed since they were
+    written: a refresh that added no example leaves them, their manifests and their readers alone."""
+    datasets = _datasets_version(con)
+    version = {**datasets, "render": RENDER_FORMAT} if datasets is not None else None
     stamp = folder / STAMP
     current = version is not None and stamp.exists() and json.loads(stamp.read_text()) == version
-    if current and all((folder / relative).exists() for relative in EXPORTS):
-        return {
-            relative: scalar(con, "SELECT count(*) FROM read_parquet(?)", [str(folder / relative)])
-            for relative in EXPORTS
-        }
+    if (
+        current
+        and all((folder / r).exists() for r in FILES)
+        and all(manifest_path(folder, g).exists() for g in GROUPS)
+    ):
+        return _recorded_rows(folder)
     stamp.unlink(missing_ok=True)
     written: dict[str, int] = {}
+    entries: dict[str, dict[str, dict]] = {group: {} for group in GROUPS}
     for relative, query in EXPORTS.items():
         sql = query.replace("{verl}", _VERL)
         target = folder / relative
@@ -76,10 +101,36 @@ def export_datasets(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, i
         tmp = target.with_name(f".{target.name}.tmp")
         con.execute(f"COPY ({sql}) TO {_quote(tmp)} (FORMAT parquet, COMPRESSION zstd)")
         os.replace(tmp, target)
-        written[relative] = scalar(con, "SELECT count(*) FROM read_parquet(?)", [str(target)])
+        group, name = relative.split("/", 1)
+        entries[group][name] = describe_file(target, _breakdown(con, ORIGINS[relative]), {})
+        written[relative] = entries[group][name]["rows"]
+    rendered = write_sft_vtcode(con, folder / SFT_VTCODE)
+    group, name = SFT_VTCODE.split("/", 1)
+    entries[group][name] = describe_file(folder / SFT_VTCODE, rendered.breakdown, rendered.dropped)
+    written[SFT_VTCODE] = rendered.rows
+    lever_values = levers(con)
+    for group in GROUPS:
+        write_manifest(folder, group, entries[group], datasets_version=version, lever_values=lever_values)
     if version is not None:
         stamp.write_text(json.dumps(version))
     return written
+
+
+def _breakdown(con: duckdb.DuckDBPyConnection, origin: str) -> dict[str, dict[str, int]]:
+    """Rows per value of each column of ``origin``."""
+    columns = [d[0] for d in con.execute(f"SELECT * FROM ({origin}) LIMIT 0").description]
+    return {
+        column: dict(con.execute(f"SELECT {column}::VARCHAR, count(*) FROM ({origin}) GROUP BY 1").fetchall())
+        for column in columns
+    }
+
+
+def _recorded_rows(folder: Path) -> dict[str, int]:
+    rows: dict[str, int] = {}
+    for group in GROUPS:
+        manifest = json.loads(manifest_path(folder, group).read_text())
+        rows.update({f"{group}/{name}": entry["rows"] for name, entry in manifest["files"].items()})
+    return {relative: rows[relative] for relative in FILES}
 
 
 def _datasets_version(con: duckdb.DuckDBPyConnection) -> dict[str, int | str] | None:

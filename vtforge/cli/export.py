@@ -1,9 +1,11 @@
-"""``vtforge export otel``: traced events as OpenTelemetry spans, to any OTLP/HTTP receiver."""
+"""``vtforge export otel``: traced events as OpenTelemetry spans, to any OTLP/HTTP receiver.
+``vtforge export check``: the dataset exports against their provenance manifests."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import typer
 
@@ -30,6 +32,25 @@ def parse_since(text: str | None) -> datetime | None:
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Send warehouse data to other tools.", no_args_is_help=True)
     app.add_typer(group, name="export")
+
+    @group.command("check")
+    def check(
+        config: ConfigOption = None,
+        folder: Path | None = typer.Option(  # noqa: B008
+            None, "--folder", help="Exports folder (default <data_dir>/exports)."
+        ),
+    ) -> None:
+        """Compare every export folder's manifest with its files (hash, rows, task ids, extras)."""
+        from vtforge.warehouse.export_manifest import check_manifest
+        from vtforge.warehouse.exports import GROUPS
+
+        root = folder or config_from(config).data_dir / "exports"
+        problems = [p for group in GROUPS for p in check_manifest(root, group)]
+        for problem in problems:
+            console.print(problem)
+        if problems:
+            raise CliError(f"{len(problems)} export file(s) differ from their manifests in {root}")
+        console.print(f"exports in {root} match their manifests ({', '.join(GROUPS)})")
 
     @group.command("otel")
     def otel(

@@ -70,6 +70,7 @@ def build_corpus(cfg: Config, options: BuildOptions) -> dict[str, Any]:
             *[f"--sources {shlex.quote(s)}" for s in options.sources],
             "--out",
             _shown(out, cfg.root),
+            *([f"--name {shlex.quote(options.name)}"] if options.name else []),
         ]
     )
     header = {

@@ -30,7 +30,7 @@ from vtforge.corpus import dedup
 from vtforge.corpus.decontaminate import decont_filter
 from vtforge.corpus.filters import DropRemoved, QualityFilter, tag
 from vtforge.corpus.pack import PackShards
-from vtforge.corpus.render import RenderError, chatml, messages_for, verify
+from vtforge.vtcode.render import PATCH_TOOL, RenderError, chatml, messages_for, patch_plain, verify
 
 
 class ReadRank(PipelineStep):
@@ -83,6 +83,8 @@ def plain_text(record: dict[str, Any], messages: list[dict[str, Any]]) -> str:
     for message in messages:
         for call in message.get("tool_calls") or []:
             args = json.loads(call["function"]["arguments"])
+            if call["function"]["name"] == PATCH_TOOL:
+                args = {k: patch_plain(v) if isinstance(v, str) else v for k, v in args.items()}
             parts += [str(v) for k, v in sorted(args.items()) if isinstance(v, str) and k != "path"]
         if message["role"] == "tool":
             parts.append(str(message.get("content") or ""))
@@ -101,7 +103,7 @@ class RenderDocuments(PipelineStep):
             record = doc.metadata.pop("record")
             paths = sorted(
                 {f["path"] for f in record.get("files") or []}
-                | {str(e["arguments"].get("path", "")) for e in record.get("edits") or []}
+                | {str(b.get("path", "")) for b in record.get("blocks") or []}
                 | set(record.get("binary") or [])
             )
             doc.metadata = {

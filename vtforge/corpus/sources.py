@@ -6,9 +6,10 @@ A ``--sources`` entry is ``commit-pack:PATH`` (a local git repository: every non
 patches, generated tests and reasoning of curated rollouts, train split only) or ``demo`` (the demo
 commit pack and GitHub pack of ``vtforge.corpus.demo``, plus the bank).
 
-A record is plain JSON (``render`` documents its fields). Records are written to ``tasks`` input
-files, each record to the file its id hashes to and each file sorted by id, so the documents every
-datatrove task sees depend only on the inputs, never on the order sources were named in.
+A record is plain JSON (``vtforge.vtcode.render`` documents its fields). Records are written to
+``tasks`` input files, each record to the file its id hashes to and each file sorted by id, so the
+documents every datatrove task sees depend only on the inputs, never on the order sources were
+named in.
 """
 
 from __future__ import annotations
@@ -174,6 +175,7 @@ def task_record(task: Task, source: str, reasoning: str | None = None) -> dict[s
         tests = {
             "command": "python -m pytest -q " + " ".join(f2p),
             "outcome": f"{len(f2p)} passed (FAIL_TO_PASS: {', '.join(f2p)})",
+            "exit_code": 0,
         }
     prov = task.provenance or {}
     diff = task.patch + (task.test_patch or "")
@@ -234,8 +236,8 @@ def warehouse_records(cfg: Config) -> Iterator[dict[str, Any]]:
     with the task's repository, licence and FAIL_TO_PASS, rendered through the shared renderer."""
     import duckdb
 
-    from vtforge.corpus.render import rollout_record
     from vtforge.warehouse.connection import snapshot
+    from vtforge.warehouse.sft_vtcode import rollout_record
 
     if not Path(cfg.duckdb_path).is_file():
         raise SourceError(f"warehouse: {cfg.duckdb_path} does not exist (run `vtforge materialize` first)")
@@ -245,7 +247,8 @@ def warehouse_records(cfg: Config) -> Iterator[dict[str, Any]]:
     con = duckdb.connect(str(snap), read_only=True)
     try:
         cursor = con.execute(
-            """SELECT e.example_id, e.rollout_id, e.messages, e.synthetic, t.repo, t.license, t.fail_to_pass
+            """SELECT e.example_id, e.rollout_id, e.role, e.messages, e.synthetic, t.repo, t.license,
+                      t.fail_to_pass
                FROM sft_examples e LEFT JOIN tasks t USING (task_id)
                WHERE e.split = 'train' AND e.upsample_index = 0 ORDER BY e.example_id"""
         )
