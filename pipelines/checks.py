@@ -1,5 +1,6 @@
 """Asset checks. Blocking where a downstream dataset would be wrong: duplicate or unknown-version
-events (raw layer) and orphan executions or rewards (curated layer). Freshness only warns."""
+events (raw layer), orphan executions or rewards (curated layer), exports that differ from their
+provenance manifests. Freshness only warns."""
 
 from datetime import timedelta
 
@@ -7,6 +8,8 @@ from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
 
 from vtforge.pipelines.resources import WRITER_POOL, WarehouseResource
 from vtforge.warehouse import checks as wc
+from vtforge.warehouse.export_manifest import check_manifest
+from vtforge.warehouse.exports import GROUPS
 
 
 def _result(outcome: wc.CheckOutcome, severity: AssetCheckSeverity) -> AssetCheckResult:
@@ -59,6 +62,18 @@ def no_orphan_rewards(warehouse: WarehouseResource) -> AssetCheckResult:
         return _result(wc.no_orphan_rewards(con), AssetCheckSeverity.ERROR)
 
 
+@asset_check(asset="dataset_exports", blocking=True, description=check_manifest.__doc__)
+def exports_match_manifests(warehouse: WarehouseResource) -> AssetCheckResult:
+    folder = warehouse.load().data_dir / "exports"
+    problems = [p for group in GROUPS for p in check_manifest(folder, group)]
+    return AssetCheckResult(
+        passed=not problems,
+        severity=AssetCheckSeverity.ERROR,
+        description="; ".join(problems[:20]) or f"{', '.join(GROUPS)}: every file matches its manifest",
+        metadata={"problems": len(problems)},
+    )
+
+
 ALL_CHECKS = [
     unique_event_ids,
     known_schema_versions,
@@ -66,4 +81,5 @@ ALL_CHECKS = [
     curated_fresh,
     no_orphan_executions,
     no_orphan_rewards,
+    exports_match_manifests,
 ]

@@ -193,3 +193,22 @@ def test_sft_vtcode_renders_only_inputs_it_has_not_rendered_before(tmp_path: Pat
     assert later.rows == fresh.rows > before.rows and later.dropped == fresh.dropped
     assert pq.read_table(target).equals(pq.read_table(fresh_target))
     assert (tmp_path / "out" / CACHE_DIR).is_dir()
+
+
+def test_the_dagster_check_fails_on_an_export_that_differs_from_its_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vtforge.pipelines.checks import exports_match_manifests
+    from vtforge.pipelines.resources import WarehouseResource
+
+    root = make_workspace(tmp_path / "w")
+    monkeypatch.chdir(root)  # where Dagster's code location runs
+    config = load_config(root / "vtcode.toml", cwd=root, env={})
+    emit(config, generate_events(3, 2, bugfixer_rollouts=2, testwriter_rollouts=1))
+    refresh(config)
+    resource = WarehouseResource(config_path=str(config.files[-1]))
+    assert exports_match_manifests(resource).passed
+    target = config.data_dir / "exports" / "verl" / "rl_train.parquet"
+    target.write_bytes(target.read_bytes() + b"\0")
+    failed = exports_match_manifests(resource)
+    assert not failed.passed and "verl/rl_train.parquet" in (failed.description or "")
