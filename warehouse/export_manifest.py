@@ -41,10 +41,13 @@ def file_sha256(path: Path) -> str:
 
 def _tasks(path: Path) -> dict[str, Any]:
     """The file's distinct task ids as a count and the sha256 of their sorted, newline-joined list."""
-    import pyarrow.parquet as pq
+    import duckdb
 
-    column = pq.read_table(path, columns=["task_id"]).column("task_id")
-    ids = sorted({str(v) for v in column.to_pylist() if v is not None})
+    with duckdb.connect() as con:  # reads the one column only (pyarrow took 1.6 s on a 600k-row chat file)
+        rows = con.execute(
+            "SELECT DISTINCT task_id::VARCHAR FROM read_parquet(?) WHERE task_id IS NOT NULL", [str(path)]
+        ).fetchall()
+    ids = sorted(row[0] for row in rows)
     return {"count": len(ids), "sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest()}
 
 

@@ -156,29 +156,25 @@ def write_sft_vtcode(con: duckdb.DuckDBPyConnection, target: Path) -> Rendered:
         out = Rendered(rendered=_render_missing(con, cache))
         parts = f"read_parquet('{cache}/*.parquet')"
         joined = f"_sft_vtcode_in i JOIN {parts} c USING (input_hash)"
-        out.dropped.update(
-            {
-                str(reason): int(n)
-                for reason, n in con.execute(
-                    f"SELECT c.dropped, count(*) FROM {joined} WHERE c.dropped IS NOT NULL GROUP BY 1"
-                ).fetchall()
-            }
-        )
-        for name in ("source", "stage", "role"):
-            out.breakdown[name] = Counter(
-                {
-                    str(k): int(n)
-                    for k, n in con.execute(
-                        f"SELECT i.{name}, count(*) FROM {joined} WHERE c.dropped IS NULL GROUP BY 1"
-                    ).fetchall()
-                }
-            )
+        out.breakdown = {name: Counter() for name in ("source", "stage", "role")}
+        groups = con.execute(
+            f"SELECT i.source, i.stage, i.role, c.dropped, count(*) FROM {joined} GROUP BY ALL"
+        ).fetchall()
+        for source, stage, role, dropped, n in groups:  # one pass over the join for every count
+            if dropped is not None:
+                out.dropped[str(dropped)] += int(n)
+                continue
+            for name, value in (("source", source), ("stage", stage), ("role", role)):
+                out.breakdown[name][str(value)] += int(n)
         out.rows = sum(out.breakdown["role"].values())
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
         con.execute(
-            "COPY (SELECT i.example_id, i.task_id, i.role, i.source, c.messages, ?::VARCHAR AS tools "
-            f"FROM {joined} WHERE c.dropped IS NULL ORDER BY i.example_id) "
+            # the tools column (one constant JSON) is added after the sort: sorted along, it is
+            # copied into every row (2.4 GB at 1M events; 10 s instead of 2.4 s)
+            "COPY (SELECT *, ?::VARCHAR AS tools FROM ("
+            "SELECT i.example_id, i.task_id, i.role, i.source, c.messages "
+            f"FROM {joined} WHERE c.dropped IS NULL ORDER BY i.example_id)) "
             f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)",
             [tools_json()],
         )
