@@ -17,7 +17,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/vtforge/native-target
 OLDEST_DUCKDB := 1.1.3
 export OLDEST_DUCKDB_DIR := $(HOME)/.cache/vtforge/duckdb-$(OLDEST_DUCKDB)
 
-.PHONY: demo test lint typecheck bench setup system venv native oldest-duckdb clean-data vtcode
+.PHONY: demo test lint typecheck bench setup system venv native oldest-duckdb clean-data vtcode record-vtcode
 
 demo: setup
 	$(VENV)/bin/vtforge demo
@@ -95,3 +95,7 @@ vtcode: $(VTCODE_ROOT)/bin/vtcode
 
 $(VTCODE_ROOT)/bin/vtcode:
 	CARGO_TARGET_DIR=$(HOME)/.cache/vtforge/vtcode/target cargo install vtcode --version $(VTCODE_VERSION) --locked --root $(VTCODE_ROOT)
+
+# re-record tests/vtcode/recordings with the pinned binary (offline, a scripted model server)
+record-vtcode: vtcode venv
+	$(PY) scripts/record_vtcode.py --binary $(VTCODE_ROOT)/bin/vtcode

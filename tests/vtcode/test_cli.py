@@ -214,7 +214,7 @@ def test_tail_follows_a_session_written_while_it_runs(cfg: Config, ws: Path) -> 
     assert status.exit_code == 0 and "sessions/sess-live/events.jsonl" in status.stdout
     unknown = invoke("vtcode", "unknown")
     assert unknown.exit_code == 0
-    assert "turn.paused" in unknown.stdout and "0.12.0" in unknown.stdout
+    assert "turn.paused" in unknown.stdout and "0.17.0" in unknown.stdout
 
 
 def test_tail_once_and_the_tailer_lock(cfg: Config, ws: Path) -> None:

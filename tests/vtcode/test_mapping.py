@@ -145,7 +145,7 @@ def test_unknown_types_and_newer_schema_are_kept_and_counted() -> None:
     others = _steps(events, "other")
     assert {s["tool_name"] for s in others} == {"thread.compact_boundary", "turn.paused", "item.memory_note"}
     paused = next(s for s in others if s["tool_name"] == "turn.paused")
-    assert paused["source_schema_version"] == "0.12.0"
+    assert paused["source_schema_version"] == "0.17.0"
     assert json.loads(paused["raw"])["event"]["resume_hint"] == {"after_s": 30}  # verbatim
     assert result.state.unknown_records == 3 and result.state.newer_schema_records == 1
     assert result.state.unknown_types == {
@@ -154,7 +154,7 @@ def test_unknown_types_and_newer_schema_are_kept_and_counted() -> None:
         "item.memory_note": 1,
     }
     table = {row[0]: row for row in _unknown_records(events)}
-    assert table["turn.paused"][1:] == ("0.12.0", 1, 1)
+    assert table["turn.paused"][1:] == ("0.17.0", 1, 1)
 
 
 def test_exec_stream_and_session_file_give_the_same_ids() -> None:
@@ -230,7 +230,7 @@ def test_known_type_from_a_newer_schema_is_mapped_and_flagged() -> None:
     mapper = SessionMapper(SessionState(session_id="s-new"))
     line = json.dumps(
         {
-            "schema_version": "0.13.2",
+            "schema_version": "0.17.2",
             "event": {
                 "type": "item.completed",
                 "item": {
@@ -246,7 +246,7 @@ def test_known_type_from_a_newer_schema_is_mapped_and_flagged() -> None:
     assert (event["kind"], event["output"], event["source_schema_version"]) == (
         "agent_message",
         "hi",
-        "0.13.2",
+        "0.17.2",
     )
     assert event["envelope"]["attributes"]["schema_newer"] == "true"
     assert json.loads(event["raw"])["event"]["item"]["citations"]  # the new field is kept verbatim

@@ -147,7 +147,7 @@ def sample_turns(thread_id: str = "thread-1") -> list[list[dict[str, Any] | tupl
             "original_message_count": 12,
             "compacted_message_count": 5,
         },
-        ("0.12.0", {"type": "turn.paused", "reason": "budget", "resume_hint": {"after_s": 30}}),
+        ("0.17.0", {"type": "turn.paused", "reason": "budget", "resume_hint": {"after_s": 30}}),
         item("i12", "memory_note", text="remember: calc is commutative"),
         item("i13", "agent_message", text="Fixed add() and added a test."),
         {"type": "turn.completed", "usage": usage(3000, 2400, 120)},

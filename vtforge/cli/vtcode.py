@@ -112,13 +112,19 @@ def exec_(
     config: ConfigOption = None,
     session_id: str | None = typer.Option(None, "--session-id", help="Default: the thread id."),
     echo: bool = typer.Option(False, "--echo", help="Also print vtcode's JSON lines."),
+    flush_every: float = typer.Option(
+        0.5, "--flush-every", help="Seconds at most between a step arriving and it being queryable."
+    ),
 ) -> int:
-    """Run `vtcode exec --json ARGS…` and record its event stream as it comes."""
+    """Run `vtcode exec --json ARGS…`, record its event stream as it comes, then reconcile the
+    session file vtcode writes at the end (only what the stream lacked is added)."""
     from vtforge.transport import sink_from_config
-    from vtforge.vtcode.stream import StreamImporter, run_exec, vtcode_command
+    from vtforge.vtcode.reconcile import reconcile_session
+    from vtforge.vtcode.stream import StreamImporter, exec_workspace, run_exec, vtcode_command
 
     cfg = config_from(config)
     command = vtcode_command(cfg.forge.vtcode.binary, list(ctx.args))
+    workspace = exec_workspace(list(ctx.args), Path.cwd())
     with sink_from_config(cfg, producer="vtforge.vtcode") as sink:
         importer = StreamImporter(
             sink,
@@ -126,6 +132,7 @@ def exec_(
             session_id=session_id,
             quarantine_dir=cfg.quarantine_dir,
             source_name="vtcode-exec",
+            flush_every_s=flush_every,
         )
         try:
             code = run_exec(command, importer, echo=sys.stdout if echo else None, cwd=Path.cwd())
@@ -133,10 +140,22 @@ def exec_(
             raise CliError(
                 f"{command[0]} not found (forge.vtcode.binary; install VT Code or set the path)"
             ) from None
-    result = importer.result
+        result = importer.result
+        added = streamed = 0
+        if result.session_id and session_id is None:
+            added, streamed, _ = reconcile_session(
+                workspace,
+                result.session_id,
+                sink,
+                seen=importer.emitted,
+                cursor_root=cfg.data_dir / "vtcode" / "cursors",
+                quarantine_dir=cfg.quarantine_dir,
+                max_message_chars=cfg.forge.vtcode.max_message_chars,
+            )
     err_console.print(
         f"vtcode exec: session {result.session_id}: {result.lines} lines → {result.events} events"
-        f" ({len(result.rejected)} quarantined); vtcode exited {code}",
+        f" ({len(result.rejected)} quarantined); session file: {streamed} already streamed,"
+        f" {added} added; vtcode exited {code}",
         highlight=False,
     )
     return code

@@ -6,16 +6,23 @@ what is generated. Fields that cannot change a local model's text (``tools``, ``
 nested (``{"type": "function", "function": {"name": …}}``) or flat as VT Code sends them
 (``{"type": "function", "name": …}``) and are normalised to the nested shape. A bad value is a
 ``BadRequest`` that names the field, answered with HTTP 400.
+
+A model that was offered tools and writes ``<tool_call>{"name": …, "arguments": {…}}</tool_call>``
+(the form earlier calls are shown to it in, and the form the corpus renders VT Code's tool calls
+in) gets them back as OpenAI ``tool_calls`` with ``finish_reason`` ``tool_calls``: what VT Code
+needs to run a tool. Only names among the offered tools count; anything else stays text.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+_TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 MAX_STOP_SEQUENCES = 4
 
@@ -177,6 +184,38 @@ def parse_chat_request(body: Any, *, default_max_tokens: int) -> ChatRequest:
     )
 
 
+def split_tool_calls(text: str, tools: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """(text without the calls, OpenAI ``tool_calls``) of a completion; no tools offered → none."""
+    offered = {t["function"]["name"] for t in tools if isinstance(t.get("function"), dict)}
+    if not offered or "<tool_call>" not in text:
+        return text, []
+    calls: list[dict[str, Any]] = []
+
+    def take(match: re.Match[str]) -> str:
+        try:
+            value = json.loads(match[1])
+        except json.JSONDecodeError:
+            return match[0]
+        name = value.get("name") if isinstance(value, dict) else None
+        if name not in offered:
+            return match[0]
+        arguments = value.get("arguments", {})
+        calls.append(
+            {
+                "id": f"call_{uuid.uuid4().hex[:16]}",
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+                },
+            }
+        )
+        return ""
+
+    rest = _TOOL_CALL.sub(take, text)
+    return (rest.strip() if calls else text), calls
+
+
 def error_body(message: str, *, param: str | None = None, kind: str = "invalid_request_error") -> dict:
     return {"error": {"message": message, "type": kind, "param": param, "code": None}}
 
@@ -186,8 +225,18 @@ def completion_id() -> str:
 
 
 def completion_body(
-    cid: str, model: str, text: str, finish_reason: str, prompt_tokens: int, completion_tokens: int
+    cid: str,
+    model: str,
+    text: str,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text or (None if tool_calls else "")}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+        finish_reason = "tool_calls"
     return {
         "id": cid,
         "object": "chat.completion",
@@ -196,7 +245,7 @@ def completion_body(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": finish_reason,
             }
@@ -209,7 +258,7 @@ def completion_body(
     }
 
 
-def chunk_body(cid: str, model: str, delta: dict[str, str], finish_reason: str | None = None) -> dict:
+def chunk_body(cid: str, model: str, delta: dict[str, Any], finish_reason: str | None = None) -> dict:
     return {
         "id": cid,
         "object": "chat.completion.chunk",

@@ -12,6 +12,8 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -24,6 +26,7 @@ from vtforge.serve.protocol import (
     completion_id,
     error_body,
     parse_chat_request,
+    split_tool_calls,
 )
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -86,7 +89,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.requests += 1
             try:
                 if request.stream:
-                    self._stream(cid, model, self.server.backend.stream(request))
+                    deltas = self.server.backend.stream(request)
+                    if request.tools:  # a tool call is only known once the text is complete
+                        deltas = _with_tool_calls(deltas, request.tools)
+                    self._stream(cid, model, deltas)
                     return
                 generation = self.server.backend.complete(request)
             except BadRequest as exc:
@@ -95,15 +101,17 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception as exc:  # a model failure is one failed request, not a dead server
                 self._send(500, error_body(f"{type(exc).__name__}: {exc}"[:500], kind="server_error"))
                 return
+        text, calls = split_tool_calls(generation.text, request.tools)
         self._send(
             200,
             completion_body(
                 cid,
                 model,
-                generation.text,
+                text,
                 generation.finish_reason,
                 generation.prompt_tokens,
                 generation.completion_tokens,
+                tool_calls=calls,
             ),
         )
 
@@ -127,6 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
             for delta in itertools.chain([first], deltas):
                 if delta.text:
                     self._event(chunk_body(cid, model, {"content": delta.text}))
+                for index, call in enumerate(getattr(delta, "tool_calls", None) or []):
+                    self._event(chunk_body(cid, model, {"tool_calls": [{"index": index, **call}]}))
                 if delta.finish_reason:
                     self._event(chunk_body(cid, model, {}, delta.finish_reason))
         except (BrokenPipeError, ConnectionResetError):  # the client left: stop generating
@@ -138,6 +148,28 @@ class _Handler(BaseHTTPRequestHandler):
         self._event("[DONE]")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+
+@dataclass
+class _CallDelta:
+    """A stream piece that may carry OpenAI tool calls (the backends' ``Delta`` carries text)."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _with_tool_calls(deltas: Iterator[Any], tools: list[dict[str, Any]]) -> Iterator[Any]:
+    """Hold the text back until the end, then send it with the tool calls it contains."""
+    text, finish = [], "stop"
+    for number, delta in enumerate(deltas):
+        text.append(delta.text)
+        finish = delta.finish_reason or finish
+        if number == 0:  # the first piece: a prompt that does not fit has failed by now (a 400)
+            yield _CallDelta()
+    content, calls = split_tool_calls("".join(text), tools)
+    yield _CallDelta(content, None, calls)
+    yield _CallDelta(finish_reason="tool_calls" if calls else finish)
 
 
 class ModelServer(ThreadingHTTPServer):

@@ -1,6 +1,6 @@
 """Reading what VT Code writes: one JSON record per line, in three shapes.
 
-* ``events.jsonl`` of a session: ``{"schema_version": "0.11.0", "event": {"type": …}}``.
+* ``events.jsonl`` of a session: ``{"schema_version": "0.16.0", "event": {"type": …}}``.
 * ``vtcode exec --json`` on stdout: the same events without the wrapper (Codex-compatible).
 * ``.vtcode/logs/trajectory*.jsonl``: records with a ``kind`` (``tool``, ``route``, metrics …).
 
@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-# The newest events.jsonl schema the mapping was written against (vtcode-exec-events 0.11.x).
-KNOWN_SCHEMA = (0, 11)
+# The newest events.jsonl schema the mapping was checked against: vtcode 0.169.2 writes 0.16.0
+# (tests/vtcode/recordings/); it was first written against vtcode-exec-events 0.11.x.
+KNOWN_SCHEMA = (0, 16)
 _VERSION_RE = re.compile(r"^\s*v?(\d+)(?:\.(\d+))?")
 
 
@@ -114,14 +115,18 @@ def as_json_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+_TURN_RE = re.compile(r"^\s*(?:[A-Za-z]+[-_ ]?)?(\d+)\s*$")
+
+
 def trailing_int(value: Any, default: int = 0) -> int:
-    """``turn-7`` → 7, ``3`` → 3; anything else → ``default``."""
+    """``turn-7`` → 7, ``3`` → 3; anything else → ``default``. vtcode 0.169's turn ids are
+    UUIDs, whose last hex digits are not a turn number."""
     if isinstance(value, bool):
         return default
     if isinstance(value, int):
         return value
     if isinstance(value, str):
-        match = re.search(r"(\d+)\s*$", value)
+        match = _TURN_RE.match(value)
         if match:
             return int(match[1])
     return default

@@ -97,7 +97,10 @@ class SessionState:
     num_turns: int | None = None
     outcome: str | None = None
     stop_reason: str | None = None
+    subtype: str | None = None  # thread.completed's own words (0.16: success, error_max_turns …)
+    outcome_code: str | None = None  # … and its code (stopped_no_action, loop_detected, exit …)
     completed: bool = False
+    turns_blocked: int = 0
     snapshots: int = 0
     verifications_passed: int = 0
     verifications_failed: int = 0
@@ -169,6 +172,10 @@ class SessionMapper:
             out.append(self._rollout(f"{key}/rollout", at))
         elif kind == "turn.started":
             pass
+        elif kind == "turn.blocked":  # a guard (loop detection, a cap) stopped the turn; 0.169
+            state.turns_blocked += 1  # follows it with turn.failed, which closes the turn
+            message = _str(event.get("message", event.get("reason"))) or ""
+            out.append(self._step(key, at, record, "error", status="turn_blocked", output=message))
         elif kind in ("turn.completed", "turn.failed"):
             self._add_usage(event.get("usage"))
             if kind == "turn.failed":
@@ -404,9 +411,29 @@ class SessionMapper:
             state.output_tokens = int(usage.get("output_tokens") or 0)
         if isinstance(event.get("num_turns"), int):
             state.num_turns = event["num_turns"]
-        state.outcome = _str(event.get("outcome") or event.get("subtype") or event.get("outcome_code"))
-        state.stop_reason = _str(event.get("stop_reason") or event.get("subtype") or "completed")
+        # 0.16 has no `outcome`: `outcome_code` (stopped_no_action, loop_detected …) says more than
+        # `subtype` (success, error_max_turns …), which is "success" for most of them
+        state.subtype = _str(event.get("subtype"))
+        state.outcome_code = _str(event.get("outcome_code"))
+        state.outcome = _str(event.get("outcome") or state.outcome_code or state.subtype)
+        state.stop_reason = _str(event.get("stop_reason") or state.subtype or "completed")
         state.completed = True
+
+    def abandon(self, outcome: str, stop_reason: str) -> list[dict[str, Any]]:
+        """The final snapshot of a run that ended without ``thread.completed`` (killed, crashed):
+        what its producer knows (vtcode's exit status) instead of the event it never wrote."""
+        state = self.state
+        if state.completed or state.lines == 0:
+            return []
+        state.outcome, state.stop_reason, state.completed = outcome, stop_reason, True
+        key = f"vtcode/{state.session_id}/{state.turn}/{state.line_in_turn}/abandoned/{outcome}/{stop_reason}"
+        at = datetime.now(UTC)
+        if self._last_at is not None and at <= self._last_at:
+            at = self._last_at + timedelta(microseconds=1)
+        self._last_at = at
+        rollout = self._rollout(f"{key}/rollout", at)
+        rollout["envelope"]["attributes"]["abandoned"] = "true"
+        return [rollout]
 
     def _collect_message(self, item: dict[str, Any]) -> None:
         clip = self.context.clip
@@ -457,6 +484,11 @@ class SessionMapper:
         }
         if state.last_verification:
             attributes["last_verification"] = state.last_verification
+        for name in ("subtype", "outcome_code"):
+            if getattr(state, name):
+                attributes[name] = getattr(state, name)
+        if state.turns_blocked:
+            attributes["turns_blocked"] = str(state.turns_blocked)
         if state.thread_id:
             attributes["thread_id"] = state.thread_id
         if ctx.created_at:

@@ -3,14 +3,19 @@
 The lines are the same events as ``events.jsonl`` (wrapped or not), so the same mapping applies
 and ids match those the tailer would give the same session. The session id is the one given, or
 the ``thread_id`` of the stream's ``thread.started``. The sink is flushed at every turn boundary
-(each rollout snapshot), so a long ``exec`` run lands turn by turn.
+(each rollout snapshot) and, within a turn, at most ``flush_every_s`` after a step arrived: vtcode
+0.169's exec run is one long turn, so turn boundaries alone would show nothing until the end.
+A run that ends without ``thread.completed`` (killed, crashed) gets a final snapshot saying so.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +47,13 @@ class StreamImporter:
         session_id: str | None = None,
         quarantine_dir: Path | None = None,
         source_name: str = "stream",
+        flush_every_s: float | None = None,
     ) -> None:
         self.sink = sink
+        self.flush_every_s = flush_every_s
+        self.emitted: set[str] = set()  # event ids, so the session file can be reconciled after
+        self.pending = 0  # events emitted since the last flush
+        self._last_flush = time.monotonic()
         self.context = context
         self.session_id = session_id
         self.quarantine_dir = quarantine_dir
@@ -75,11 +85,38 @@ class StreamImporter:
             self.result.rejected.append(Rejected(location, "bad_record", str(exc), text.encode("utf-8")))
             return 0
         events = self._mapper_for(record).feed(record)
+        self._emit(events)
+        if any(e["envelope"]["event_type"] == "rollout" for e in events):
+            self.flush()  # a turn boundary: make the turn visible now
+        elif self.flush_every_s is not None and time.monotonic() - self._last_flush >= self.flush_every_s:
+            self.flush()
+        return len(events)
+
+    def _emit(self, events: list[dict]) -> None:
         for event in events:
             self.sink.emit(event)
+            self.emitted.add(event["envelope"]["event_id"])
         self.result.events += len(events)
-        if any(e["envelope"]["event_type"] == "rollout" for e in events):
-            self.sink.flush()  # a turn boundary: make the turn visible now
+        self.pending += len(events)
+
+    def flush(self) -> None:
+        """Make what was emitted queryable now."""
+        if self.pending:
+            self.sink.flush()
+        self.pending = 0
+        self._last_flush = time.monotonic()
+
+    def abandon(self, returncode: int) -> int:
+        """vtcode exited without ``thread.completed``: a final snapshot with what its exit says
+        (``truncated`` when a signal killed it, else ``failed``); 0 when the run had completed."""
+        if self.mapper is None:
+            return 0
+        if returncode < 0:
+            outcome, reason = "truncated", f"killed by signal {-returncode}"
+        else:
+            outcome, reason = ("failed" if returncode else "truncated"), f"exit {returncode}"
+        events = self.mapper.abandon(outcome, reason)
+        self._emit(events)
         return len(events)
 
     def feed(self, lines: Iterable[str]) -> StreamResult:
@@ -87,8 +124,12 @@ class StreamImporter:
             self.feed_line(line)
         return self.finish()
 
-    def finish(self) -> StreamResult:
+    def finish(self, returncode: int | None = None) -> StreamResult:
+        """Flush (and quarantine bad lines); with vtcode's exit status, close an unfinished run."""
+        if returncode is not None:
+            self.abandon(returncode)
         self.sink.flush()
+        self.pending = 0
         if self.result.rejected and self.quarantine_dir is not None:
             quarantine(self.quarantine_dir, "vtcode", self.result.rejected)
         return self.result
@@ -104,10 +145,23 @@ def vtcode_command(binary: str, args: list[str]) -> list[str]:
     return [binary, "exec", *rest]
 
 
+def exec_workspace(args: list[str], cwd: Path) -> Path:
+    """Where the vtcode run keeps its sessions: ``--workspace PATH`` when given, else ``cwd``."""
+    for i, arg in enumerate(args):
+        if arg == "--workspace" and i + 1 < len(args):
+            return (cwd / args[i + 1]).resolve()
+        if arg.startswith("--workspace="):
+            return (cwd / arg.split("=", 1)[1]).resolve()
+    return cwd
+
+
 def run_exec(
     command: list[str], ingestor: StreamImporter, *, echo: IO[str] | None = None, cwd: Path | None = None
 ) -> int:
-    """Run vtcode, ingest its stdout line by line as it comes; returns vtcode's exit status."""
+    """Run vtcode, ingest its stdout line by line as it comes; returns vtcode's exit status.
+
+    A reader thread hands lines over, so a step that arrives just before vtcode goes quiet (a long
+    command) is still flushed ``flush_every_s`` later instead of waiting for the next line."""
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -121,17 +175,36 @@ def run_exec(
         env=os.environ.copy(),
     )
     assert process.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read(stream: IO[str]) -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, args=(process.stdout,), daemon=True).start()
+    wait = ingestor.flush_every_s if ingestor.flush_every_s is not None else 1.0
+    code: int | None = None
     try:
-        for line in process.stdout:
+        while True:
+            try:
+                line = lines.get(timeout=wait)
+            except queue.Empty:
+                ingestor.flush()  # quiet: make what arrived queryable
+                continue
+            if line is None:
+                break
             if echo is not None:
                 echo.write(line)
+                echo.flush()  # live: a pipe would otherwise hold the lines back
             ingestor.feed_line(line)
+        code = process.wait()
     except KeyboardInterrupt:
         process.terminate()
         raise
     finally:
-        ingestor.finish()
-    return process.wait()
+        ingestor.finish(code)
+    return process.wait()  # already exited: its status again
 
 
 def stdin_lines() -> Iterable[str]:

@@ -163,8 +163,9 @@ class WorkspaceTailer:
             self.cursors.unlock()
         return total
 
-    def poll(self) -> PollStats:
-        """Read everything new once, emit it, and persist cursors after the sink's ack."""
+    def poll(self, *, only_sessions: set[str] | None = None) -> PollStats:
+        """Read everything new once, emit it, and persist cursors after the sink's ack
+        (``only_sessions``: just those session folders, no trajectory log)."""
         stats = PollStats()
         if self.spool is not None and self.spool.pending():
             try:
@@ -177,12 +178,14 @@ class WorkspaceTailer:
         session_dirs = (
             sorted(p for p in sessions_root.iterdir() if p.is_dir()) if sessions_root.is_dir() else []
         )
+        if only_sessions is not None:
+            session_dirs = [p for p in session_dirs if p.name in only_sessions]
         for session_dir in session_dirs:
             if (session_dir / "events.jsonl").is_file() and self._poll_session(session_dir, stats, rejected):
                 dirty.append(f"session-{session_dir.name}")
         starts = self._session_starts(session_dirs)
         logs = self.workspace / LOGS_DIR
-        if logs.is_dir():
+        if logs.is_dir() and only_sessions is None:
             for path in sorted(logs.glob("trajectory*.jsonl")):
                 name = self._poll_trajectory(path, starts, stats, rejected)
                 if name:
