@@ -88,7 +88,8 @@ clean-data:
 # The real VT Code binary, pinned (docs/VTCODE.md): not part of `make test`, a cold build takes over an
 # hour on 2 cores (the final LTO link alone is long). The target folder is cached per machine, so a
 # rerun resumes; the binary lands in $(VTCODE_ROOT)/bin/vtcode (what VTFORGE_VTCODE_BIN can name).
-VTCODE_VERSION ?= 0.169.2
+# forge.vtcode.version in vtcode.toml (make vtcode VTCODE_VERSION=x.y.z overrides it)
+VTCODE_VERSION ?= $(shell sed -n '/^\[forge.vtcode\]/,/^\[/s/^version *= *"\([0-9.]*\)".*/\1/p' vtcode.toml)
 VTCODE_ROOT := $(HOME)/.cache/vtforge/vtcode/$(VTCODE_VERSION)
 
 vtcode: $(VTCODE_ROOT)/bin/vtcode

@@ -345,6 +345,7 @@ class VtcodeConfig(_Table):
     """Live vtcode sessions: the binary ``exec`` runs, tail polling, the hook/notify deadline."""
 
     binary: str = C.VTCODE_BINARY
+    version: str = Field(C.VTCODE_VERSION, pattern=r"^\d+\.\d+\.\d+$")  # what `make vtcode` builds
     poll_interval_s: float = Field(C.VTCODE_POLL_INTERVAL_S, gt=0.0)
     hook_timeout_s: float = Field(C.VTCODE_HOOK_TIMEOUT_S, gt=0.0)
     max_message_chars: int = Field(C.VTCODE_MAX_MESSAGE_CHARS, ge=256)

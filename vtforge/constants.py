@@ -207,6 +207,7 @@ SERVE_THREADS = 0  # llama.cpp CPU threads; 0 = llama-cpp-python's default (half
 
 # --- forge.vtcode (live vtcode sessions: tail, exec, hook, notify) -----------------------------
 VTCODE_BINARY = "vtcode"
+VTCODE_VERSION = "0.169.2"  # the VT Code `make vtcode` builds; the recordings were made with it
 VTCODE_POLL_INTERVAL_S = 0.5  # how often `vtforge vtcode tail` looks for new lines
 VTCODE_HOOK_TIMEOUT_S = 2.0  # hook/notify --inline give the sink this long, then spool and return
 VTCODE_MAX_MESSAGE_CHARS = 32_768  # one rollout message is clipped beyond this

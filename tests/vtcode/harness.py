@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.vtcode.scripted_server import MODEL, Script, serve
+from vtforge import constants as C
 
-VTCODE_VERSION = "0.169.2"
+VTCODE_VERSION = C.VTCODE_VERSION  # forge.vtcode.version: what `make vtcode` builds
 PROVIDER = "scripted"
 WORKSPACE_MARK = "/RECORDING/ws"  # what the temp paths become in committed recordings
 HOME_MARK = "/RECORDING/home"

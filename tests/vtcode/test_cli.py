@@ -225,3 +225,43 @@ def test_tail_once_and_the_tailer_lock(cfg: Config, ws: Path) -> None:
     again = invoke("vtcode", "tail", "--once")
     assert "0 lines read, 0 events emitted" in again.stdout
     assert invoke("vtcode", "tail", str(ws / "nowhere")).exit_code == 1
+
+
+def test_make_vtcode_builds_the_version_the_config_pins(tmp_path: Path) -> None:
+    """`make vtcode` takes its version from forge.vtcode.version in vtcode.toml (one lever)."""
+    from vtforge.config import load_config
+
+    repo = Path(__file__).resolve().parents[2]
+    shown = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "--eval",
+            "show-vtcode-version: ; @echo $(VTCODE_VERSION)",
+            "show-vtcode-version",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert shown == load_config(repo / "vtcode.toml", cwd=repo, env={}).forge.vtcode.version
+    edited = tmp_path / "Makefile"
+    edited.write_text((repo / "Makefile").read_text())
+    (tmp_path / "vtcode.toml").write_text(
+        '[forge.vtcode]\nversion = "9.8.7"\n[forge.serve]\nversion = "1.0.0"\n'
+    )
+    again = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "--eval",
+            "show-vtcode-version: ; @echo $(VTCODE_VERSION)",
+            "show-vtcode-version",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert again == "9.8.7"
