@@ -13,7 +13,8 @@ from vtforge.config import Config
 from vtforge.corpus import decontaminate, sources
 from vtforge.corpus.executors import Plan, clean_work, run_stages
 from vtforge.corpus.manifest import build_manifest, render_markdown, write_manifest
-from vtforge.corpus.pack import file_sha256, tokenizer_file
+from vtforge.corpus.pack import tokenizer_file
+from vtforge.warehouse.export_manifest import file_sha256
 
 PRODUCER = "vtforge.corpus"
 

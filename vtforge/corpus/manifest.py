@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vtforge.corpus.pack import file_sha256
+from vtforge.warehouse.export_manifest import file_sha256
 
 MANIFEST = "manifest.json"
 STEPS = ("filter", "exact", "near")

@@ -86,14 +86,6 @@ def tokenizer_file(cfg: Config, name: str | None = None) -> Path:
     return target
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def copies_of(doc_id: str, weight: float, seed: int) -> int:
     """``weight`` copies: its whole part always, one more for a seeded share of documents."""
     whole = math.floor(weight)
