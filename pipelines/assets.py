@@ -117,7 +117,7 @@ def model_asset(model: Model) -> AssetsDefinition:
 def dataset_exports(warehouse: WarehouseResource) -> MaterializeResult:
     with warehouse.connect() as (con, config):
         folder = config.data_dir / "exports"
-        written = export_datasets(con, folder)
+        written = export_datasets(con, folder, vtcode=config.forge.datasets.sft_vtcode)
     return MaterializeResult(metadata={"folder": str(folder), **{k: v for k, v in written.items()}})
 
 

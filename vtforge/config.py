@@ -265,6 +265,7 @@ class DatasetsConfig(_Table):
     """Curation levers for the training datasets."""
 
     synthetic_upsample: int = Field(C.SYNTHETIC_UPSAMPLE, ge=1)
+    sft_vtcode: bool = True  # also export trl/sft_vtcode.parquet (VT Code's tool format; rendered in Python)
 
 
 class CorpusConfig(_Table):

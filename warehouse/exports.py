@@ -75,23 +75,28 @@ SOURCES = ("sft_examples", "rl_prompts")
 STAMP = ".datasets-version.json"  # the datasets' change counters (and renderer) the files were written from
 
 
-def export_datasets(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, int]:
+def export_datasets(con: duckdb.DuckDBPyConnection, folder: Path, *, vtcode: bool = True) -> dict[str, int]:
     """Write every export atomically (temp file, then rename) and its folder's manifest; returns
     rows per file.
 
     Files are rewritten only when a dataset (or the renderer's format) changed since they were
-    written: a refresh that added no example leaves them, their manifests and their readers alone."""
+    written: a refresh that added no example leaves them, their manifests and their readers alone.
+    ``vtcode`` (``forge.datasets.sft_vtcode``): also write ``trl/sft_vtcode.parquet``, the one export
+    rendered in Python (7–8 s per rewrite at 1M events, docs/TRAINING.md)."""
+    files = FILES if vtcode else tuple(EXPORTS)
     datasets = _datasets_version(con)
-    version = {**datasets, "render": RENDER_FORMAT} if datasets is not None else None
+    version = {**datasets, "render": RENDER_FORMAT if vtcode else None} if datasets is not None else None
     stamp = folder / STAMP
     current = version is not None and stamp.exists() and json.loads(stamp.read_text()) == version
     if (
         current
-        and all((folder / r).exists() for r in FILES)
+        and all((folder / r).exists() for r in files)
         and all(manifest_path(folder, g).exists() for g in GROUPS)
     ):
-        return _recorded_rows(folder)
+        return _recorded_rows(folder, files)
     stamp.unlink(missing_ok=True)
+    if not vtcode:
+        (folder / SFT_VTCODE).unlink(missing_ok=True)  # not in the manifest any more
     written: dict[str, int] = {}
     entries: dict[str, dict[str, dict]] = {group: {} for group in GROUPS}
     for relative, query in EXPORTS.items():
@@ -104,10 +109,11 @@ def export_datasets(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, i
         group, name = relative.split("/", 1)
         entries[group][name] = describe_file(target, _breakdown(con, ORIGINS[relative]), {})
         written[relative] = entries[group][name]["rows"]
-    rendered = write_sft_vtcode(con, folder / SFT_VTCODE)
-    group, name = SFT_VTCODE.split("/", 1)
-    entries[group][name] = describe_file(folder / SFT_VTCODE, rendered.breakdown, rendered.dropped)
-    written[SFT_VTCODE] = rendered.rows
+    if vtcode:
+        rendered = write_sft_vtcode(con, folder / SFT_VTCODE)
+        group, name = SFT_VTCODE.split("/", 1)
+        entries[group][name] = describe_file(folder / SFT_VTCODE, rendered.breakdown, rendered.dropped)
+        written[SFT_VTCODE] = rendered.rows
     lever_values = levers(con)
     for group in GROUPS:
         write_manifest(folder, group, entries[group], datasets_version=version, lever_values=lever_values)
@@ -125,12 +131,12 @@ def _breakdown(con: duckdb.DuckDBPyConnection, origin: str) -> dict[str, dict[st
     }
 
 
-def _recorded_rows(folder: Path) -> dict[str, int]:
+def _recorded_rows(folder: Path, files: tuple[str, ...]) -> dict[str, int]:
     rows: dict[str, int] = {}
     for group in GROUPS:
         manifest = json.loads(manifest_path(folder, group).read_text())
         rows.update({f"{group}/{name}": entry["rows"] for name, entry in manifest["files"].items()})
-    return {relative: rows[relative] for relative in FILES}
+    return {relative: rows[relative] for relative in files}
 
 
 def _datasets_version(con: duckdb.DuckDBPyConnection) -> dict[str, int | str] | None:

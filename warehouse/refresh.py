@@ -66,6 +66,8 @@ def refresh(
             checkpoint(con)  # what the writer does on close anyway: timed here
         if exports:
             with step("exports"):
-                for name, count in export_datasets(con, config.data_dir / "exports").items():
+                for name, count in export_datasets(
+                    con, config.data_dir / "exports", vtcode=config.forge.datasets.sft_vtcode
+                ).items():
                     rows[f"exports/{name}"] = count
     return rows

@@ -211,7 +211,7 @@ def _render_missing(con: duckdb.DuckDBPyConnection, cache: Path) -> int:
             hashes.append(int(row["input_hash"]))
             chats.append(None if isinstance(rendered, str) else rendered)
             dropped.append(rendered if isinstance(rendered, str) else None)
-    if hashes:
+    if hashes or not any(cache.glob("*.parquet")):  # an empty part too: the join needs one file
         messages = _schema().field("messages").type
         table = pa.table(
             {

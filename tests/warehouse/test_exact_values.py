@@ -28,6 +28,7 @@ def con(module_workspace: Path):
         "curated_fresh": True,  # … but the curated tables hold every landed file
         "no_orphan_executions": True,
         "no_orphan_rewards": True,
+        "exports_match_manifests": True,
     }
     reader = open_reader(config)
     yield reader

@@ -212,3 +212,39 @@ def test_the_dagster_check_fails_on_an_export_that_differs_from_its_manifest(
     target.write_bytes(target.read_bytes() + b"\0")
     failed = exports_match_manifests(resource)
     assert not failed.passed and "verl/rl_train.parquet" in (failed.description or "")
+
+
+def test_sft_vtcode_can_be_left_out_and_its_file_goes(tmp_path: Path) -> None:
+    """forge.datasets.sft_vtcode = false: the SQL exports only; a file written before is removed,
+    and the manifests still match the folder."""
+    from vtforge.warehouse.connection import writer
+    from vtforge.warehouse.exports import export_datasets
+
+    root = make_workspace(tmp_path / "w")
+    config = load_config(root / "vtcode.toml", cwd=root, env={})
+    emit(config, generate_events(3, 2, bugfixer_rollouts=2, testwriter_rollouts=1))
+    refresh(config, exports=False)
+    folder = tmp_path / "exports"
+    with writer(config.duckdb_path) as con:
+        assert SFT_VTCODE in export_datasets(con, folder)
+        assert (folder / SFT_VTCODE).is_file()
+        written = export_datasets(con, folder, vtcode=False)
+    assert SFT_VTCODE not in written and set(written) == set(FILES) - {SFT_VTCODE}
+    assert not (folder / SFT_VTCODE).exists()
+    assert all(check_manifest(folder, group) == [] for group in GROUPS)
+
+
+def test_a_warehouse_without_sft_examples_exports_empty_files(tmp_path: Path) -> None:
+    """No chat to render (only evaluations landed): the render cache gets an empty part, and
+    sft_vtcode.parquet is written with no rows, as the SQL exports are."""
+    from vtforge.warehouse.connection import writer
+    from vtforge.warehouse.exports import export_datasets
+
+    root = make_workspace(tmp_path / "w")
+    config = load_config(root / "vtcode.toml", cwd=root, env={})
+    refresh(config, exports=False)
+    folder = tmp_path / "exports"
+    with writer(config.duckdb_path) as con:
+        written = export_datasets(con, folder)
+    assert written[SFT_VTCODE] == 0 and pq.read_table(folder / SFT_VTCODE).num_rows == 0
+    assert all(check_manifest(folder, group) == [] for group in GROUPS)
