@@ -14,7 +14,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,10 +220,15 @@ def _render_missing(con: duckdb.DuckDBPyConnection, cache: Path) -> int:
                 "dropped": dropped,
             }
         )
-        tmp = cache / f".part-{uuid.uuid4().hex}.tmp"
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, cache / f"part-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet")
+        _add_part(cache, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     return len(hashes)
+
+
+def _add_part(cache: Path, write: Callable[[Path], object]) -> None:
+    """A new part file of the cache: ``write`` fills a hidden temp file, renamed into place."""
+    tmp = cache / f".part-{uuid.uuid4().hex}.tmp"
+    write(tmp)
+    os.replace(tmp, cache / f"part-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet")
 
 
 def _compact(con: duckdb.DuckDBPyConnection, cache: Path) -> None:
@@ -231,13 +236,14 @@ def _compact(con: duckdb.DuckDBPyConnection, cache: Path) -> None:
     parts = sorted(cache.glob("*.parquet"))
     if len(parts) <= MAX_CACHE_PARTS:
         return
-    tmp = cache / f".part-{uuid.uuid4().hex}.tmp"
-    con.execute(
-        f"COPY (SELECT c.* FROM read_parquet('{cache}/*.parquet') c "
-        "SEMI JOIN _sft_vtcode_in i USING (input_hash)) "
-        f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)"
+    _add_part(
+        cache,
+        lambda tmp: con.execute(
+            f"COPY (SELECT c.* FROM read_parquet('{cache}/*.parquet') c "
+            "SEMI JOIN _sft_vtcode_in i USING (input_hash)) "
+            f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)"
+        ),
     )
-    os.replace(tmp, cache / f"part-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet")
     for part in parts:
         part.unlink()
 

@@ -232,36 +232,25 @@ def test_make_vtcode_builds_the_version_the_config_pins(tmp_path: Path) -> None:
     from vtforge.config import load_config
 
     repo = Path(__file__).resolve().parents[2]
-    shown = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "--eval",
-            "show-vtcode-version: ; @echo $(VTCODE_VERSION)",
-            "show-vtcode-version",
-        ],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    shown = _make_vtcode_version(repo)
     assert shown == load_config(repo / "vtcode.toml", cwd=repo, env={}).forge.vtcode.version
     edited = tmp_path / "Makefile"
     edited.write_text((repo / "Makefile").read_text())
     (tmp_path / "vtcode.toml").write_text(
         '[forge.vtcode]\nversion = "9.8.7"\n[forge.serve]\nversion = "1.0.0"\n'
     )
-    again = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "--eval",
-            "show-vtcode-version: ; @echo $(VTCODE_VERSION)",
-            "show-vtcode-version",
-        ],
-        cwd=tmp_path,
+    again = _make_vtcode_version(tmp_path)
+    assert again == "9.8.7"
+
+
+def _make_vtcode_version(folder: Path) -> str:
+    """The VTCODE_VERSION `make` computes in ``folder`` (its Makefile and vtcode.toml)."""
+    rule = "show-vtcode-version: ; @echo $(VTCODE_VERSION)"
+    shown = subprocess.run(
+        ["make", "--no-print-directory", "--eval", rule, "show-vtcode-version"],
+        cwd=folder,
         capture_output=True,
         text=True,
         check=True,
-    ).stdout.strip()
-    assert again == "9.8.7"
+    )
+    return shown.stdout.strip()

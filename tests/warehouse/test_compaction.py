@@ -19,6 +19,14 @@ def _row_groups(db: Path, table: str) -> list[int]:
     return [count for _, count in rows]
 
 
+def _build(db: Path, every: int) -> list[int]:
+    """A table of 130,000 rows, rebuilt whole (merged at its checkpoint); its row groups."""
+    with writer(db) as con:
+        con.execute("CREATE TABLE t AS SELECT i, 'row ' || i AS s FROM range(130000) r(i)")
+        record_writes(con, rebuilt=["t"], every=every)
+    return _row_groups(db, "t")
+
+
 def _append(db: Path, rows: int, every: int) -> None:
     with writer(db) as con:
         con.execute("BEGIN")
@@ -29,10 +37,7 @@ def _append(db: Path, rows: int, every: int) -> None:
 
 def test_appends_are_merged_every_nth_session_and_no_row_is_lost(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
-    with writer(db) as con:
-        con.execute("CREATE TABLE t AS SELECT i, 'row ' || i AS s FROM range(130000) r(i)")
-        record_writes(con, rebuilt=["t"], every=3)
-    built = _row_groups(db, "t")
+    built = _build(db, every=3)
     assert sum(built) == 130000
 
     _append(db, 1000, every=3)
@@ -59,10 +64,7 @@ def test_appends_are_merged_every_nth_session_and_no_row_is_lost(tmp_path: Path)
 
 def test_a_large_every_never_rewrites_what_was_written(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
-    with writer(db) as con:
-        con.execute("CREATE TABLE t AS SELECT i, 'row ' || i AS s FROM range(130000) r(i)")
-        record_writes(con, rebuilt=["t"], every=100)
-    built = _row_groups(db, "t")
+    built = _build(db, every=100)
     for _ in range(4):
         _append(db, 1000, every=100)
     assert _row_groups(db, "t") == [*built, 1000, 1000, 1000, 1000]
