@@ -144,7 +144,7 @@ class Zygote:
             self._group = cgroups.open_run("warm", memory_mb=limits.memory_mb, pids=limits.pids)
         prefix = self._group.exec_prefix() if self._group is not None else []
         rlimits = box._prlimit(limits, nproc=self._group is None, cpu=False)
-        log = open(self._dir.host / "zygote.log", "wb")  # noqa: SIM115 - handed to the child
+        log = open(self.log, "wb")  # noqa: SIM115 - handed to the child
         try:
             return subprocess.Popen(
                 [*prefix, *rlimits, *argv],
@@ -199,13 +199,18 @@ class Zygote:
                 pending.hello.set()
                 pending.done.set()
 
+    @property
+    def log(self) -> Path:
+        """What the zygote printed (start-up errors, the test files its rewrite cache rewrote)."""
+        return self._dir.host / "zygote.log"
+
     def wait_ready(self, timeout_s: float) -> str | None:
         """None when ready, else why not."""
         if not self.ready.wait(timeout_s):
             return f"the warm worker did not start within {timeout_s:g}s"
         if self.dead or self.info.get("kind") != "ready":
             why = self.info.get("why") or "the warm worker exited while starting"
-            return f"{why}: {read_tail(self._dir.host / 'zygote.log', 1500)}"
+            return f"{why}: {read_tail(self.log, 1500)}"
         return None
 
     # --- one run -------------------------------------------------------------------------------

@@ -229,12 +229,35 @@ class SandboxReward:
         )
 
     def many(self, completions: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[float | None]:
+        """Rewards in the given order, run ``concurrency`` at a time, the tasks taken in turn: a
+        GRPO batch groups a prompt's samples, and running them back to back would have every
+        worker wait on one task's warm worker starting while the other tasks' could start too."""
         workers = max(1, getattr(self.box, "concurrency", 1))
+        order = interleaved([str(row.get("task_id") or "") for row in rows])
+        rewards: list[float | None] = [None] * len(rows)
+
+        def reward_of(index: int) -> float | None:
+            return self(completions[index], rows[index])
+
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(self, completions, rows))
+            judged = pool.map(reward_of, order)
+            for index, reward in zip(order, judged, strict=True):
+                rewards[index] = reward
+        return rewards
 
     def close(self) -> None:
         self.box.close()
+
+
+def interleaved(keys: Sequence[str]) -> list[int]:
+    """Indices of ``keys`` taken one per key in turn (first-seen key order, then position)."""
+    groups: dict[str, list[int]] = {}
+    for index, key in enumerate(keys):
+        groups.setdefault(key, []).append(index)
+    order: list[int] = []
+    for turn in range(max((len(g) for g in groups.values()), default=0)):
+        order.extend(g[turn] for g in groups.values() if turn < len(g))
+    return order
 
 
 @functools.cache

@@ -7,6 +7,8 @@ finish, so a run killed half-way still reports what completed. junit XML would l
 
 import json
 
+import parse_memo
+
 
 def pytest_addoption(parser):
     parser.addoption("--vtforge-report", default=None, help="append per-test JSON lines to this file")
@@ -39,6 +41,7 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_configure(config):
+    parse_memo.install()
     path = config.getoption("--vtforge-report")
     if path:
         config.pluginmanager.register(_Reporter(path), "vtforge_reporter")

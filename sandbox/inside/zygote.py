@@ -18,6 +18,11 @@ Per run the host sends ``{"kind": "run", "id", "limits", "nproc"}`` with three d
    new session, the run's stdout/stderr, then ``runner.main`` with pytest sessions forked from this
    already-warm process instead of started as new interpreters.
 
+Each child also gets a channel back to the zygote, which rewrites the asserts of test modules
+for it once per file content (``rewrite_cache``): the zygote never runs candidate code, so no
+candidate can plant code for the next. What the zygote loaded is frozen out of the garbage
+collector's reach, so a child's collections (pytest makes several per session) skip it.
+
 Repository modules the zygote imported are dropped (and so imported again from the candidate's
 workspace) when a patch touches anything but test files, or touches a file that was imported.
 When the child ends the zygote reports ``{"kind": "exit", "id", "status"}`` (a wait status).
@@ -28,6 +33,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import gc
 import importlib
 import json
 import os
@@ -39,6 +45,8 @@ import socket
 import struct
 import sys
 import threading
+
+import rewrite_cache
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKSPACE = "/tmp/workspace"
@@ -125,11 +133,32 @@ def preload_pytest():
     for entry in plugins:
         with contextlib.suppress(Exception):  # a broken plugin fails the same way in the run
             entry.load()
-    dists = {entry.dist.name for entry in plugins if entry.dist is not None}
-    for top, owners in sorted(metadata.packages_distributions().items()):
-        if top.isidentifier() and not top.startswith("_") and dists.intersection(owners):
+    tops = set()
+    for entry in plugins:
+        if entry.dist is not None:
+            tops.update(top_level_names(entry.dist))
+    for top in sorted(tops):
+        if top.isidentifier() and not top.startswith("_"):
             with contextlib.suppress(Exception):
                 importlib.import_module(top)
+
+
+def top_level_names(dist):
+    """The importable names a distribution installs: its top_level.txt, else its RECORD's first
+    path parts (reading only the plugins' own metadata, not every installed distribution's)."""
+    declared = dist.read_text("top_level.txt")
+    if declared:
+        return set(declared.split())
+    names = set()
+    for path in dist.files or ():
+        parts = path.parts
+        if not parts or parts[0].endswith((".dist-info", ".data", ".egg-info")) or parts[0] == "..":
+            continue
+        if len(parts) > 1:
+            names.add(parts[0])
+        elif parts[0].endswith(".py"):
+            names.add(parts[0][:-3])
+    return names
 
 
 def _candidates(root):
@@ -221,8 +250,9 @@ def must_reimport(spec):
 # --- one run ----------------------------------------------------------------------------------
 
 
-def forked_session(spec):
-    """The runner's pytest session: a fork of this warm process instead of a new interpreter."""
+def forked_session(spec, channel):
+    """The runner's pytest session: a fork of this warm process instead of a new interpreter,
+    which asks the zygote over ``channel`` for rewritten test modules (``rewrite_cache``)."""
     state = {"evicted": False}
 
     def session(cmd, env):
@@ -239,6 +269,7 @@ def forked_session(spec):
                 os.environ.update(env)
                 import pytest
 
+                rewrite_cache.install(channel)
                 sys.argv = [os.path.join(os.path.dirname(pytest.__file__), "__main__.py"), *cmd[3:]]
                 code = int(pytest.main(list(cmd[3:])))
                 _finish_interpreter()
@@ -282,7 +313,7 @@ def _setrlimits(limits):
             resource.setrlimit(getattr(resource, name), (value, value))
 
 
-def payload(req, stdout_fd, stderr_fd):
+def payload(req, stdout_fd, stderr_fd, channel):
     """pid 2 of the run's pid namespace: rlimits, session, output, environment, then the runner."""
     os.setsid()
     _setrlimits(req["limits"])
@@ -300,18 +331,18 @@ def payload(req, stdout_fd, stderr_fd):
     sys.argv = [runner.__file__, f"{OUT}/spec.json"]
     with open(sys.argv[1], encoding="utf-8") as handle:
         spec = json.load(handle)
-    runner.SESSION = forked_session(spec)
+    runner.SESSION = forked_session(spec, channel)
     return runner.main()
 
 
-def init(req, stdout_fd, stderr_fd):
+def init(req, stdout_fd, stderr_fd, channel):
     """pid 1 of the run's pid namespace: runs the payload, then ends whatever it left behind."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            code = payload(req, stdout_fd, stderr_fd)
+            code = payload(req, stdout_fd, stderr_fd, channel)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:
@@ -373,8 +404,8 @@ def enter_namespaces(req):
     loopback_up()
 
 
-def child(req, fds, sock):
-    """The zygote's child for one run (never returns)."""
+def child(req, fds, sock, channel):
+    """The zygote's child for one run (never returns); ``channel`` leads to the rewrite cache."""
     code = 1
     try:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -392,7 +423,7 @@ def child(req, fds, sock):
             status = 1
             try:
                 drop_capabilities()
-                status = init(req, stdout_fd, stderr_fd)
+                status = init(req, stdout_fd, stderr_fd, channel)
             except BaseException as exc:
                 os.write(stderr_fd, f"warm worker: {exc}\n".encode())
             finally:
@@ -419,7 +450,8 @@ def serve(sock):
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    children = {}
+    children = {}  # pid -> (run id, the zygote's end of its rewrite channel)
+    rewrites = rewrite_cache.Server()
 
     def reap():
         while children:
@@ -429,13 +461,15 @@ def serve(sock):
                 return
             if pid == 0:
                 return
-            run_id = children.pop(pid, None)
-            if run_id is not None:
+            entry = children.pop(pid, None)
+            if entry is not None:
+                run_id, mine = entry
+                rewrites.close_channel(mine)
                 sock.send(json.dumps({"kind": "exit", "id": run_id, "status": status}).encode())
 
     while True:
         try:
-            ready, _, _ = select.select([sock, wake_r], [], [])
+            ready, _, _ = select.select([sock, wake_r, *rewrites.sockets()], [], [])
         except InterruptedError:
             continue
         if wake_r in ready:
@@ -445,6 +479,9 @@ def serve(sock):
             except BlockingIOError:
                 pass
             reap()
+        for channel in ready:
+            if channel is not sock and channel != wake_r:
+                rewrites.serve(channel)
         if sock not in ready:
             continue
         try:
@@ -457,14 +494,18 @@ def serve(sock):
                     os.kill(pid, signal.SIGKILL)
             return 0
         req = json.loads(message)
+        mine, theirs = rewrites.open_channel()
         pid = os.fork()
         if pid == 0:
             os.close(wake_r)
             os.close(wake_w)
-            child(req, fds, sock)
+            for other in rewrites.sockets():
+                other.close()
+            child(req, fds, sock, theirs)
+        theirs.close()
         for fd in fds:
             os.close(fd)
-        children[pid] = req["id"]
+        children[pid] = (req["id"], mine)
         reap()
 
 
@@ -479,6 +520,7 @@ def main():
         info["repository"] = sorted(PRELOADED)
         if threading.active_count() > 1:
             info = {"kind": "unsafe", "why": "importing the repository started threads"}
+        gc.freeze()  # what is loaded now lives as long as the zygote: no child's collection scans it
     except BaseException as exc:
         info = {"kind": "unsafe", "why": f"preload failed: {type(exc).__name__}: {exc}"}
     sys.stdout.flush()

@@ -147,6 +147,20 @@ def test_a_warm_run_imports_the_patched_module_not_the_zygotes(warm_box: Sandbox
     assert outcome(again) == outcome(before)  # the fix stayed in its own child
 
 
+def test_the_zygote_rewrites_a_test_file_once_per_content(warm_box: Sandbox, toy: ToyRepo) -> None:
+    """Runs of the same test file share the zygote's rewrite; a patched test file gets its own."""
+    prepared = warm_box.prepare(RepoSpec(toy.path, toy.base_commit))
+    plain = RunRequest(tests=["tests/test_basic.py::test_mul"])
+    first, second = warm_box.run(prepared, plain), warm_box.run(prepared, plain)
+    assert first.status == "completed" and outcome(first) == outcome(second)
+    assert warm_box.warm is not None
+    log = warm_box.warm.zygotes()[prepared.key].log
+    assert log.read_text().count("rewrote /tmp/workspace/tests/test_basic.py") == 1
+    patched = warm_box.run(prepared, RunRequest(patches=[toy.test_patch], tests=toy.fail_to_pass))
+    assert patched.status == "completed" and set(toy.fail_to_pass) & patched.failed()
+    assert log.read_text().count("rewrote /tmp/workspace/tests/") == 2
+
+
 def test_runs_that_need_a_new_interpreter_run_cold(warm_box: Sandbox, toy: ToyRepo) -> None:
     prepared = warm_box.prepare(RepoSpec(toy.path, toy.base_commit))
     result = warm_box.run(prepared, RunRequest(command=["sh", "-c", "echo $PYTHONHASHSEED"]))

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support import require_service
 from vtforge.gitrepo import commit_all, init_repo
-from vtforge.trainers.rewards import SandboxReward
+from vtforge.trainers.rewards import SandboxReward, interleaved
 
 BUGGY = "def add(a, b):\n    return a - b\n"
 TEST = (
@@ -55,9 +55,23 @@ def test_sandbox_reward_grades_the_edit_by_running_the_tests(cfg, task: dict) ->
         assert reward("I could not find the bug.", task) == 0.0
         assert reward(fix, {**task, "repo": "owner/not-here"}) is None  # nowhere to run it
         assert reward.many([fix, wrong], [task, task]) == [1.0, 0.0]
+        other = {**task, "task_id": "calc-2"}  # run in turn with calc-1's, answered in place
+        assert reward.many([fix, wrong, wrong, fix, fix], [task, task, other, other, task]) == [
+            1.0,
+            0.0,
+            0.0,
+            1.0,
+            1.0,
+        ]
         judged = reward.judgements[("calc-1", fix)]
         assert judged.outcome == "resolved" and judged.apply_status == "applied"
         assert judged.patch is not None and "+    return a + b" in judged.patch
         assert reward.judgements[("calc-1", "I could not find the bug.")].outcome == "no_edit"
     finally:
         reward.close()
+
+
+def test_interleaved_takes_the_tasks_in_turn() -> None:
+    assert interleaved(["a", "a", "a", "b", "c", "c"]) == [0, 3, 4, 1, 5, 2]
+    assert interleaved([]) == []
+    assert sorted(interleaved(["x", "y", "x", "x", "y"])) == [0, 1, 2, 3, 4]
