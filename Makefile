@@ -50,6 +50,9 @@ $(PY):
 $(UV): | $(PY)
 	$(PY) -m pip install -q --upgrade uv
 
+# --compile-bytecode, as pip does by default: sandboxed runs never write bytecode
+# (PYTHONDONTWRITEBYTECODE), so without it every cold run and warm worker compiled pytest,
+# hypothesis and the plugins from source (0.6 s of a warm worker's 0.9 s start)
 # llama-cpp-python ships only an sdist (a C++ build, ~5 min on 2 cores): build its wheel once per
 # machine into WHEELS and install from there, since uv rebuilds that sdist in every fresh clone
 WHEELS := $(HOME)/.cache/vtforge/wheels
@@ -61,7 +64,7 @@ $(STAMP): pyproject.toml | $(UV)
 		echo "building the llama-cpp-python wheel once into $(WHEELS)"; \
 		$(PY) -m pip wheel -q --no-deps -w $(WHEELS) "$(LLAMA_CPP)"; \
 	fi
-	$(UV) pip install --python $(PY) -q --find-links $(WHEELS) -e ".[$(EXTRAS)]"
+	$(UV) pip install --python $(PY) -q --compile-bytecode --find-links $(WHEELS) -e ".[$(EXTRAS)]"
 	rm -f $(VENV)/.installed-*
 	touch $@
 
