@@ -50,14 +50,14 @@ $(PY):
 $(UV): | $(PY)
 	$(PY) -m pip install -q --upgrade uv
 
-# --compile-bytecode, as pip does by default: sandboxed runs never write bytecode
-# (PYTHONDONTWRITEBYTECODE), so without it every cold run and warm worker compiled pytest,
-# hypothesis and the plugins from source (0.6 s of a warm worker's 0.9 s start)
 # llama-cpp-python ships only an sdist (a C++ build, ~5 min on 2 cores): build its wheel once per
 # machine into WHEELS and install from there, since uv rebuilds that sdist in every fresh clone
 WHEELS := $(HOME)/.cache/vtforge/wheels
 LLAMA_CPP := llama-cpp-python>=0.3.16,<0.4
 
+# --compile-bytecode, as pip does by default: sandboxed runs never write bytecode
+# (PYTHONDONTWRITEBYTECODE), so without it every cold run and warm worker compiled pytest,
+# hypothesis and the plugins from source (0.6 s of a warm worker's 0.9 s start)
 $(STAMP): pyproject.toml | $(UV)
 	@mkdir -p $(WHEELS)
 	@if [[ ",$(EXTRAS)," == *",model,"* ]] && ! ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
