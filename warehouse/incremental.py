@@ -35,7 +35,7 @@ import duckdb
 from vtforge import constants as C
 from vtforge.warehouse.compaction import record_writes
 from vtforge.warehouse.connection import scalar
-from vtforge.warehouse.load import ingested_columns, raw_select
+from vtforge.warehouse.load import IngestedFile, columns_of, ingested_files, raw_select
 from vtforge.warehouse.models import MODELS_BY_NAME, Model, ModelError, replace_table, sql_text
 
 STATE_TABLE = "_model_state"
@@ -104,6 +104,7 @@ class Builder:
         self._shadowed: set[str] = set()  # tables read through a view over their slice
         self._sliced: set[str] = set()  # tables whose affected rows are cut (temp._slice_<name>)
         self._affected_count: int | None = None
+        self._ingested: dict[str, IngestedFile] | None = None  # read at the first raw slice
         self._since: datetime | None = None  # the oldest watermark the affected tasks are taken after
         self._fresh = False  # no model can hold a row of an affected task yet (all new tasks)
         self._pending: list[list[object]] = []  # state rows, written once when the session commits
@@ -321,7 +322,9 @@ class Builder:
                 f"SELECT DISTINCT _file FROM {events} WHERE {where} ORDER BY 1", params
             ).fetchall()
         ]
-        present, uniform = ingested_columns(self.tx, "path IN (SELECT unnest(?))", [files])
+        if self._ingested is None:
+            self._ingested = ingested_files(self.tx)
+        present, uniform = columns_of(self._ingested[f] for f in files if f in self._ingested)
         select = raw_select(self.tx, event_type, files, present=present, uniform=uniform)
         rows = (
             f"SELECT r.* FROM ({select}) r SEMI JOIN (SELECT _file, _row FROM {events} WHERE {where}) e "

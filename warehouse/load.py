@@ -24,6 +24,7 @@ is rewritten with other events makes the next refresh rebuild every model from t
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -212,17 +213,17 @@ def _sql_list(items: list[str]) -> str:
 
 
 def _create_view(
-    con: duckdb.DuckDBPyConnection, event_type: str, catalog: SchemaCatalog | None = None
+    con: duckdb.DuckDBPyConnection,
+    event_type: str,
+    catalog: SchemaCatalog | None = None,
+    known: dict[str, IngestedFile] | None = None,
 ) -> None:
     """(Re)define ``raw_<event_type>`` over exactly the ingested files of its type, less the copies
-    that were dropped as duplicates."""
-    files = [
-        row[0]
-        for row in con.execute(
-            "SELECT path FROM _ingested_files WHERE event_type = ? ORDER BY path", [event_type]
-        ).fetchall()
-    ]
-    present, uniform = ingested_columns(con, "event_type = ?", [event_type])
+    that were dropped as duplicates. ``known``: ``ingested_files`` when the caller has read it."""
+    known = ingested_files(con) if known is None else known
+    mine = sorted((f for f in known.values() if f.event_type == event_type), key=lambda f: f.path)
+    files = [f.path for f in mine]
+    present, uniform = columns_of(mine)
     select = raw_select(con, event_type, files, catalog, present, uniform=uniform)
     if files:
         select = (
@@ -233,17 +234,30 @@ def _create_view(
     con.execute(f'CREATE OR REPLACE VIEW "{raw_table(event_type)}" AS {select}')
 
 
-def ingested_columns(
-    con: duckdb.DuckDBPyConnection, where: str, params: list[object]
-) -> tuple[set[str], bool]:
-    """The columns of the ingested files that ``where`` selects, and whether they share one schema."""
-    row = con.execute(
-        "SELECT list_distinct(flatten(list(columns))), count(DISTINCT schema_hash) = 1 "
-        f"AND count(*) = count(schema_hash) FROM _ingested_files WHERE {where}",
-        params,
-    ).fetchone()
-    assert row is not None  # an aggregate always returns its row
-    return set(row[0] or []), bool(row[1])
+@dataclass(frozen=True)
+class IngestedFile:
+    """What the raw layer knows of one ingested file: its type, top-level columns and schema hash."""
+
+    path: str
+    event_type: str
+    columns: tuple[str, ...]
+    schema_hash: str | None  # NULL for files ingested before the hash was recorded
+
+
+def ingested_files(con: duckdb.DuckDBPyConnection) -> dict[str, IngestedFile]:
+    """Every ingested file by path: one small read, shared by every view and slice of a session."""
+    rows = con.execute("SELECT path, event_type, columns, schema_hash FROM _ingested_files").fetchall()
+    return {path: IngestedFile(path, kind, tuple(cols or ()), digest) for path, kind, cols, digest in rows}
+
+
+def columns_of(files: Iterable[IngestedFile]) -> tuple[set[str], bool]:
+    """The columns found in any of ``files``, and whether they all share one Parquet schema."""
+    present: set[str] = set()
+    hashes: set[str | None] = set()
+    for file in files:
+        present.update(file.columns)
+        hashes.add(file.schema_hash)
+    return present, len(hashes) == 1 and None not in hashes
 
 
 def _has_raw_tables(con: duckdb.DuckDBPyConnection) -> bool:
@@ -502,8 +516,9 @@ def _load(
     if gone or (rewritten and _lost_events(con)):
         _reset_models(con)  # rows left the raw layer: incremental slices cannot say which
     stats = []
+    known = ingested_files(con) if any(new or lost for new, _, lost in scans.values()) else {}
     for event_type, (files, _, gone_files) in scans.items():
         if files or gone_files:
-            _create_view(con, event_type, catalog)
+            _create_view(con, event_type, catalog, known)
         stats.append(LoadStats(event_type, len(files), *totals.get(event_type, [0, 0, 0])))
     return stats
