@@ -12,12 +12,12 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vtforge.sandbox import mounts
 from vtforge.sandbox.api import RunRequest
 from vtforge.sandbox.layout import IN_BASE, IN_OUT, RUNNER, sandbox_owner
 
@@ -89,8 +89,13 @@ def mount_quota(target: Path, disk_mb: int | None) -> bool:
     """Put ``target`` (an empty folder) on a tmpfs of ``disk_mb`` MB; only as root. Whether mounted."""
     if not disk_mb or os.geteuid() != 0:
         return False
-    options = f"size={int(disk_mb)}m,mode=0755,nosuid,nodev"
-    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], check=True)
+    mounts.mount(
+        "tmpfs",
+        target,
+        "tmpfs",
+        flags=mounts.MS_NOSUID | mounts.MS_NODEV,
+        data=f"size={int(disk_mb)}m,mode=0755",
+    )
     return True
 
 
@@ -121,9 +126,8 @@ def mounts_under(path: Path) -> list[str]:
 def remove_tree(path: Path) -> bool:
     """Unmount whatever is mounted under ``path``, then delete it; False when a mount stays."""
     for point in mounts_under(path):
-        done = subprocess.run(["umount", point], capture_output=True)
-        if done.returncode != 0:
-            subprocess.run(["umount", "-l", point], capture_output=True)
+        if not mounts.unmount(point):
+            mounts.unmount(point, lazy=True)
     if mounts_under(path):
         return False
     shutil.rmtree(path, ignore_errors=True)

@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from vtforge.sandbox import mounts
+
 _overlay_ok: bool | None = None
 _probe_lock = threading.Lock()
 
@@ -27,9 +29,8 @@ class Copy:
 
     def release(self) -> None:
         if self._mounted:
-            done = subprocess.run(["umount", str(self.path)], capture_output=True)
-            if done.returncode != 0:
-                subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+            if not mounts.unmount(self.path):
+                mounts.unmount(self.path, lazy=True)
             self._mounted = False
 
 
@@ -40,10 +41,11 @@ def _mount_overlay(lower: Path, layers: Path, target: Path) -> bool:
     stat = lower.stat()
     os.chown(upper, stat.st_uid, stat.st_gid)
     options = f"lowerdir={lower},upperdir={upper},workdir={work}"
-    done = subprocess.run(
-        ["mount", "-t", "overlay", "overlay", "-o", options, str(target)], capture_output=True
-    )
-    return done.returncode == 0
+    try:
+        mounts.mount("overlay", target, "overlay", data=options)
+    except OSError:
+        return False
+    return True
 
 
 def overlay_supported(scratch: Path) -> bool:
@@ -52,13 +54,13 @@ def overlay_supported(scratch: Path) -> bool:
     with _probe_lock:
         if _overlay_ok is None:
             _overlay_ok = False
-            if os.geteuid() == 0 and shutil.which("mount"):
+            if os.geteuid() == 0:
                 probe = scratch / f".overlay-probe-{os.getpid()}"
                 try:
                     (probe / "lower").mkdir(parents=True, exist_ok=True)
                     (probe / "merged").mkdir(exist_ok=True)
                     if _mount_overlay(probe / "lower", probe, probe / "merged"):
-                        subprocess.run(["umount", str(probe / "merged")], capture_output=True)
+                        mounts.unmount(probe / "merged")
                         _overlay_ok = True
                 finally:
                     shutil.rmtree(probe, ignore_errors=True)

@@ -100,6 +100,13 @@ class Judgement:
     parse_status: str | None = None  # self-play's typed parse failure when the answer held no usable edit
 
 
+# The reward reads each test's status, never its traceback: pytest then formats only the exception
+# line of a failure, not the source around every frame (a tenth of a second and more per failing
+# run, the wrong half of a GRPO batch). Outcomes are the same; the repository's own addopts come first,
+# so this wins over a --tb there.
+REWARD_PYTEST_ARGS = ("--tb=no",)
+
+
 class SandboxReward:
     """Execution outcome of the completion's patch in the configured sandbox (SWE-bench grading).
 
@@ -198,6 +205,7 @@ class SandboxReward:
             RunRequest(
                 patches=patches,
                 tests=[*f2p, *p2p] or None,
+                pytest_args=REWARD_PYTEST_ARGS,
                 flaky_reruns=self.flaky_reruns,
                 label=row.get("task_id"),
             ),
