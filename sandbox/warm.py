@@ -92,6 +92,17 @@ class _Pending:
     status: int | None = None
 
 
+@dataclass
+class _Spare:
+    """A child forked ahead of its run and already in a run cgroup made with ``limits``."""
+
+    id: str
+    pid: int
+    group: cgroups.RunCgroup
+    limits: tuple[int, int]  # (memory_mb, pids) of the cgroup
+    pending: _Pending  # its exit, should it die before a run takes it
+
+
 class Zygote:
     """One prepared repository's warm worker and its socket."""
 
@@ -108,6 +119,10 @@ class Zygote:
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
         self._group: cgroups.RunCgroup | None = None
+        self._spare: _Spare | None = None
+        self._making_spare = False
+        self._spares = 0  # spares made so far (their ids)
+        self.spares_used = 0
         self.runs.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:  # the runs' quota mounts, made later on the host, must reach the zygote
             subprocess.run(["mount", "--bind", str(self.runs), str(self.runs)], check=True)
@@ -192,6 +207,9 @@ class Zygote:
             elif kind == "exit":
                 pending.status = int(message["status"])
                 pending.done.set()
+            elif kind == "refused":  # no spare to take the run (run it cold), or one is there already
+                pending.hello.set()
+                pending.done.set()
         self.dead = True
         self.ready.set()
         with self._lock:
@@ -223,7 +241,10 @@ class Zygote:
             self._pending[run_id] = pending
             self.active += 1
         group = None
-        if self.box.use_cgroups:
+        spare = self._take_spare(limits) if self.box.use_cgroups else None
+        if spare is not None:
+            group = spare.group
+        elif self.box.use_cgroups:
             group = cgroups.open_run("run", memory_mb=limits.memory_mb, pids=limits.pids)
         go_r, go_w = os.pipe()
         stdout_path, stderr_path = run.host / "stdout.txt", run.host / "stderr.txt"
@@ -235,6 +256,7 @@ class Zygote:
                     "id": run_id,
                     "env": base_env(request.env),
                     "limits": _rlimits(limits, nproc=group is None),
+                    "spare": spare is not None,
                 }
                 try:
                     with self._lock:
@@ -245,9 +267,13 @@ class Zygote:
                     return None
             os.close(go_r)
             go_r = -1
-            if not pending.hello.wait(HELLO_TIMEOUT_S) or pending.host_pid is None:
+            if self.box.use_cgroups:
+                self._want_spare(limits)  # the next run's, made while this one executes
+            if spare is not None:
+                pending.host_pid = spare.pid  # in its cgroup already
+            elif not pending.hello.wait(HELLO_TIMEOUT_S) or pending.host_pid is None:
                 return None
-            if group is not None:
+            elif group is not None:
                 group.add(pending.host_pid)
             os.write(go_w, b"g")
             started = time.monotonic()
@@ -292,6 +318,58 @@ class Zygote:
                 self.active -= 1
                 self.last_used = time.monotonic()
 
+    def _take_spare(self, limits: Limits) -> _Spare | None:
+        """The ready spare, when its cgroup has this run's limits and it is still alive."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+            if spare is not None:
+                self._pending.pop(spare.id, None)
+        if spare is None:
+            return None
+        if spare.pending.done.is_set() or spare.limits != (limits.memory_mb, limits.pids):
+            spare.group.remove()  # dead, or made for other limits
+            return None
+        self.spares_used += 1
+        return spare
+
+    def _want_spare(self, limits: Limits) -> None:
+        """Have a spare made (in a thread: moving it into its cgroup takes a while) unless one is."""
+        with self._lock:
+            if self._spare is not None or self._making_spare or self.dead:
+                return
+            self._making_spare = True
+            self._spares += 1
+            spare_id = f"spare-{self._spares}"
+            pending = self._pending[spare_id] = _Pending()
+        threading.Thread(
+            target=self._make_spare, args=(spare_id, pending, limits), name="vtforge-warm-spare", daemon=True
+        ).start()
+
+    def _make_spare(self, spare_id: str, pending: _Pending, limits: Limits) -> None:
+        group = None
+        try:
+            with self._lock:
+                socket.send_fds(self.sock, [json.dumps({"kind": "spare", "id": spare_id}).encode()], [])
+            if not pending.hello.wait(HELLO_TIMEOUT_S) or pending.host_pid is None:
+                return
+            group = cgroups.open_run("run", memory_mb=limits.memory_mb, pids=limits.pids)
+            if group is None:
+                return
+            group.add(pending.host_pid)
+            with self._lock:
+                if not self.dead and self._spare is None:
+                    key = (limits.memory_mb, limits.pids)
+                    self._spare, group = _Spare(spare_id, pending.host_pid, group, key, pending), None
+        except OSError:
+            return
+        finally:
+            if group is not None:
+                group.remove()  # not kept: its process (if any) dies with the zygote
+            with self._lock:
+                self._making_spare = False
+                if self._spare is None or self._spare.id != spare_id:
+                    self._pending.pop(spare_id, None)
+
     def close(self) -> None:
         """End the zygote (EOF on its socket ends it and its children) and remove its folders."""
         with contextlib.suppress(OSError):
@@ -305,6 +383,10 @@ class Zygote:
             self.proc.wait()
         if self._group is not None:
             self._group.remove()
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.group.remove()
         self._dir.remove()
         remove_tree(self.root)
 

@@ -404,16 +404,26 @@ def enter_namespaces(req):
     loopback_up()
 
 
-def child(req, fds, sock, channel):
-    """The zygote's child for one run (never returns); ``channel`` leads to the rewrite cache."""
+def child(req, fds, sock, channel, spare=None):
+    """The zygote's child for one run (never returns); ``channel`` leads to the rewrite cache.
+
+    A ``spare`` child is forked before its run: the host moves it into the run's cgroup meanwhile
+    (a cgroup v1 move waits for an RCU grace period, 5-25 ms), and the run's request and files
+    arrive later over ``spare``, forwarded by the zygote."""
     code = 1
     try:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        stdout_fd, stderr_fd, go_fd = fds
         sock.send(json.dumps({"kind": "hello", "id": req["id"]}).encode())
         sock.close()
+        if spare is not None:
+            message, fds, _, _ = socket.recv_fds(spare, 1 << 16, 4)
+            spare.close()
+            if not message:
+                os._exit(0)  # the zygote is gone: no run comes
+            req = json.loads(message)
+        stdout_fd, stderr_fd, go_fd = fds
         if os.read(go_fd, 1) != b"g":
             os._exit(111)  # the host gave up on this run
         os.close(go_fd)
@@ -452,6 +462,7 @@ def serve(sock):
     signal.signal(signal.SIGCHLD, lambda *_: None)
     children = {}  # pid -> (run id, the zygote's end of its rewrite channel)
     rewrites = rewrite_cache.Server()
+    spare = {}  # at most one: pid -> the zygote's end of the spare's request socket
 
     def reap():
         while children:
@@ -461,6 +472,8 @@ def serve(sock):
                 return
             if pid == 0:
                 return
+            if pid in spare:
+                spare.pop(pid).close()
             entry = children.pop(pid, None)
             if entry is not None:
                 run_id, mine = entry
@@ -494,17 +507,41 @@ def serve(sock):
                     os.kill(pid, signal.SIGKILL)
             return 0
         req = json.loads(message)
+        if req.get("spare"):  # the run goes to the spare, already in its cgroup
+            forwarded = False
+            for pid, ours in list(spare.items()):
+                with contextlib.suppress(OSError):
+                    socket.send_fds(ours, [message], fds)
+                    forwarded = True
+                    children[pid] = (req["id"], children[pid][1])
+                spare.pop(pid).close()
+            for fd in fds:
+                os.close(fd)
+            if not forwarded:
+                sock.send(json.dumps({"kind": "refused", "id": req["id"]}).encode())
+            reap()
+            continue
+        making_spare = req.get("kind") == "spare"
+        if making_spare and spare:  # one is enough
+            sock.send(json.dumps({"kind": "refused", "id": req["id"]}).encode())
+            continue
+        ours = its = None
+        if making_spare:
+            ours, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         mine, theirs = rewrites.open_channel()
         pid = os.fork()
         if pid == 0:
             os.close(wake_r)
             os.close(wake_w)
-            for other in rewrites.sockets():
+            for other in [*rewrites.sockets(), *spare.values(), *([ours] if ours else [])]:
                 other.close()
-            child(req, fds, sock, theirs)
+            child(req, fds, sock, theirs, spare=its)
         theirs.close()
         for fd in fds:
             os.close(fd)
+        if its is not None:
+            its.close()
+            spare[pid] = ours
         children[pid] = (req["id"], mine)
         reap()
 

@@ -221,3 +221,36 @@ def test_workers_never_outlive_their_parent(tmp_path: Path, toy: ToyRepo) -> Non
 
     LocalSandbox(TEST_LIMITS, work_dir=work).close()  # sweeps what the killed parent left
     assert not mounts_under(work) and not list((work / "warm").iterdir())
+
+
+def _ready_spare(box: Sandbox, key: str, timeout_s: float = 30.0):
+    assert box.warm is not None
+    zygote = box.warm.zygotes()[key]
+    deadline = time.monotonic() + timeout_s
+    while zygote._spare is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return zygote
+
+
+def test_a_run_takes_a_spare_child_already_in_its_cgroup(warm_box: Sandbox, toy: ToyRepo) -> None:
+    """As root, the next run's child is forked and moved into its cgroup while a run executes; a
+    spare that died before its run is replaced by an ordinary fork."""
+    require_service(os.geteuid() == 0, "root (per-run cgroups)")
+    prepared = warm_box.prepare(RepoSpec(toy.path, toy.base_commit))
+    request = RunRequest(patches=[toy.test_patch], tests=toy.fail_to_pass)
+    first = warm_box.run(prepared, request)
+    zygote = _ready_spare(warm_box, prepared.key)
+    spare, used = zygote._spare, zygote.spares_used
+    assert spare is not None and spare.pid in spare.group.pids()
+    second = warm_box.run(prepared, request)
+    assert zygote.spares_used == used + 1
+    assert outcome(second) == outcome(first) and set(toy.fail_to_pass) & second.failed()
+    assert second.cpu_s is not None and second.max_rss_mb is not None  # measured in the spare's cgroup
+    dead = _ready_spare(warm_box, prepared.key)._spare
+    assert dead is not None
+    os.kill(dead.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not dead.pending.done.is_set() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    third = warm_box.run(prepared, request)
+    assert outcome(third) == outcome(first) and zygote.spares_used == used + 1
