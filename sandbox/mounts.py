@@ -14,6 +14,8 @@ from pathlib import Path
 
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
+MS_BIND = 0x1000
+MS_SHARED = 1 << 20
 MNT_DETACH = 0x2
 
 _libc = ctypes.CDLL(None, use_errno=True)  # the C library CPython is linked against
@@ -34,3 +36,10 @@ def mount(source: str, target: Path | str, fstype: str, *, flags: int = 0, data:
 def unmount(target: Path | str, *, lazy: bool = False) -> bool:
     """Unmount ``target`` (``lazy``: detach it now, free it when no longer busy); whether it went."""
     return _libc.umount2(os.fsencode(target), MNT_DETACH if lazy else 0) == 0
+
+
+def bind_shared(folder: Path | str) -> None:
+    """Make ``folder`` a mount of its own whose later sub-mounts reach every copy of it (a sandbox
+    that binds it sees mounts made afterwards on the host): ``mount --bind`` + ``--make-shared``."""
+    mount(str(folder), folder, "none", flags=MS_BIND)
+    mount("none", folder, "none", flags=MS_SHARED)

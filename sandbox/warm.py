@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from vtforge.sandbox import cgroups
+from vtforge.sandbox import cgroups, mounts
 from vtforge.sandbox.api import Limits, PreparedRepo, RunRequest
 from vtforge.sandbox.layout import IN_TOOLS, base_env
 from vtforge.sandbox.results import Outcome, read_tail
@@ -125,8 +125,7 @@ class Zygote:
         self.spares_used = 0
         self.runs.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:  # the runs' quota mounts, made later on the host, must reach the zygote
-            subprocess.run(["mount", "--bind", str(self.runs), str(self.runs)], check=True)
-            subprocess.run(["mount", "--make-shared", str(self.runs)], check=True)
+            mounts.bind_shared(self.runs)
         self._dir = RunDir.create(root / "zygote")
         (self._dir.path / ".warm").mkdir()
         self._dir.chown()

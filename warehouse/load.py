@@ -120,7 +120,8 @@ def raw_columns(event_type: str, catalog: SchemaCatalog | None = None) -> list[t
     if key not in _COLUMNS:
         promoted = ", ".join(f"envelope.{c} AS {c}" for c in PROMOTED)
         with duckdb.connect() as con:
-            for schema in [catalog.current(t) for t in catalog.event_types if t != event_type] + [current]:
+            for name in dict.fromkeys([*catalog.event_types, event_type]):
+                schema = catalog.current(name)
                 con.register("empty", pa.Table.from_batches([], schema=schema.arrow_schema))
                 _COLUMNS[(schema.event_type, schema.version, schema.fingerprint)] = con.execute(
                     f"SELECT column_name, column_type FROM (DESCRIBE SELECT {promoted}, * FROM empty)"

@@ -40,3 +40,16 @@ def test_a_failed_mount_names_the_target_and_an_unmount_of_nothing_is_false(
     with pytest.raises(OSError, match=str(missing)):
         mounts.mount("tmpfs", missing, "tmpfs")
     assert not mounts.unmount(tmp_path)  # not a mount point
+
+
+def test_a_shared_bind_is_a_mount_of_its_own_that_propagates(tmp_path: Path, as_root: None) -> None:
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    mounts.bind_shared(folder)
+    try:
+        line = next(
+            ln for ln in Path("/proc/self/mountinfo").read_text().splitlines() if ln.split()[4] == str(folder)
+        )
+        assert "shared:" in line
+    finally:
+        assert remove_tree(folder)
