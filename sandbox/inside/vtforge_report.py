@@ -21,13 +21,8 @@ def _wanted(nodeid, exact, prefixes):
     return any(nodeid.startswith(p) for p in prefixes)
 
 
-def pytest_collection_modifyitems(session, config, items):
-    """Keep only the selected ids; an id that does not exist is simply not run (never a usage error)."""
-    path = config.getoption("--vtforge-select")
-    if not path:
-        return
-    with open(path, encoding="utf-8") as handle:
-        ids = json.load(handle)
+def split_selected(items, ids):
+    """``(kept, dropped)``: the items that ``ids`` select (node ids, path prefixes, ``...`` tails)."""
     exact = {i for i in ids if "::" in i}
     prefixes = tuple(i.rstrip("/") for i in ids if "::" not in i) + tuple(
         i[:-3] for i in ids if i.endswith("...")
@@ -35,6 +30,20 @@ def pytest_collection_modifyitems(session, config, items):
     keep, drop = [], []
     for item in items:
         (keep if _wanted(item.nodeid, exact, prefixes) else drop).append(item)
+    return keep, drop
+
+
+def read_selection(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Keep only the selected ids; an id that does not exist is simply not run (never a usage error)."""
+    path = config.getoption("--vtforge-select")
+    if not path:
+        return
+    keep, drop = split_selected(items, read_selection(path))
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -49,7 +58,17 @@ def pytest_configure(config):
 
 class _Reporter:
     def __init__(self, path):
-        self._file = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives for the session
+        self._file = self._open(path)
+        self._seen = {}
+
+    @staticmethod
+    def _open(path):
+        return open(path, "a", buffering=1, encoding="utf-8")  # lives for the session
+
+    def report_to(self, path):
+        """Start a new report file (a session forked from a collected one reports on its own)."""
+        self._file.close()
+        self._file = self._open(path)
         self._seen = {}
 
     def _emit(self, nodeid, status, duration, message=None):

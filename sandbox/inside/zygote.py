@@ -47,6 +47,7 @@ import sys
 import threading
 
 import rewrite_cache
+import session_template
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKSPACE = "/tmp/workspace"
@@ -252,8 +253,11 @@ def must_reimport(spec):
 
 def forked_session(spec, channel):
     """The runner's pytest session: a fork of this warm process instead of a new interpreter,
-    which asks the zygote over ``channel`` for rewritten test modules (``rewrite_cache``)."""
-    state = {"evicted": False}
+    which asks the zygote over ``channel`` for rewritten test modules (``rewrite_cache``).
+
+    The run's first session stays behind once collected, and the run's later sessions (reruns of
+    its failures) are forked from it (``session_template``)."""
+    state = {"evicted": False, "template": None}
 
     def session(cmd, env):
         if not state["evicted"]:
@@ -261,17 +265,29 @@ def forked_session(spec, channel):
             if must_reimport(spec):
                 evict_workspace_modules()
             importlib.invalidate_caches()
+        template = state["template"]
+        if template is not None:
+            status = template.session(cmd)
+            if status is not None:
+                return os.waitstatus_to_exitcode(status)
+            template.close()
+            state["template"] = None
+        requests_r, requests_w = os.pipe()
+        answers_r, answers_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
+                os.close(requests_w)
+                os.close(answers_r)
                 os.environ.clear()
                 os.environ.update(env)
                 import pytest
 
                 rewrite_cache.install(channel)
                 sys.argv = [os.path.join(os.path.dirname(pytest.__file__), "__main__.py"), *cmd[3:]]
-                code = int(pytest.main(list(cmd[3:])))
+                plugins = [session_template.Template(requests_r, answers_w)]
+                code = int(pytest.main(list(cmd[3:]), plugins=plugins))
                 _finish_interpreter()
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -283,7 +299,14 @@ def forked_session(spec, channel):
             finally:
                 _flush()
                 os._exit(code)
-        _, status = os.waitpid(pid, 0)
+        os.close(requests_r)
+        os.close(answers_w)
+        template = session_template.Client(pid, requests_w, answers_r)
+        status = template.answer()
+        if status is None:  # it ran as a plain session (its collection failed): no template
+            status = template.close()
+        else:
+            state["template"] = template
         return os.waitstatus_to_exitcode(status)
 
     return session

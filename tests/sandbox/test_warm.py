@@ -3,8 +3,9 @@
 The equivalence test runs every demo-bank task's gold patch, an empty patch and two wrong patches
 (one in the source, which makes the child import the repository again, one in a test file, which
 keeps the zygote's modules) cold and warm, and requires the same status, exit code, applied tools
-and per-test outcomes. The demo bank is built once per machine under
-``~/.cache/vtforge/demo-bank`` (sdists from PyPI, cached; ``VTFORGE_TEST_DEMO_BANK`` moves it).
+and per-test outcomes, failures rerun once as rewards rerun them. The demo bank is built once per
+machine under ``~/.cache/vtforge/demo-bank`` (sdists from PyPI, cached; ``VTFORGE_TEST_DEMO_BANK``
+moves it).
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def test_warm_and_cold_outcomes_are_identical_on_every_demo_task(
         spec = RepoSpec(Path(task.repo_dir), task.base_commit, task_id=task.instance_id)
         tests = [*task.fail_to_pass, *task.pass_to_pass]
         requests = {
-            name: RunRequest(patches=patches, tests=tests, label=name)
+            name: RunRequest(patches=patches, tests=tests, label=name, flaky_reruns=1)
             for name, patches in candidates(task).items()
         }
         cold_repo, warm_repo = local_box.prepare(spec), warm_box.prepare(spec)
@@ -254,3 +255,45 @@ def test_a_run_takes_a_spare_child_already_in_its_cgroup(warm_box: Sandbox, toy:
         time.sleep(0.02)
     third = warm_box.run(prepared, request)
     assert outcome(third) == outcome(first) and zygote.spares_used == used + 1
+
+
+COLLECTED_ONCE_TEST = """diff --git a/tests/test_once.py b/tests/test_once.py
+new file mode 100644
+--- /dev/null
++++ b/tests/test_once.py
+@@ -0,0 +1,15 @@
++import os
++
++HERE = os.path.dirname(__file__)
++with open(os.path.join(HERE, ".imports"), "a") as log:
++    log.write("x")
++
++
++def test_passes_on_a_rerun_that_did_not_import_again():
++    marker = os.path.join(HERE, ".ran-once")
++    if not os.path.exists(marker):
++        open(marker, "w").close()
++        raise AssertionError("fails the first time")
++    with open(os.path.join(HERE, ".imports")) as log:
++        count = len(log.read())
++    assert count == 1, f"imported {count} times"
+"""
+
+
+def test_a_warm_rerun_is_forked_from_the_collected_first_session(
+    local_box: Sandbox, warm_box: Sandbox, toy: ToyRepo
+) -> None:
+    """A failure's rerun starts from the run's first session as collected: the test module is not
+    imported again (a new session imports it again, as the cold run shows), and the rerun reports
+    on its own."""
+    name = "tests/test_once.py::test_passes_on_a_rerun_that_did_not_import_again"
+    tests = [name, "tests/test_basic.py::test_mul"]
+    request = RunRequest(patches=[COLLECTED_ONCE_TEST], tests=tests, flaky_reruns=1)
+    spec = RepoSpec(toy.path, toy.base_commit)
+    warm = warm_box.run(warm_box.prepare(spec), request)
+    cold = local_box.run(local_box.prepare(spec), request)
+    assert warm.status == cold.status == "completed"
+    assert (warm.tests[name].status, warm.tests[name].flaky, warm.tests[name].reruns) == ("PASSED", True, 1)
+    assert (cold.tests[name].status, cold.tests[name].flaky, cold.tests[name].reruns) == ("FAILED", False, 1)
+    assert warm.exit_code == 0 and cold.exit_code == 1
+    assert warm.status_map()["tests/test_basic.py::test_mul"] == "PASSED"
