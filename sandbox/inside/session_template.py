@@ -15,19 +15,31 @@ ends it. A session whose collection failed never becomes a template: it runs as 
 runner sees EOF instead of an answer. Warm path only (the zygote); standard library and pytest.
 """
 
+import ctypes
 import gc
 import json
 import os
+import signal
 import sys
 
 import pytest
 import vtforge_report
+
+PR_SET_PDEATHSIG = 1
 
 
 def option_value(cmd, name):
     """The value of ``--name=value`` in a pytest command line, or None."""
     prefix = f"--{name}="
     return next((arg[len(prefix) :] for arg in cmd if arg.startswith(prefix)), None)
+
+
+def _die_with_parent(parent_pid):
+    """A session ends with its template, as it did when the template was the session: the runner
+    never sees a session still writing after the one it waited for is gone (an OOM kill)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 class Template:
@@ -47,9 +59,10 @@ class Template:
             for stream in (sys.stdout, sys.stderr):
                 stream.flush()
             gc.freeze()  # a session's collections leave the template's objects (and pages) alone
+            template_pid = os.getpid()
             pid = os.fork()
             if pid == 0:
-                self._become_session(session, collected, request)
+                self._become_session(session, collected, request, template_pid)
                 return None  # pytest's own loop runs this session's tests
             _, status = os.waitpid(pid, 0)
             os.write(self.answers_fd, (json.dumps({"status": status}) + "\n").encode())
@@ -58,7 +71,8 @@ class Template:
                 os._exit(0)
             request = json.loads(line)
 
-    def _become_session(self, session, collected, request):
+    def _become_session(self, session, collected, request, template_pid):
+        _die_with_parent(template_pid)
         self.requests.close()
         os.close(self.answers_fd)
         if request.get("report"):
