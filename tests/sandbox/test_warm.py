@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.sandbox.conftest import TEST_LIMITS
-from tests.sandbox.toyrepo import ToyRepo
+from tests.sandbox.toyrepo import ToyRepo, new_file_patch
 from tests.support import require_service
 from vtforge.sandbox.api import RepoSpec, RunRequest, RunResult, Sandbox
 
@@ -257,27 +257,28 @@ def test_a_run_takes_a_spare_child_already_in_its_cgroup(warm_box: Sandbox, toy:
     assert outcome(third) == outcome(first) and zygote.spares_used == used + 1
 
 
-COLLECTED_ONCE_TEST = """diff --git a/tests/test_once.py b/tests/test_once.py
-new file mode 100644
---- /dev/null
-+++ b/tests/test_once.py
-@@ -0,0 +1,15 @@
-+import os
-+
-+HERE = os.path.dirname(__file__)
-+with open(os.path.join(HERE, ".imports"), "a") as log:
-+    log.write("x")
-+
-+
-+def test_passes_on_a_rerun_that_did_not_import_again():
-+    marker = os.path.join(HERE, ".ran-once")
-+    if not os.path.exists(marker):
-+        open(marker, "w").close()
-+        raise AssertionError("fails the first time")
-+    with open(os.path.join(HERE, ".imports")) as log:
-+        count = len(log.read())
-+    assert count == 1, f"imported {count} times"
-"""
+COLLECTED_ONCE_TEST = new_file_patch(
+    "tests/test_once.py",
+    textwrap.dedent(
+        """\
+        import os
+
+        HERE = os.path.dirname(__file__)
+        with open(os.path.join(HERE, ".imports"), "a") as log:
+            log.write("x")
+
+
+        def test_passes_on_a_rerun_that_did_not_import_again():
+            marker = os.path.join(HERE, ".ran-once")
+            if not os.path.exists(marker):
+                open(marker, "w").close()
+                raise AssertionError("fails the first time")
+            with open(os.path.join(HERE, ".imports")) as log:
+                count = len(log.read())
+            assert count == 1, f"imported {count} times"
+        """
+    ),
+)
 
 
 def test_a_warm_rerun_is_forked_from_the_collected_first_session(

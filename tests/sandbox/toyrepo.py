@@ -108,6 +108,16 @@ class ToyRepo:
         }
 
 
+def new_file_patch(path: str, source: str) -> str:
+    """A git diff that creates ``path`` with ``source`` (which ends with a newline)."""
+    lines = source.splitlines()
+    body = "".join(f"+{line}\n" for line in lines)
+    return (
+        f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n"
+        f"@@ -0,0 +1,{len(lines)} @@\n{body}"
+    )
+
+
 def make_toy_repo(root: Path) -> ToyRepo:
     repo = root / "toycalc-repo"
     (repo / "toycalc").mkdir(parents=True)
