@@ -47,7 +47,6 @@ import sys
 import threading
 
 import rewrite_cache
-import session_template
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKSPACE = "/tmp/workspace"
@@ -128,6 +127,7 @@ def preload_pytest():
             importlib.import_module("_pytest." + name)
     from importlib import metadata
 
+    import session_template  # noqa: F401
     import vtforge_report  # noqa: F401
 
     plugins = list(metadata.entry_points().select(group="pytest11"))
@@ -260,6 +260,8 @@ def forked_session(spec, channel):
     state = {"evicted": False, "template": None}
 
     def session(cmd, env):
+        import session_template  # imports pytest, which the zygote preloaded
+
         if not state["evicted"]:
             state["evicted"] = True
             if must_reimport(spec):
