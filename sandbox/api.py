@@ -349,6 +349,7 @@ def open_sandbox(
             work_dir=work,
             warm=sandbox_cfg.warm_workers,
             warm_idle_s=sandbox_cfg.warm_idle_s,
+            warm_template=sandbox_cfg.warm_template,
             disk_mb=sandbox_cfg.disk_mb or None,
             prepared_cache_gb=sandbox_cfg.prepared_cache_gb or None,
         )

@@ -74,6 +74,7 @@ class LocalSandbox(CopyPerCandidate):
         image: str | None = None,
         warm: bool = False,
         warm_idle_s: float = 60.0,
+        warm_template: bool = True,
         disk_mb: int | None = None,
         prepared_cache_gb: float | None = None,
     ) -> None:
@@ -88,7 +89,7 @@ class LocalSandbox(CopyPerCandidate):
         self.prepared_cache_gb = prepared_cache_gb
         sweep_stale(self.work_dir)  # what a parent killed with SIGKILL left: mounts and run folders
         self.warm: WarmPool | None = (
-            WarmPool(self, idle_s=warm_idle_s) if warm else None  # pyright: ignore[reportArgumentType]
+            WarmPool(self, idle_s=warm_idle_s, templates=warm_template) if warm else None  # pyright: ignore[reportArgumentType]
         )
 
     # --- warm runs -----------------------------------------------------------------------------
@@ -158,6 +159,7 @@ class LocalSandbox(CopyPerCandidate):
         base: Path | None = None,
         workspace_ro: bool = False,
         extra_binds: Sequence[tuple[Path, str]] = (),
+        extra_ro_binds: Sequence[tuple[Path, str]] = (),
     ) -> list[str]:
         hidden = self._hidden()
         argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
@@ -181,6 +183,8 @@ class LocalSandbox(CopyPerCandidate):
             argv += ["--ro-bind", str(base), IN_BASE]
         for host_path, inside in extra_binds:
             argv += ["--bind", str(host_path), inside]
+        for host_path, inside in extra_ro_binds:
+            argv += ["--ro-bind", str(host_path), inside]
         chmods: set[str] = set()
         # the interpreter's folders stay visible even under a hidden folder or under /tmp, which
         # the run folder replaces (a checkout in /tmp/… runs its venv's python from there)

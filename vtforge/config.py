@@ -140,6 +140,7 @@ class SandboxConfig(_Table):
     kubernetes_repo_egress_cidr: str = ""  # with a URL: the store's addresses, the one egress the Pod gets
     warm_workers: bool = C.SANDBOX_WARM_WORKERS  # local: forks of a warm worker; docker: warm containers
     warm_idle_s: float = Field(C.SANDBOX_WARM_IDLE_S, gt=0.0)
+    warm_template: bool = C.SANDBOX_WARM_TEMPLATE  # local: zygotes forked from a template interpreter
     disk_mb: int = Field(C.SANDBOX_DISK_MB, ge=0)  # per-run disk quota; 0 = none
     prepared_cache_gb: float = Field(C.SANDBOX_PREPARED_CACHE_GB, ge=0.0)  # LRU bound; 0 = unbounded
 

@@ -100,6 +100,7 @@ SANDBOX_IMAGE = "localhost/vtforge-sandbox:bookworm"
 # local: a warm pytest worker per prepared repo, forked per run; docker: an exec per run, warm containers
 SANDBOX_WARM_WORKERS = True
 SANDBOX_WARM_IDLE_S = 60.0  # a warm worker idle this long is stopped
+SANDBOX_WARM_TEMPLATE = True  # local: zygotes forked from one interpreter that imported pytest
 SANDBOX_DISK_MB = 1024  # per-run disk quota (tmpfs upper layer); 0 = none
 SANDBOX_PREPARED_CACHE_GB = 20.0  # LRU bound on prepared checkouts; 0 = unbounded
 KUBERNETES_NAMESPACE = "vtforge"

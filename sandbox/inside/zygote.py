@@ -12,8 +12,10 @@ Per run the host sends ``{"kind": "run", "id", "limits", "nproc"}`` with three d
    into the run's cgroup), then waits for the go byte;
 2. unshares a user, mount, network, ipc, uts and pid namespace of its own (as an unprivileged
    process may: every mount it inherits stays locked, so nothing hidden can be uncovered);
-3. mounts its workspace (an overlay: the prepared checkout below, the run's layer above) at
-   /tmp/workspace, binds its run's out/home/tmp folders, hides /tmp/.warm, brings loopback up;
+3. mounts its run's folder at /tmp, as a cold run has it: its workspace (an overlay, the prepared
+   checkout below, the run's layer above), out/home/tmp, and our tools, the environment and the
+   prepared checkout bound in read-only; nothing of the zygote's /tmp stays visible. Brings
+   loopback up;
 4. drops every capability, forks the pid namespace's init, which forks the payload: rlimits, a
    new session, the run's stdout/stderr, then ``runner.main`` with pytest sessions forked from this
    already-warm process instead of started as new interpreters.
@@ -418,14 +420,14 @@ def enter_namespaces(req):
     layers = f"{WARM}/{req['id']}.host/layers"
     _mount(
         "overlay",
-        WORKSPACE,
+        f"{run}/workspace",
         "overlay",
         0,
         f"lowerdir={BASE},upperdir={layers}/upper,workdir={layers}/work",
     )
-    for sub in ("out", "home", "tmp"):
-        _mount(f"{run}/{sub}", f"/tmp/{sub}", None, MS_BIND)
-    _mount("tmpfs", WARM, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0555")
+    for sub in (".vtforge", "env", "base"):
+        _mount(f"/tmp/{sub}", f"{run}/{sub}", None, MS_BIND | MS_REC)
+    _mount(run, "/tmp", None, MS_BIND | MS_REC)  # the run's own /tmp, as a cold run has it
     loopback_up()
 
 
@@ -571,21 +573,9 @@ def serve(sock):
         reap()
 
 
-def main():
-    sock = socket.socket(fileno=int(sys.argv[1]))
-    sys.path[0] = WORKSPACE  # as ``python -m pytest`` run in the workspace has it
-    os.chdir(WORKSPACE)
-    info = {"kind": "ready", "repository": []}
-    try:
-        preload_pytest()
-        preload_repository()
-        info["repository"] = sorted(PRELOADED)
-        if threading.active_count() > 1:
-            info = {"kind": "unsafe", "why": "importing the repository started threads"}
-        gc.freeze()  # what is loaded now lives as long as the zygote: no child's collection scans it
-    except BaseException as exc:
-        info = {"kind": "unsafe", "why": f"preload failed: {type(exc).__name__}: {exc}"}
-    sys.stdout.flush()
+def announce(sock, info):
+    """Tell the host whether this zygote is ready, then serve its runs until EOF."""
+    _flush()
     sock.send(json.dumps(info).encode())
     if info["kind"] != "ready":
         return 3
@@ -595,6 +585,177 @@ def main():
         if exc.errno in (errno.EPIPE, errno.ECONNRESET):
             return 0
         raise
+
+
+def warm_up(preload, what):
+    """Run ``preload``; the ready message, or why this process cannot fork runs."""
+    info: dict[str, object] = {"kind": "ready"}
+    try:
+        preload()
+        if threading.active_count() > 1:
+            info = {"kind": "unsafe", "why": f"importing {what} started threads"}
+        gc.freeze()  # what is loaded now lives as long as the zygote: no child's collection scans it
+    except BaseException as exc:
+        info = {"kind": "unsafe", "why": f"preload failed: {type(exc).__name__}: {exc}"}
+    return info
+
+
+def standalone(sock):
+    """A zygote started on its own, in a sandbox that already shows its repository."""
+    info = warm_up(lambda: (preload_pytest(), preload_repository()), "pytest or the repository")
+    info["repository"] = sorted(PRELOADED)
+    return announce(sock, info)
+
+
+# --- the template -----------------------------------------------------------------------------
+#
+# One interpreter per task interpreter imports pytest and its plugins once and forks each
+# repository's zygote; the zygote then takes its repository's mounts in a user and mount namespace
+# of its own. The template's sandbox shows every prepared checkout (read-only, /tmp/.repos) and
+# the pool's folders (/tmp/.pool); a zygote binds its own at the usual places and hides the rest.
+
+REPOS = "/tmp/.repos"
+POOL = "/tmp/.pool"
+
+
+def enter_repository(req):
+    """This zygote's repository at /tmp/workspace and /tmp/base, its environment at /tmp/env, its
+    runs' folders at /tmp/.warm (``req`` names them under /tmp/.repos and /tmp/.pool); every
+    other repository and zygote hidden."""
+    uid, gid = os.geteuid(), os.getegid()
+    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare")
+    with open("/proc/self/setgroups", "w") as handle:
+        handle.write("deny")
+    with open("/proc/self/uid_map", "w") as handle:
+        handle.write(f"{uid} {uid} 1")
+    with open("/proc/self/gid_map", "w") as handle:
+        handle.write(f"{gid} {gid} 1")
+    # no MS_PRIVATE here: the runs' quota mounts, made on the host later, must still arrive (a
+    # namespace of a new user namespace receives the host's mounts but sends none back)
+    source = f"{REPOS}/{req['source']}"
+    for target in (WORKSPACE, BASE):
+        _mount(source, target, None, MS_BIND | MS_REC)
+    _mount(f"{REPOS}/{req['env']}", "/tmp/env", None, MS_BIND | MS_REC)
+    _mount(f"{POOL}/{req['runs']}", WARM, None, MS_BIND | MS_REC)
+    for hidden in (REPOS, POOL):
+        _mount("tmpfs", hidden, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0555")
+    os.chdir(WORKSPACE)
+    importlib.invalidate_caches()
+
+
+def shadowed_modules():
+    """Modules the template imported that the repository would have shadowed (``sys.path[0]`` is
+    the workspace: a standalone zygote or a cold run imports the repository's own)."""
+    tops = {name.partition(".")[0] for name in sys.modules}
+    found = set()
+    for entry in os.listdir(WORKSPACE):
+        stem = entry.partition(".")[0]
+        if stem not in tops:
+            continue
+        path = os.path.join(WORKSPACE, entry)
+        if entry.endswith((".py", ".so")) or os.path.isfile(os.path.join(path, "__init__.py")):
+            found.add(stem)
+    return sorted(found)
+
+
+def forked_zygote(req, sock_fd, log_fd):
+    """A repository's zygote, forked from the template (never returns)."""
+    code = 1
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        sock = socket.socket(fileno=sock_fd)
+        try:
+            enter_repository(req)
+            shadowed = shadowed_modules()
+        except OSError as exc:
+            info = {"kind": "unsafe", "why": f"cannot mount the repository: {exc}", "standalone": True}
+        else:
+            if shadowed:
+                why = f"the repository shadows {', '.join(shadowed)}, which the template imported"
+                info = {"kind": "unsafe", "why": why, "standalone": True}
+            else:
+                info = warm_up(preload_repository, "the repository")
+                info["repository"] = sorted(PRELOADED)
+        code = announce(sock, info)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        _flush()
+        os._exit(code)
+
+
+def template(sock):
+    """Import pytest and its plugins, then fork a zygote per ``{"kind": "zygote", "source", "env",
+    "runs"}`` request (descriptors: the zygote's socket to the host, its log). EOF ends the
+    template and its zygotes."""
+    info = warm_up(preload_pytest, "pytest and its plugins")
+    _flush()
+    sock.send(json.dumps(info).encode())
+    if info["kind"] != "ready":
+        return 3
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    children = set()
+    while True:
+        try:
+            ready, _, _ = select.select([sock, wake_r], [], [])
+        except InterruptedError:
+            continue
+        if wake_r in ready:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(wake_r, 512):
+                    pass
+            while children:
+                try:
+                    pid, _ = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                children.discard(pid)
+        if sock not in ready:
+            continue
+        try:
+            message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
+        except InterruptedError:
+            continue
+        if not message:
+            for pid in children:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            return 0
+        req = json.loads(message)
+        if req.get("kind") != "zygote" or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            continue
+        pid = os.fork()
+        if pid == 0:
+            os.close(wake_r)
+            os.close(wake_w)
+            sock.close()
+            forked_zygote(req, *fds)
+        for fd in fds:
+            os.close(fd)
+        children.add(pid)
+
+
+def main():
+    is_template = sys.argv[1] == "--template"
+    sock = socket.socket(fileno=int(sys.argv[-1]))
+    sys.path[0] = WORKSPACE  # as ``python -m pytest`` run in the workspace has it
+    os.chdir(WORKSPACE)
+    return template(sock) if is_template else standalone(sock)
 
 
 if __name__ == "__main__":

@@ -298,3 +298,95 @@ def test_a_warm_rerun_is_forked_from_the_collected_first_session(
     assert (cold.tests[name].status, cold.tests[name].flaky, cold.tests[name].reruns) == ("FAILED", False, 1)
     assert warm.exit_code == 0 and cold.exit_code == 1
     assert warm.status_map()["tests/test_basic.py::test_mul"] == "PASSED"
+
+
+def test_zygotes_of_one_interpreter_are_forked_from_its_template(warm_box: Sandbox, toy: ToyRepo) -> None:
+    """Two prepared repositories (two commits) get zygotes forked from one template interpreter,
+    which imported pytest once; neither starts an interpreter of its own."""
+    request = RunRequest(patches=[toy.gold_patch, toy.test_patch], tests=toy.fail_to_pass)
+    zygotes = []
+    for commit in (toy.base_commit, "HEAD"):
+        prepared = warm_box.prepare(RepoSpec(toy.path, commit))
+        result = warm_box.run(prepared, request)
+        assert result.status == "completed" and not result.failed()
+        assert warm_box.warm is not None
+        zygotes.append(warm_box.warm.zygotes()[prepared.key])
+    first, second = zygotes
+    assert first is not second and first.template is not None and first.template is second.template
+    assert first.proc is None and second.proc is None and first.pid != second.pid
+    assert first.info["repository"] == second.info["repository"] == ["toycalc"]
+
+
+TMP_VIEW_TEST = new_file_patch(
+    "tests/test_tmp_view.py",
+    textwrap.dedent(
+        """\
+        import os
+
+
+        def test_tmp_is_the_runs_own():
+            assert not os.path.exists("/tmp/left-by-an-earlier-run")
+            open("/tmp/left-by-an-earlier-run", "w").close()
+            layout = [".vtforge", "base", "env", "home", "out", "tmp", "workspace"]
+            assert sorted(os.listdir("/tmp")) == sorted([*layout, "left-by-an-earlier-run"])
+        """
+    ),
+)
+
+
+def test_a_warm_run_has_a_tmp_of_its_own_as_a_cold_run_has(
+    local_box: Sandbox, warm_box: Sandbox, toy: ToyRepo
+) -> None:
+    """A warm run's /tmp is its own folder, as a cold run's is: what one run leaves there is gone
+    in the next, and nothing of the zygote's (its runs' folders, other repositories) shows."""
+    name = "tests/test_tmp_view.py::test_tmp_is_the_runs_own"
+    request = RunRequest(patches=[TMP_VIEW_TEST], tests=[name])
+    spec = RepoSpec(toy.path, toy.base_commit)
+    prepared = warm_box.prepare(spec)
+    runs = [warm_box.run(prepared, request) for _ in range(2)]
+    runs.append(local_box.run(local_box.prepare(spec), request))
+    assert [r.status_map() for r in runs] == [{name: "PASSED"}] * 3, runs[0].stdout_tail
+
+
+SHADOWING_MODULE = '''"""The repository's own module named like pytest's ini parser, which shadows it."""
+
+
+class IniConfig:
+    pass
+
+
+class ParseError(Exception):
+    pass
+
+
+class SectionWrapper:
+    pass
+
+
+OWN = True
+'''
+
+
+def test_a_repository_that_shadows_a_template_module_gets_a_zygote_of_its_own(
+    local_box: Sandbox, warm_box: Sandbox, tmp_path: Path
+) -> None:
+    """A checkout with a top-level ``iniconfig.py`` imports its own in a cold run (the workspace
+    comes first on ``sys.path``); a zygote forked from the template would keep the one the
+    template imported, so this repository's zygote starts on its own, and the outcome is the same."""
+    from vtforge.gitrepo import commit_all, init_repo
+
+    repo = tmp_path / "shadowing"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "iniconfig.py").write_text(SHADOWING_MODULE)
+    test = "import iniconfig\n\n\ndef test_own():\n    assert iniconfig.OWN\n"
+    (repo / "tests" / "test_own.py").write_text(test)
+    init_repo(repo)
+    spec = RepoSpec(repo, commit_all(repo, "a module named like an installed one"))
+    request = RunRequest(tests=["tests/test_own.py::test_own"])
+    prepared = warm_box.prepare(spec)
+    warm = warm_box.run(prepared, request)
+    cold = local_box.run(local_box.prepare(spec), request)
+    assert outcome(warm) == outcome(cold) and warm.status_map() == {"tests/test_own.py::test_own": "PASSED"}
+    assert warm_box.warm is not None
+    zygote = warm_box.warm.zygotes()[prepared.key]
+    assert zygote.template is None and zygote.proc is not None
