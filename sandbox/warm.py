@@ -1,10 +1,13 @@
 """Warm test workers for the local backend: one zygote per prepared repository, one fork per run.
 
 A cold run starts bubblewrap, a new interpreter, pytest and its plugins, and imports the project,
-for every candidate. A warm run asks the prepared repository's zygote (``inside/zygote.py``, in
-the same bubblewrap sandbox as a cold run) to fork a child that gets its own user/mount/net/pid
-namespaces, its own overlay workspace, the run's rlimits and (as root) the run's own pids and
-memory cgroup, which we join it to here, from its pid as the socket's credentials tell it.
+for every candidate. A warm run asks the prepared repository's zygote (``inside/zygote.py``) to
+fork a child that gets its own user/mount/net/pid namespaces, its own overlay workspace and /tmp,
+the run's rlimits and (as root) the run's own pids and memory cgroup, which we join it to here,
+from its pid as the socket's credentials tell it. A zygote is a fork of its interpreter's
+template (``_Template``: one bubblewrap sandbox that imported pytest once), which mounts its own
+repository in namespaces of its own; or, when no template can serve it, it starts on its own in
+the same bubblewrap sandbox as a cold run.
 
 What comes back is the same ``Outcome`` a cold run gives, built into the same ``RunResult``.
 ``None`` means "run it cold": the request needs a fresh interpreter (its own environment
@@ -23,12 +26,14 @@ import json
 import math
 import os
 import queue
+import select
 import signal
 import socket
 import struct
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from vtforge.sandbox import cgroups, mounts
 from vtforge.sandbox.api import Limits, PreparedRepo, RunRequest
-from vtforge.sandbox.layout import IN_ENV, IN_TOOLS, base_env
+from vtforge.sandbox.layout import IN_ENV, IN_ROOT, IN_TOOLS, base_env
 from vtforge.sandbox.results import Outcome, read_tail
 from vtforge.sandbox.rundir import RunDir, owner_tag, remove_tree
 
@@ -120,6 +125,7 @@ class Zygote:
         self.template = template
         self.proc: subprocess.Popen[bytes] | None = None
         self.pid: int | None = None  # a zygote forked from the template, as the host sees it
+        self._pidfd: int | None = None
         self.prepared = prepared
         self.root = root
         self.runs = root / "runs"
@@ -136,9 +142,10 @@ class Zygote:
         self._spares = 0  # spares made so far (their ids)
         self.spares_used = 0
         self.runs.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0 and template is None:  # the runs' quota mounts, made later on the
-            mounts.bind_shared(self.runs)  # host, must reach the zygote (the pool's root does it
-        self._dir = RunDir.create(root / "zygote")  # for the template's zygotes)
+        python = box._python(prepared.spec)
+        # the interpreter's folders under /tmp, which a run binds into its own /tmp as well
+        self.carry = [p for p in box._prefixes(python, prepared.env_dir) if p.startswith(IN_ROOT + "/")]
+        self._dir = RunDir.create(root / "zygote")
         (self._dir.path / ".warm").mkdir()
         self._dir.chown()
         host, inside = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -147,7 +154,7 @@ class Zygote:
         try:
             if template is not None:
                 with open(self.log, "wb") as log:
-                    if not template.fork(prepared, self.runs, inside, log):
+                    if not template.fork(prepared, self.runs, self._dir.path, inside, log):
                         self.dead = True
                         self.ready.set()
                         self.info = {"kind": "unsafe", "why": "the template is gone", "standalone": True}
@@ -211,10 +218,18 @@ class Zygote:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
                     pid = struct.unpack("iII", payload[: struct.calcsize("iII")])[0]
             kind = message.get("kind")
+            if kind == "hello" and "id" not in message and self.template is not None and self.pid is None:
+                why = self._adopt(pid)  # a forked zygote, before it imports the repository
+                if why is None:
+                    with self._lock:
+                        self.sock.send(b"go")
+                else:
+                    self.info = {"kind": "unsafe", "why": why}
+                    self.ready.set()
+                continue
             if kind in ("ready", "unsafe"):
-                if kind == "ready" and self.template is not None:
-                    message = self._adopt(pid, message)
-                self.info = message
+                if not self.ready.is_set():
+                    self.info = message
                 self.ready.set()
                 continue
             with self._lock:
@@ -237,12 +252,18 @@ class Zygote:
                 pending.hello.set()
                 pending.done.set()
 
-    def _adopt(self, pid: int | None, message: dict[str, Any]) -> dict[str, Any]:
-        """A zygote forked from the template: into a cgroup of its own, as a standalone one starts
-        (what it allocated while importing the repository stays charged to the template's)."""
-        self.pid = pid
+    def _adopt(self, pid: int | None) -> str | None:
+        """A zygote forked from the template, which waits for our go before it imports its
+        repository: held by a pidfd (it is not our child) and moved into a cgroup of its own, as a
+        standalone zygote starts in one, so that what it allocates is never the template's. None
+        when done, else why not."""
         if pid is None:
-            return {"kind": "unsafe", "why": "the zygote's pid is unknown"}
+            return "the zygote's pid is unknown"
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except OSError as exc:
+            return f"the zygote is gone: {exc}"
+        self.pid = pid
         if self.box.use_cgroups:
             limits = self.box.limits
             try:
@@ -250,8 +271,8 @@ class Zygote:
                 if self._group is not None:
                     self._group.add(pid)
             except OSError as exc:
-                return {"kind": "unsafe", "why": f"cannot move the zygote into its cgroup: {exc}"}
-        return message
+                return f"cannot move the zygote into its cgroup: {exc}"
+        return None
 
     @property
     def log(self) -> Path:
@@ -290,6 +311,7 @@ class Zygote:
                 message = {
                     "kind": "run",
                     "id": run_id,
+                    "carry": self.carry,
                     "env": base_env(request.env),
                     "limits": _rlimits(limits, nproc=group is None),
                     "spare": spare is not None,
@@ -418,8 +440,10 @@ class Zygote:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-        elif self.pid is not None:
-            _await_exit(self.pid, 5.0)  # the template reaps it
+        elif self._pidfd is not None:
+            _await_exit(self._pidfd, 5.0)  # the template reaps it
+            os.close(self._pidfd)
+            self._pidfd = None
         if self._group is not None:
             self._group.remove()
         with self._lock:
@@ -430,23 +454,13 @@ class Zygote:
         remove_tree(self.root)
 
 
-def _await_exit(pid: int, timeout_s: float) -> None:
-    """Wait for a process that is not our child to end (SIGKILL after ``timeout_s``)."""
-    deadline = time.monotonic() + timeout_s
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-            deadline = math.inf
-        time.sleep(0.005)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
+def _await_exit(pidfd: int, timeout_s: float) -> None:
+    """Wait for a process that is not our child to end, SIGKILL after ``timeout_s`` (through its
+    pidfd: a pid reused meanwhile is never signalled)."""
+    if not select.select([pidfd], [], [], timeout_s)[0]:
+        with contextlib.suppress(OSError):
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        select.select([pidfd], [], [], timeout_s)
 
 
 class _Template:
@@ -538,14 +552,16 @@ class _Template:
             return f"{why}: {read_tail(self.log, 1500)}"
         return None
 
-    def fork(self, prepared: PreparedRepo, runs: Path, sock: socket.socket, log: Any) -> bool:
-        """Have the template fork ``prepared``'s zygote, talking over ``sock``; False when it is gone."""
+    def fork(self, prepared: PreparedRepo, runs: Path, folder: Path, sock: socket.socket, log: Any) -> bool:
+        """Have the template fork ``prepared``'s zygote, talking over ``sock``, with ``runs`` (its
+        runs' folders) and ``folder`` (its own home and tmp); False when the template is gone."""
         try:
             message = {
                 "kind": "zygote",
                 "source": str(prepared.source_dir.relative_to(self.repos)),
                 "env": str(prepared.env_dir.relative_to(self.repos)),
                 "runs": str(runs.relative_to(self.pool_root)),
+                "folder": str(folder.relative_to(self.pool_root)),
             }
         except ValueError:
             return False
@@ -591,13 +607,16 @@ class WarmPool:
         self.box = box
         self.idle_s = idle_s
         self.templates = templates  # zygotes forked from a template interpreter (else each starts one)
-        self.root = box.work_dir / "warm" / owner_tag()  # swept when this process is gone
+        # swept when this process is gone (the name starts with its owner tag)
+        self.root = box.work_dir / "warm" / f"{owner_tag()}-{uuid.uuid4().hex[:8]}"
+        self.root.mkdir(parents=True)
+        if os.geteuid() == 0:  # the runs' quota mounts, made later on the host, must reach every
+            mounts.bind_shared(self.root)  # zygote: its sandbox binds a folder under this root
         self._zygotes: dict[str, Zygote] = {}
         self._refused: dict[str, str] = {}  # prepared key -> why its zygote cannot be used
         self._templates: dict[str, _Template] = {}  # by task interpreter
         self._templates_refused: dict[str, str] = {}
         self._template_lock = threading.Lock()
-        self._shared = False  # the pool's root, bound onto itself and shared (as root)
         self._lock = threading.Lock()
         self._starting: dict[str, threading.Lock] = {}
         self._spawner = _Spawner()
@@ -640,14 +659,15 @@ class WarmPool:
         """A zygote forked from the interpreter's template, else one started on its own (the
         repository shadows a module the template imported, or no template can run)."""
         root = self.root / prepared.key
-        template = self._template_for(prepared)
+        template = self._template_for(prepared)  # counts this start: the reaper leaves it be
         if template is not None:
-            template.starting += 1
             try:
                 zygote = Zygote(self.box, prepared, root, self._spawner, template=template)
                 why = zygote.wait_ready(START_TIMEOUT_S)
             finally:
-                template.starting -= 1
+                with self._template_lock:
+                    template.last_used = time.monotonic()  # idle from now, not from the fork
+                    template.starting -= 1
             if why is None:
                 return zygote, None
             zygote.close()
@@ -664,21 +684,18 @@ class WarmPool:
         """The running template of the repository's interpreter (started if need be); None for an
         interpreter inside the task's environment (each task has its own) or when it cannot run."""
         python = self.box._python(prepared.spec)
-        if not self.templates or python == IN_ENV or python.startswith(IN_ENV + "/"):
-            return None
+        if not self.templates or not os.path.isabs(python) or python.startswith(IN_ENV + "/"):
+            return None  # a bare name is looked up on PATH, which has the task's $VTFORGE_ENV/bin
         with self._template_lock:
             template = self._templates.get(python)
             if template is not None and not template.dead:
+                template.starting += 1
                 return template
             if template is not None:
                 del self._templates[python]
                 template.close()
             if python in self._templates_refused or self._closed.is_set():
                 return None
-            self.root.mkdir(parents=True, exist_ok=True)
-            if os.geteuid() == 0 and not self._shared:  # the runs' quota mounts, made later on
-                mounts.bind_shared(self.root)  # the host, must reach every forked zygote
-                self._shared = True
             template = _Template(self.box, self.root, python, self._spawner)
             why = template.wait_ready(START_TIMEOUT_S)
             if why is not None:
@@ -686,6 +703,7 @@ class WarmPool:
                 self._templates_refused[python] = why
                 return None
             self._templates[python] = template
+            template.starting += 1
             return template
 
     def run_dir(self, prepared: PreparedRepo, disk_mb: int | None) -> RunDir:

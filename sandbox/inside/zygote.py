@@ -1,9 +1,16 @@
 """A warm test worker: imports pytest, its plugins and the repository once, then forks per run.
 
-Started by ``vtforge.sandbox.warm`` inside the same bubblewrap sandbox as a cold run (the prepared
-checkout read-only at /tmp/workspace, the task environment at /tmp/env, our tools at
-/tmp/.vtforge, the runs' folders at /tmp/.warm), as the sandbox user, with ``argv[1]`` the number
-of a SOCK_SEQPACKET socket to the host. Standard library only, like the runner.
+Started by ``vtforge.sandbox.warm`` as the sandbox user, in one of two ways (the last argument is
+the number of a SOCK_SEQPACKET socket to the host):
+
+- ``zygote.py FD``, a **standalone** zygote, inside the same bubblewrap sandbox as a cold run (the
+  prepared checkout read-only at /tmp/workspace, the task environment at /tmp/env, our tools at
+  /tmp/.vtforge, the runs' folders at /tmp/.warm);
+- ``zygote.py --template FD``, the **template** of one interpreter: it imports pytest and its
+  plugins, then forks each repository's zygote, which takes the same places in a user and mount
+  namespace of its own (``enter_repository``) before it imports its repository.
+
+Standard library only, like the runner.
 
 Per run the host sends ``{"kind": "run", "id", "limits", "nproc"}`` with three descriptors
 (stdout, stderr, the read end of a "go" pipe). The zygote forks a child, which
@@ -427,6 +434,13 @@ def enter_namespaces(req):
     )
     for sub in (".vtforge", "env", "base"):
         _mount(f"/tmp/{sub}", f"{run}/{sub}", None, MS_BIND | MS_REC)
+    carried = sorted(set(req.get("carry") or ()))  # an interpreter's folders under /tmp, which
+    for point in carried:  # bubblewrap bound into the zygote's /tmp, as it binds them for a cold run
+        if any(point.startswith(outer + "/") for outer in carried):
+            continue  # comes along with the folder above it
+        target = run + point[len("/tmp") :]
+        os.makedirs(target, mode=0o755, exist_ok=True)
+        _mount(point, target, None, MS_BIND | MS_REC)
     _mount(run, "/tmp", None, MS_BIND | MS_REC)  # the run's own /tmp, as a cold run has it
     loopback_up()
 
@@ -620,8 +634,8 @@ POOL = "/tmp/.pool"
 
 def enter_repository(req):
     """This zygote's repository at /tmp/workspace and /tmp/base, its environment at /tmp/env, its
-    runs' folders at /tmp/.warm (``req`` names them under /tmp/.repos and /tmp/.pool); every
-    other repository and zygote hidden."""
+    runs' folders at /tmp/.warm, its own home and tmp (``req`` names them under /tmp/.repos and
+    /tmp/.pool); every other repository and zygote hidden."""
     uid, gid = os.geteuid(), os.getegid()
     _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare")
     with open("/proc/self/setgroups", "w") as handle:
@@ -637,6 +651,8 @@ def enter_repository(req):
         _mount(source, target, None, MS_BIND | MS_REC)
     _mount(f"{REPOS}/{req['env']}", "/tmp/env", None, MS_BIND | MS_REC)
     _mount(f"{POOL}/{req['runs']}", WARM, None, MS_BIND | MS_REC)
+    for sub in ("home", "tmp"):  # $HOME and $TMPDIR of its own, as a standalone zygote has
+        _mount(f"{POOL}/{req['folder']}/{sub}", f"/tmp/{sub}", None, MS_BIND | MS_REC)
     for hidden in (REPOS, POOL):
         _mount("tmpfs", hidden, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,mode=0555")
     os.chdir(WORKSPACE)
@@ -669,6 +685,9 @@ def forked_zygote(req, sock_fd, log_fd):
         os.dup2(log_fd, 2)
         os.close(log_fd)
         sock = socket.socket(fileno=sock_fd)
+        sock.send(json.dumps({"kind": "hello"}).encode())  # the host moves us into our cgroup
+        if sock.recv(16) != b"go":
+            os._exit(0)  # the host gave up on this zygote
         try:
             enter_repository(req)
             shadowed = shadowed_modules()
@@ -693,7 +712,7 @@ def forked_zygote(req, sock_fd, log_fd):
 
 def template(sock):
     """Import pytest and its plugins, then fork a zygote per ``{"kind": "zygote", "source", "env",
-    "runs"}`` request (descriptors: the zygote's socket to the host, its log). EOF ends the
+    "runs", "folder"}`` request (descriptors: the zygote's socket to the host, its log). EOF ends the
     template and its zygotes."""
     info = warm_up(preload_pytest, "pytest and its plugins")
     _flush()

@@ -317,21 +317,27 @@ def test_zygotes_of_one_interpreter_are_forked_from_its_template(warm_box: Sandb
     assert first.info["repository"] == second.info["repository"] == ["toycalc"]
 
 
-TMP_VIEW_TEST = new_file_patch(
-    "tests/test_tmp_view.py",
-    textwrap.dedent(
-        """\
-        import os
+def tmp_view_test(python: str) -> str:
+    """A test file that passes when /tmp holds the sandbox's folders (plus the top folder of an
+    interpreter that lives under /tmp, bound in as for a cold run) and nothing an earlier run left."""
+    from vtforge.sandbox.local import python_prefixes
+
+    tops = {Path(p).relative_to("/tmp").parts[0] for p in python_prefixes(python) if p.startswith("/tmp/")}
+    layout = sorted({".vtforge", "base", "env", "home", "out", "tmp", "workspace", *tops})
+    return new_file_patch(
+        "tests/test_tmp_view.py",
+        textwrap.dedent(
+            f"""\
+            import os
 
 
-        def test_tmp_is_the_runs_own():
-            assert not os.path.exists("/tmp/left-by-an-earlier-run")
-            open("/tmp/left-by-an-earlier-run", "w").close()
-            layout = [".vtforge", "base", "env", "home", "out", "tmp", "workspace"]
-            assert sorted(os.listdir("/tmp")) == sorted([*layout, "left-by-an-earlier-run"])
-        """
-    ),
-)
+            def test_tmp_is_the_runs_own():
+                assert not os.path.exists("/tmp/left-by-an-earlier-run")
+                open("/tmp/left-by-an-earlier-run", "w").close()
+                assert sorted(os.listdir("/tmp")) == sorted({layout!r} + ["left-by-an-earlier-run"])
+            """
+        ),
+    )
 
 
 def test_a_warm_run_has_a_tmp_of_its_own_as_a_cold_run_has(
@@ -340,7 +346,7 @@ def test_a_warm_run_has_a_tmp_of_its_own_as_a_cold_run_has(
     """A warm run's /tmp is its own folder, as a cold run's is: what one run leaves there is gone
     in the next, and nothing of the zygote's (its runs' folders, other repositories) shows."""
     name = "tests/test_tmp_view.py::test_tmp_is_the_runs_own"
-    request = RunRequest(patches=[TMP_VIEW_TEST], tests=[name])
+    request = RunRequest(patches=[tmp_view_test(sys.executable)], tests=[name])
     spec = RepoSpec(toy.path, toy.base_commit)
     prepared = warm_box.prepare(spec)
     runs = [warm_box.run(prepared, request) for _ in range(2)]
