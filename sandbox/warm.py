@@ -180,23 +180,8 @@ class Zygote:
             workspace_ro=True,
             extra_binds=[(self.runs, IN_WARM)],
         )
-        if box.use_cgroups:
-            self._group = cgroups.open_run("warm", memory_mb=limits.memory_mb, pids=limits.pids)
-        prefix = self._group.exec_prefix() if self._group is not None else []
-        rlimits = box._prlimit(limits, nproc=self._group is None, cpu=False)
-        log = open(self.log, "wb")  # noqa: SIM115 - handed to the child
-        try:
-            return subprocess.Popen(
-                [*prefix, *rlimits, *argv],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=base_env({"PYTHONPATH": IN_TOOLS}),
-                pass_fds=[inside.fileno()],
-                start_new_session=True,
-            )
-        finally:
-            log.close()
+        self._group, proc = _start_worker(box, argv, self.log, inside)
+        return proc
 
     # --- messages ------------------------------------------------------------------------------
 
@@ -281,12 +266,7 @@ class Zygote:
 
     def wait_ready(self, timeout_s: float) -> str | None:
         """None when ready, else why not."""
-        if not self.ready.wait(timeout_s):
-            return f"the warm worker did not start within {timeout_s:g}s"
-        if self.dead or self.info.get("kind") != "ready":
-            why = self.info.get("why") or "the warm worker exited while starting"
-            return f"{why}: {read_tail(self.log, 1500)}"
-        return None
+        return _why_not_ready(self, timeout_s, "the warm worker")
 
     # --- one run -------------------------------------------------------------------------------
 
@@ -430,17 +410,8 @@ class Zygote:
 
     def close(self) -> None:
         """End the zygote (EOF on its socket ends it and its children) and remove its folders."""
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        elif self._pidfd is not None:
+        _hang_up(self.sock, self.proc)
+        if self._pidfd is not None:
             _await_exit(self._pidfd, 5.0)  # the template reaps it
             os.close(self._pidfd)
             self._pidfd = None
@@ -452,6 +423,56 @@ class Zygote:
             spare.group.remove()
         self._dir.remove()
         remove_tree(self.root)
+
+
+def _hang_up(sock: socket.socket, proc: subprocess.Popen[bytes] | None) -> None:
+    """Close a worker's socket (EOF ends it) and wait for its sandbox, killed after 5 s."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+    if proc is None:
+        return
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _why_not_ready(worker: Zygote | _Template, timeout_s: float, name: str) -> str | None:
+    """Wait for ``worker``'s first message: None when it said ready, else why not (with its log)."""
+    if not worker.ready.wait(timeout_s):
+        return f"{name} did not start within {timeout_s:g}s"
+    if worker.dead or worker.info.get("kind") != "ready":
+        why = worker.info.get("why") or f"{name} exited while starting"
+        return f"{why}: {read_tail(worker.log, 1500)}"
+    return None
+
+
+def _start_worker(
+    box: LocalSandbox, argv: list[str], log_path: Path, inside: socket.socket
+) -> tuple[cgroups.RunCgroup | None, subprocess.Popen[bytes]]:
+    """Start a long-lived worker's bubblewrap ``argv`` in a "warm" cgroup of its own (as root),
+    under the box's rlimits (no CPU-time limit: each run sets its own), its output into
+    ``log_path``, ``inside`` its socket to us."""
+    limits = box.limits
+    group = None
+    if box.use_cgroups:
+        group = cgroups.open_run("warm", memory_mb=limits.memory_mb, pids=limits.pids)
+    prefix = group.exec_prefix() if group is not None else []
+    rlimits = box._prlimit(limits, nproc=group is None, cpu=False)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [*prefix, *rlimits, *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=base_env({"PYTHONPATH": IN_TOOLS}),
+            pass_fds=[inside.fileno()],
+            start_new_session=True,
+        )
+    return group, proc
 
 
 def _await_exit(pidfd: int, timeout_s: float) -> None:
@@ -512,23 +533,8 @@ class _Template:
             extra_binds=[(self.pool_root, IN_POOL)],
             extra_ro_binds=[(self.repos, IN_REPOS)],
         )
-        if box.use_cgroups:
-            self._group = cgroups.open_run("warm", memory_mb=limits.memory_mb, pids=limits.pids)
-        prefix = self._group.exec_prefix() if self._group is not None else []
-        rlimits = box._prlimit(limits, nproc=self._group is None, cpu=False)
-        log = open(self.log, "wb")  # noqa: SIM115 - handed to the child
-        try:
-            return subprocess.Popen(
-                [*prefix, *rlimits, *argv],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=base_env({"PYTHONPATH": IN_TOOLS}),
-                pass_fds=[inside.fileno()],
-                start_new_session=True,
-            )
-        finally:
-            log.close()
+        self._group, proc = _start_worker(box, argv, self.log, inside)
+        return proc
 
     def _read(self) -> None:
         try:
@@ -545,12 +551,7 @@ class _Template:
 
     def wait_ready(self, timeout_s: float) -> str | None:
         """None when ready, else why not."""
-        if not self.ready.wait(timeout_s):
-            return f"the warm template did not start within {timeout_s:g}s"
-        if self.dead or self.info.get("kind") != "ready":
-            why = self.info.get("why") or "the warm template exited while starting"
-            return f"{why}: {read_tail(self.log, 1500)}"
-        return None
+        return _why_not_ready(self, timeout_s, "the warm template")
 
     def fork(self, prepared: PreparedRepo, runs: Path, folder: Path, sock: socket.socket, log: Any) -> bool:
         """Have the template fork ``prepared``'s zygote, talking over ``sock``, with ``runs`` (its
@@ -575,15 +576,7 @@ class _Template:
 
     def close(self) -> None:
         """EOF ends the template and every zygote it forked."""
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        _hang_up(self.sock, self.proc)
         if self._group is not None:
             self._group.remove()
         self._dir.remove()

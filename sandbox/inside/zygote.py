@@ -407,21 +407,21 @@ def init(req, stdout_fd, stderr_fd, channel):
     return os.waitstatus_to_exitcode(status)
 
 
-def enter_namespaces(req):
-    """Own user/mount/net/ipc/uts/pid namespaces; the candidate's workspace and folders mounted."""
+def unshare_as_ourselves(flags):
+    """A new user namespace (plus ``flags``) in which we keep our uid and gid, and may mount."""
     uid, gid = os.geteuid(), os.getegid()
-    _check(
-        _libc.unshare(
-            CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID
-        ),
-        "unshare",
-    )
+    _check(_libc.unshare(CLONE_NEWUSER | flags), "unshare")
     with open("/proc/self/setgroups", "w") as handle:
         handle.write("deny")
     with open("/proc/self/uid_map", "w") as handle:
         handle.write(f"{uid} {uid} 1")
     with open("/proc/self/gid_map", "w") as handle:
         handle.write(f"{gid} {gid} 1")
+
+
+def enter_namespaces(req):
+    """Own user/mount/net/ipc/uts/pid namespaces; the candidate's workspace and folders mounted."""
+    unshare_as_ourselves(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     run = f"{WARM}/{req['id']}"
     layers = f"{WARM}/{req['id']}.host/layers"
@@ -495,24 +495,43 @@ def child(req, fds, sock, channel, spare=None):
 # --- the zygote -------------------------------------------------------------------------------
 
 
-def serve(sock):
+def watch_children():
+    """A pipe that becomes readable when a child ends (SIGCHLD through the wakeup fd): select on
+    its read end beside the sockets, then ``drain`` it and reap."""
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
+    return wake_r, wake_w
+
+
+def drain(wake_r):
+    with contextlib.suppress(BlockingIOError):
+        while os.read(wake_r, 512):
+            pass
+
+
+def ended_children():
+    """``(pid, wait status)`` of each child that has ended, without waiting for one."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, status
+
+
+def serve(sock):
+    wake_r, wake_w = watch_children()
     children = {}  # pid -> (run id, the zygote's end of its rewrite channel)
     rewrites = rewrite_cache.Server()
     spare = {}  # at most one: pid -> the zygote's end of the spare's request socket
 
     def reap():
-        while children:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, status in ended_children():
             if pid in spare:
                 spare.pop(pid).close()
             entry = children.pop(pid, None)
@@ -521,32 +540,7 @@ def serve(sock):
                 rewrites.close_channel(mine)
                 sock.send(json.dumps({"kind": "exit", "id": run_id, "status": status}).encode())
 
-    while True:
-        try:
-            ready, _, _ = select.select([sock, wake_r, *rewrites.sockets()], [], [])
-        except InterruptedError:
-            continue
-        if wake_r in ready:
-            try:
-                while os.read(wake_r, 512):
-                    pass
-            except BlockingIOError:
-                pass
-            reap()
-        for channel in ready:
-            if channel is not sock and channel != wake_r:
-                rewrites.serve(channel)
-        if sock not in ready:
-            continue
-        try:
-            message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
-        except InterruptedError:
-            continue
-        if not message:  # the host closed: end every run and leave
-            for pid in children:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            return 0
+    for message, fds in host_requests(sock, wake_r, reap, rewrites):
         req = json.loads(message)
         if req.get("spare"):  # the run goes to the spare, already in its cgroup
             forwarded = False
@@ -585,6 +579,40 @@ def serve(sock):
             spare[pid] = ours
         children[pid] = (req["id"], mine)
         reap()
+    kill_all(children)  # the host closed: end every run and leave
+    return 0
+
+
+def host_requests(sock, wake_r, reap, side=None):
+    """The host's requests ``(message, descriptors)`` one by one until it closes its end; in
+    between, ``reap`` when a child ended, and answer the readable channels of ``side`` (the
+    rewrite cache's)."""
+    while True:
+        try:
+            ready, _, _ = select.select([sock, wake_r, *(side.sockets() if side else ())], [], [])
+        except InterruptedError:
+            continue
+        if wake_r in ready:
+            drain(wake_r)
+            reap()
+        for channel in ready:
+            if side is not None and channel is not sock and channel != wake_r:
+                side.serve(channel)
+        if sock not in ready:
+            continue
+        try:
+            message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
+        except InterruptedError:
+            continue
+        if not message:
+            return
+        yield message, fds
+
+
+def kill_all(pids):
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def announce(sock, info):
@@ -636,14 +664,7 @@ def enter_repository(req):
     """This zygote's repository at /tmp/workspace and /tmp/base, its environment at /tmp/env, its
     runs' folders at /tmp/.warm, its own home and tmp (``req`` names them under /tmp/.repos and
     /tmp/.pool); every other repository and zygote hidden."""
-    uid, gid = os.geteuid(), os.getegid()
-    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare")
-    with open("/proc/self/setgroups", "w") as handle:
-        handle.write("deny")
-    with open("/proc/self/uid_map", "w") as handle:
-        handle.write(f"{uid} {uid} 1")
-    with open("/proc/self/gid_map", "w") as handle:
-        handle.write(f"{gid} {gid} 1")
+    unshare_as_ourselves(CLONE_NEWNS)
     # no MS_PRIVATE here: the runs' quota mounts, made on the host later, must still arrive (a
     # namespace of a new user namespace receives the host's mounts but sends none back)
     source = f"{REPOS}/{req['source']}"
@@ -719,40 +740,14 @@ def template(sock):
     sock.send(json.dumps(info).encode())
     if info["kind"] != "ready":
         return 3
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_r, False)
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
+    wake_r, wake_w = watch_children()
     children = set()
-    while True:
-        try:
-            ready, _, _ = select.select([sock, wake_r], [], [])
-        except InterruptedError:
-            continue
-        if wake_r in ready:
-            with contextlib.suppress(BlockingIOError):
-                while os.read(wake_r, 512):
-                    pass
-            while children:
-                try:
-                    pid, _ = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid == 0:
-                    break
-                children.discard(pid)
-        if sock not in ready:
-            continue
-        try:
-            message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
-        except InterruptedError:
-            continue
-        if not message:
-            for pid in children:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            return 0
+
+    def reap():
+        for pid, _ in ended_children():
+            children.discard(pid)
+
+    for message, fds in host_requests(sock, wake_r, reap):
         req = json.loads(message)
         if req.get("kind") != "zygote" or len(fds) != 2:
             for fd in fds:
@@ -767,6 +762,8 @@ def template(sock):
         for fd in fds:
             os.close(fd)
         children.add(pid)
+    kill_all(children)
+    return 0
 
 
 def main():
