@@ -453,9 +453,7 @@ def child(req, fds, sock, channel, spare=None):
     arrive later over ``spare``, forwarded by the zygote."""
     code = 1
     try:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        become_child()
         sock.send(json.dumps({"kind": "hello", "id": req["id"]}).encode())
         sock.close()
         if spare is not None:
@@ -493,6 +491,14 @@ def child(req, fds, sock, channel, spare=None):
 
 
 # --- the zygote -------------------------------------------------------------------------------
+
+
+def become_child():
+    """In a freshly forked child of a serving loop: die with the parent, and drop the parent's
+    SIGCHLD wake-up (the pipe is the parent's)."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
 def watch_children():
@@ -615,11 +621,16 @@ def kill_all(pids):
             os.kill(pid, signal.SIGKILL)
 
 
-def announce(sock, info):
-    """Tell the host whether this zygote is ready, then serve its runs until EOF."""
+def tell_host(sock, info):
+    """Send the host the ready (or unsafe) message; whether this process may go on serving."""
     _flush()
     sock.send(json.dumps(info).encode())
-    if info["kind"] != "ready":
+    return info["kind"] == "ready"
+
+
+def announce(sock, info):
+    """Tell the host whether this zygote is ready, then serve its runs until EOF."""
+    if not tell_host(sock, info):
         return 3
     try:
         return serve(sock)
@@ -699,9 +710,7 @@ def forked_zygote(req, sock_fd, log_fd):
     """A repository's zygote, forked from the template (never returns)."""
     code = 1
     try:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        become_child()
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         os.close(log_fd)
@@ -735,10 +744,7 @@ def template(sock):
     """Import pytest and its plugins, then fork a zygote per ``{"kind": "zygote", "source", "env",
     "runs", "folder"}`` request (descriptors: the zygote's socket to the host, its log). EOF ends the
     template and its zygotes."""
-    info = warm_up(preload_pytest, "pytest and its plugins")
-    _flush()
-    sock.send(json.dumps(info).encode())
-    if info["kind"] != "ready":
+    if not tell_host(sock, warm_up(preload_pytest, "pytest and its plugins")):
         return 3
     wake_r, wake_w = watch_children()
     children = set()
