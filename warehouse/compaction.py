@@ -9,6 +9,11 @@ the checkpoint of a session in which a table reaches ``forge.warehouse.compact_e
 was rebuilt whole (a parallel ``CREATE TABLE AS`` leaves partly filled row groups too). The merge
 then rewrites once what each append would have rewritten; scans barely notice the small groups in
 between. The counts live in the file, so they hold across processes and Dagster runs.
+
+The same goes for encoding: a checkpoint with no table due writes its appended rows without FSST
+(``LIGHT_ENCODING``), whose symbol-table training on every string column was half of an
+incremental refresh's checkpoint (0.19 → 0.09 s after +1 % events, for 0.5 MB more on disk). The
+due merge re-encodes those row groups with every method, FSST included.
 """
 
 from __future__ import annotations
@@ -58,17 +63,25 @@ def record_writes(
     con.executemany(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?)", rows)
 
 
+LIGHT_ENCODING = "fsst,dict_fsst"  # what a checkpoint with no table due leaves out (FSST, both forms)
+
+
 def checkpoint(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Checkpoint; merge row groups when a table is due (then its count starts again). The tables
-    that were due."""
+    """Checkpoint; merge row groups when a table is due (then its count starts again), else write
+    the appended rows with the light encoding. The tables that were due."""
     try:
         due = [row[0] for row in con.execute(f"SELECT table_name FROM {TABLE} WHERE merge_due").fetchall()]
     except duckdb.CatalogException:  # nothing was ever recorded
         due = []
-    if due:
-        con.execute(f"UPDATE {TABLE} SET appends = 0, merge_due = false, merged_at = now() WHERE merge_due")
+    if due:  # merging on before the update: its commit may checkpoint already (a large WAL)
         con.execute("RESET max_vacuum_tasks")
-    con.execute("CHECKPOINT")
-    if due:
+        con.execute(f"UPDATE {TABLE} SET appends = 0, merge_due = false, merged_at = now() WHERE merge_due")
+        con.execute("CHECKPOINT")
         defer_merges(con)
+    else:
+        con.execute(f"SET disabled_compression_methods = '{LIGHT_ENCODING}'")
+        try:
+            con.execute("CHECKPOINT")
+        finally:
+            con.execute("RESET disabled_compression_methods")
     return due

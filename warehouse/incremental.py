@@ -93,7 +93,8 @@ class Builder:
         self.tx.execute(sql_text("_macros"))
         self.tx.execute("BEGIN")
         tx = self.tx
-        self.db: str = scalar(tx, "SELECT current_database()")
+        name: str = scalar(tx, "SELECT current_database()")  # the file's stem: any characters
+        self.db = '"' + name.replace('"', '""') + '"'
         self.seq: int = scalar(tx, f"SELECT coalesce(max(built_seq), 0) FROM {STATE_TABLE}")
         self.states = _states(tx)
         self.levers = _levers(con)

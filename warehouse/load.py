@@ -380,16 +380,21 @@ def _ingest_batch(
     read (hashed next to the kept copy's)."""
     now = datetime.now(UTC)
     paths = [f[1] for f in files]
+    stored_before = scalar(con, "SELECT count(*) FROM events") > 0
     envelope_cols = ", ".join(f'envelope."{c}" AS "{c}"' for c in ENVELOPE_COLUMNS)
     con.execute(
         f"INSERT INTO events BY NAME SELECT {envelope_cols}, filename AS _file, file_row_number AS _row, "
         f"$now::TIMESTAMPTZ AS _ingested_at FROM {_parquet_source(paths)}",
         {"now": now},
     )
+    fresh = "SELECT event_type, event_id, _file, _row FROM events WHERE _ingested_at = $now"
+    if stored_before:  # the batch's ids, counted: the join below hashes them, not the stored ids
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _fresh AS {fresh}", {"now": now})
+        fresh = "SELECT * FROM temp._fresh"
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _copies AS
-        WITH fresh AS (SELECT event_type, event_id, _file, _row FROM events WHERE _ingested_at = $now),
+        WITH fresh AS ({fresh}),
         stored AS (  -- copies stored before of the batch's ids (hashing the batch, not the table)
             SELECT e.event_type, e.event_id, e._file, e._row FROM events e
             SEMI JOIN fresh f ON f.event_type = e.event_type AND f.event_id = e.event_id
@@ -438,6 +443,7 @@ def _ingest_batch(
         },
     )
     con.execute("DROP TABLE _copies")
+    con.execute("DROP TABLE IF EXISTS temp._fresh")
     for event_type, path, *_ in files:
         count = totals.setdefault(event_type, [0, 0, 0])
         count[0] += read.get(path, 0)

@@ -62,10 +62,12 @@ class Model:
     @property
     def deps(self) -> tuple[str, ...]:
         """The tables its SQL reads, from DuckDB's own parse tree (never declared by hand)."""
-        return table_references(self.sql)
+        return _model_references()[self.name]
 
 
+@functools.cache
 def sql_text(name: str) -> str:
+    """A model's SQL (package data: read once per process)."""
     return resources.files("vtforge.warehouse").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
 
 
@@ -74,30 +76,45 @@ def _parser() -> duckdb.DuckDBPyConnection:
     return duckdb.connect()  # the parser only: nothing is bound, no table needs to exist
 
 
-@functools.cache
 def table_references(sql: str) -> tuple[str, ...]:
     """Tables a ``SELECT`` reads: every base table in its parse tree that is not one of its CTEs."""
+    return _references((sql,))[0]
+
+
+@functools.cache
+def _model_references() -> dict[str, tuple[str, ...]]:
+    """Every model's tables, parsed in one statement (a new process pays it once)."""
+    return dict(zip((m.name for m in MODELS), _references(tuple(m.sql for m in MODELS)), strict=True))
+
+
+@functools.cache
+def _references(sqls: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     with _parser().cursor() as cur:  # a cursor per call: safe from any thread
-        row = cur.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
-    assert row is not None
-    tree = json.loads(row[0])
-    if tree.get("error"):
-        raise ModelError(f"cannot parse SQL: {tree.get('error_message')}")
+        trees = [
+            row[0]
+            for row in cur.execute(
+                "SELECT json_serialize_sql(s) FROM unnest(?::VARCHAR[]) WITH ORDINALITY t(s, i) ORDER BY i",
+                [list(sqls)],
+            ).fetchall()
+        ]
+    return tuple(_tables_in(tree) for tree in trees)
+
+
+def _tables_in(serialized: str) -> tuple[str, ...]:
     tables: set[str] = set()
     ctes: set[str] = set()
 
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "BASE_TABLE":
-                tables.add(node["table_name"])
-            ctes.update(entry["key"] for entry in (node.get("cte_map") or {}).get("map", []))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
+    def visit(node: dict[str, object]) -> dict[str, object]:  # called for every object, innermost first
+        if node.get("type") == "BASE_TABLE":
+            tables.add(str(node["table_name"]))
+        cte_map = node.get("cte_map")
+        if isinstance(cte_map, dict):
+            ctes.update(entry["key"] for entry in cte_map.get("map", []))
+        return node
 
-    walk(tree)
+    tree = json.loads(serialized, object_hook=visit)
+    if tree.get("error"):
+        raise ModelError(f"cannot parse SQL: {tree.get('error_message')}")
     return tuple(sorted(tables - ctes))
 
 

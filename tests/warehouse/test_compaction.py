@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from vtforge.warehouse.compaction import TABLE, record_writes
 from vtforge.warehouse.connection import writer
@@ -68,3 +69,43 @@ def test_a_large_every_never_rewrites_what_was_written(tmp_path: Path) -> None:
     for _ in range(4):
         _append(db, 1000, every=100)
     assert _row_groups(db, "t") == [*built, 1000, 1000, 1000, 1000]
+
+
+def _string_encodings(db: Path, table: str) -> list[set[str]]:
+    """Per row group, the compression of its string segments."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            f"SELECT row_group_id, list(DISTINCT compression) FROM pragma_storage_info('{table}') "
+            "WHERE segment_type = 'VARCHAR' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    return [set(methods) for _, methods in rows]
+
+
+def _append_unique(db: Path, start: int, rows: int, every: int) -> None:
+    """Unique, compressible strings: FSST's case (a dictionary gains nothing on them)."""
+    with writer(db) as con:
+        con.execute("BEGIN")
+        con.execute(
+            "INSERT INTO t SELECT i, 'the same long prefix of every string, then ' || i "
+            f"FROM range({start}, {start + rows}) r(i)"
+        )
+        record_writes(con, appended=["t"], every=every)
+        con.execute("COMMIT")
+
+
+@pytest.mark.parametrize("storage_version", ["v1.0.0", "latest"])
+def test_appends_are_written_without_fsst_until_their_merge_encodes_them_again(
+    tmp_path: Path, storage_version: str
+) -> None:
+    db = tmp_path / "w.duckdb"
+    with writer(db, storage_version=storage_version) as con:
+        con.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
+    _append_unique(db, 0, 5000, every=2)
+    light = _string_encodings(db, "t")
+    assert light and not any("FSST" in method for methods in light for method in methods)
+
+    _append_unique(db, 5000, 5000, every=2)  # due: the merge encodes with every method
+    merged = _string_encodings(db, "t")
+    assert len(merged) == 1 and any("FSST" in method for method in merged[0])  # FSST or DICT_FSST
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT s) FROM t").fetchone() == (10000, 10000)

@@ -166,3 +166,20 @@ def test_exports_are_rewritten_only_when_a_dataset_changed(tmp_path: Path) -> No
         in_table = con.execute("SELECT count(*) FROM sft_examples WHERE split = 'train'").fetchone()[0]
         in_file = con.execute("SELECT count(*) FROM read_parquet(?)", [str(sft)]).fetchone()[0]
     assert in_file == in_table
+
+
+def test_a_warehouse_file_name_that_is_not_an_identifier_builds_incrementally(tmp_path: Path) -> None:
+    """The database's name is the file's stem: ``my-warehouse`` must be quoted in every statement."""
+    root = make_workspace(tmp_path)
+    toml = root / "vtcode.toml"
+    named = '[forge.warehouse]\nduckdb_path = "my-warehouse.duckdb"'
+    toml.write_text(toml.read_text().replace("[forge.warehouse]", named))
+    config = load_config(root / "vtcode.toml", cwd=root, env={})
+    events = list(generate_events(2, 3, bugfixer_rollouts=2, testwriter_rollouts=2))
+    late = events[0]["envelope"]["task_id"]
+    emit(config, [e for e in events if e["envelope"]["task_id"] != late])
+    first = refresh(config, exports=False)
+    emit(config, [e for e in events if e["envelope"]["task_id"] == late])
+    second = refresh(config, exports=False)
+    assert config.duckdb_path.name == "my-warehouse.duckdb"
+    assert 0 < first["rollouts"] < second["rollouts"]
