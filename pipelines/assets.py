@@ -96,9 +96,10 @@ def model_asset(model: Model) -> AssetsDefinition:
                 built = builder.materialize(model.name, full=full)
             extra = model_metadata(con, model.name)  # rl_prompts: the tasks it left out, and why
         shown = {k: MetadataValue.md(v) if isinstance(v, Markdown) else v for k, v in extra.items()}
+        counted = {} if built.rows is None else {"dagster/row_count": built.rows}  # a view: not counted
         return MaterializeResult(
             metadata={
-                "dagster/row_count": built.rows,
+                **counted,
                 "build": built.mode,
                 "slices_rebuilt": built.affected_slices,
                 **shown,

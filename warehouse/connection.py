@@ -70,6 +70,8 @@ def writer(
         db_path.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(db_path), config=settings)
         con.execute("SET parquet_metadata_cache = true")  # the raw views re-read the same footers
+        # a table's rows have no order (readers and exports say ORDER BY): inserts write in parallel
+        con.execute("SET preserve_insertion_order = false")
         defer_merges(con)
         try:
             yield con

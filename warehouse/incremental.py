@@ -51,10 +51,12 @@ UNCHANGED = "unchanged"
 
 @dataclass(frozen=True)
 class Built:
-    """What one model build did: ``mode`` is full | incremental | unchanged."""
+    """What one model build did: ``mode`` is full | incremental | unchanged. ``rows`` is None for a
+    view: its rows are computed when read, so counting them would cost a read of everything it
+    reshapes on every build (dbt does not count a view's rows either)."""
 
     model: str
-    rows: int
+    rows: int | None
     mode: str
     affected_slices: int = 0
 
@@ -216,7 +218,7 @@ class Builder:
             inputs = [self.states[d].reset_seq for d in model.deps if d in self.states]
             reset = max([state.reset_seq, *inputs])
         self._save(model.name, mode, seq, changed, reset, self.high, inputs_hash, None, 0)
-        return Built(model.name, self._count(model.name), mode)
+        return Built(model.name, None, mode)
 
     def _update_slices(self, model: Model, seq: int, state: _State, inputs_hash: str) -> Built:
         """Delete the affected tasks' rows and insert the model's SELECT over those tasks only."""

@@ -59,7 +59,9 @@ def refresh(
         with Builder(con, compact_every=compact_every) as builder:
             for model in build_order():
                 with step(model.name):
-                    rows[model.name] = builder.materialize(model.name, full=full).rows
+                    built = builder.materialize(model.name, full=full)
+                if built.rows is not None:  # a view's rows are not counted
+                    rows[model.name] = built.rows
             with step("commit"):
                 builder.commit()
         with step("checkpoint"):

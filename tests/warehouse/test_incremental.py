@@ -142,6 +142,10 @@ def test_new_events_rebuild_only_their_tasks(tmp_path: Path) -> None:
     assert built["rollouts"].mode == INCREMENTAL and built["rollouts"].affected_slices == 1
     assert built["rollout_outcomes"].mode == INCREMENTAL
     assert built["sft_examples"].mode == "unchanged"  # a view: defined once, read computed
+    assert built["sft_examples"].rows is None  # ... and not counted on every build
+    with duckdb.connect(str(config.duckdb_path), read_only=True) as con:
+        stored = con.execute("SELECT count(*) FROM rollouts").fetchone()
+    assert stored == (built["rollouts"].rows,)
     assert built["policy_versions"].mode != INCREMENTAL  # a table without partition is never sliced
     with writer(config.duckdb_path) as con:
         prepare(con, config)
