@@ -70,8 +70,15 @@ CREATE TABLE IF NOT EXISTS events (
     event_id VARCHAR, event_type VARCHAR, schema_version INTEGER,
     occurred_at TIMESTAMPTZ, producer VARCHAR, run_id VARCHAR, session_id VARCHAR, task_id VARCHAR,
     stage VARCHAR, trace_id VARCHAR, span_id VARCHAR, parent_span_id VARCHAR, synthetic BOOLEAN,
-    attributes MAP(VARCHAR, VARCHAR), _file VARCHAR, _row BIGINT, _ingested_at TIMESTAMPTZ);
+    attributes MAP(VARCHAR, VARCHAR), _file VARCHAR, _row BIGINT, _ingested_at TIMESTAMPTZ,
+    _id_hash UBIGINT);
 """
+
+
+def id_hash(of: str = "") -> str:
+    """``events._id_hash``, what the dedup probe compares first: the hash of the type and id (of
+    ``of``: a struct, or nothing for the columns themselves)."""
+    return f"hash({of}event_type, {of}event_id)"
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, catalog: SchemaCatalog | None 
     if _has_raw_tables(con):
         _reset_raw_layer(con)
     con.execute(_BOOKKEEPING)
+    _add_id_hash(con)
     views = {
         row[0]
         for row in con.execute(
@@ -107,6 +115,16 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, catalog: SchemaCatalog | None 
     for event_type in catalog.event_types:
         if raw_table(event_type) not in views:
             _create_view(con, event_type, catalog)
+
+
+def _add_id_hash(con: duckdb.DuckDBPyConnection) -> None:
+    """``events`` of a warehouse from before ``_id_hash`` gets the column, filled."""
+    if not con.execute(
+        "SELECT 1 FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND table_name = 'events' AND column_name = '_id_hash'"
+    ).fetchall():
+        con.execute("ALTER TABLE events ADD COLUMN _id_hash UBIGINT")
+        con.execute(f"UPDATE events SET _id_hash = {id_hash()}")
 
 
 def raw_columns(event_type: str, catalog: SchemaCatalog | None = None) -> list[tuple[str, str]]:
@@ -377,29 +395,42 @@ def _ingest_batch(
     that came twice (in this batch, or already stored) are taken out again, all but the first
     (stored before, else the first by file and row). Duplicates are rare by design, so this costs
     one narrow lookup of the batch's ids; the payloads stay in the files, and only a duplicate's is
-    read (hashed next to the kept copy's)."""
+    read (hashed next to the kept copy's). The batch's ids are probed by their hash first (one
+    integer column); only when one matches are the stored ids themselves read."""
     now = datetime.now(UTC)
     paths = [f[1] for f in files]
     stored_before = scalar(con, "SELECT count(*) FROM events") > 0
     envelope_cols = ", ".join(f'envelope."{c}" AS "{c}"' for c in ENVELOPE_COLUMNS)
     con.execute(
         f"INSERT INTO events BY NAME SELECT {envelope_cols}, filename AS _file, file_row_number AS _row, "
-        f"$now::TIMESTAMPTZ AS _ingested_at FROM {_parquet_source(paths)}",
+        f"$now::TIMESTAMPTZ AS _ingested_at, {id_hash('envelope.')} AS _id_hash "
+        f"FROM {_parquet_source(paths)}",
         {"now": now},
     )
     fresh = "SELECT event_type, event_id, _file, _row FROM events WHERE _ingested_at = $now"
-    if stored_before:  # the batch's ids, counted: the join below hashes them, not the stored ids
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _fresh AS {fresh}", {"now": now})
-        fresh = "SELECT * FROM temp._fresh"
+    stored = (  # copies stored before of the batch's ids (hashing the batch, not the table)
+        "SELECT e.event_type, e.event_id, e._file, e._row FROM events e "
+        "SEMI JOIN fresh f ON f.event_type = e.event_type AND f.event_id = e.event_id "
+        "WHERE e._ingested_at <> $now"
+    )
+    if stored_before:  # the batch's ids, counted: the joins hash them, not the stored ids
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _fresh AS SELECT *, {id_hash()} AS h FROM ({fresh})", {"now": now}
+        )
+        fresh = "SELECT * EXCLUDE (h) FROM temp._fresh"
+        probe = (  # one integer column read, not a million ids: no match, no stored copy
+            "SELECT count(*) FROM events e SEMI JOIN temp._fresh f ON f.h = e._id_hash "
+            "WHERE e._ingested_at <> $now"
+        )
+        if not scalar(con, probe, {"now": now}):
+            stored = f"SELECT * FROM ({fresh}) WHERE false"
+    else:
+        stored = f"SELECT * FROM ({fresh}) WHERE false"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _copies AS
         WITH fresh AS ({fresh}),
-        stored AS (  -- copies stored before of the batch's ids (hashing the batch, not the table)
-            SELECT e.event_type, e.event_id, e._file, e._row FROM events e
-            SEMI JOIN fresh f ON f.event_type = e.event_type AND f.event_id = e.event_id
-            WHERE e._ingested_at <> $now
-        ),
+        stored AS ({stored}),
         twice AS (
             SELECT event_type, event_id FROM fresh GROUP BY ALL HAVING count(*) > 1
             UNION
@@ -409,7 +440,7 @@ def _ingest_batch(
         SELECT *, row_number() OVER (PARTITION BY event_type, event_id ORDER BY new, _file, _row) AS rank
         FROM held SEMI JOIN twice USING (event_type, event_id)
         """,
-        {"now": now},
+        {"now": now} if "$now" in fresh + stored else None,
     )
     read = dict(
         con.execute(

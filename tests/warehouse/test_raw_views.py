@@ -65,6 +65,21 @@ def test_a_redelivered_file_is_read_once(tmp_path: Path) -> None:
     ) == [(redelivered, redelivered)]
 
 
+def test_a_warehouse_from_before_the_id_hash_gets_it_and_still_finds_redeliveries(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    emit(config, hand_stream())
+    refresh(config, exports=False)
+    with writer(config.duckdb_path) as con:  # as a warehouse written before the column was
+        con.execute("ALTER TABLE events DROP COLUMN _id_hash")
+    before = _rows(config, "SELECT count(*) FROM raw_rollout")
+    source = _rollout_file(config)
+    write_parquet_atomic(pq.read_table(source), source.with_name("copy-of-" + source.name))
+    rows = refresh(config, exports=False)
+    assert rows["raw_rollout"] == 0 and _rows(config, "SELECT count(*) FROM raw_rollout") == before
+    stale = "SELECT count(*) FROM events WHERE _id_hash IS DISTINCT FROM hash(event_type, event_id)"
+    assert _rows(config, stale) == [(0,)]
+
+
 def test_an_older_schema_file_reads_nulls_in_the_newer_columns(tmp_path: Path) -> None:
     config = _config(tmp_path)
     emit(config, hand_stream())
