@@ -313,20 +313,28 @@ def pending_files(
     con: duckdb.DuckDBPyConnection, landing: Path, event_type: str
 ) -> list[tuple[str, int, int]]:
     """Files of ``event_type`` not ingested yet (or rewritten since): (path, size, mtime_ns)."""
-    return _scan(con, landing, event_type)[0]
+    return _scan(landing, event_type, _seen_files(con, event_type).get(event_type, {}))[0]
+
+
+def _seen_files(
+    con: duckdb.DuckDBPyConnection, event_type: str | None = None
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """Ingested files by type (of one type, or of all in one read): path → (size, mtime_ns)."""
+    where, params = ("WHERE event_type = ?", [event_type]) if event_type else ("", None)
+    seen: dict[str, dict[str, tuple[int, int]]] = {}
+    for kind, path, size, mtime in con.execute(
+        f"SELECT event_type, path, size, mtime_ns FROM _ingested_files {where}", params
+    ).fetchall():
+        seen.setdefault(kind, {})[path] = (size, mtime)
+    return seen
 
 
 def _scan(
-    con: duckdb.DuckDBPyConnection, landing: Path, event_type: str
+    landing: Path, event_type: str, seen: dict[str, tuple[int, int]]
 ) -> tuple[list[tuple[str, int, int]], list[str], list[str]]:
-    """(pending files, ingested files rewritten since, ingested files that are gone)."""
+    """(pending files, ingested files rewritten since, ingested files that are gone), given the
+    type's ingested files ``seen``."""
     folder = landing / event_type
-    seen = {
-        path: (size, mtime)
-        for path, size, mtime in con.execute(
-            "SELECT path, size, mtime_ns FROM _ingested_files WHERE event_type = ?", [event_type]
-        ).fetchall()
-    }
     pending, rewritten, present = [], [], set()
     for path in sorted(folder.rglob("*.parquet")) if folder.exists() else []:
         if path.name.startswith("."):
@@ -549,7 +557,8 @@ def load_landing(
 def _load(
     con: duckdb.DuckDBPyConnection, landing: Path, catalog: SchemaCatalog, batch_files: int
 ) -> list[LoadStats]:
-    scans = {t: _scan(con, landing, t) for t in catalog.event_types}
+    seen = _seen_files(con)
+    scans = {t: _scan(landing, t, seen.get(t, {})) for t in catalog.event_types}
     _forget_files(con, {t: [*rewritten, *gone] for t, (_, rewritten, gone) in scans.items()})
     pending = [(t, *f) for t, (files, _, _) in scans.items() for f in files]
     totals: dict[str, list[int]] = {}
