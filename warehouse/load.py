@@ -416,11 +416,7 @@ def _ingest_batch(
         {"now": now},
     )
     fresh = "SELECT event_type, event_id, _file, _row FROM events WHERE _ingested_at = $now"
-    stored = (  # copies stored before of the batch's ids (hashing the batch, not the table)
-        "SELECT e.event_type, e.event_id, e._file, e._row FROM events e "
-        "SEMI JOIN fresh f ON f.event_type = e.event_type AND f.event_id = e.event_id "
-        "WHERE e._ingested_at <> $now"
-    )
+    hash_matched = False
     if stored_before:  # the batch's ids, counted: the joins hash them, not the stored ids
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _fresh AS SELECT *, {id_hash()} AS h FROM ({fresh})", {"now": now}
@@ -430,10 +426,14 @@ def _ingest_batch(
             "SELECT count(*) FROM events e SEMI JOIN temp._fresh f ON f.h = e._id_hash "
             "WHERE e._ingested_at <> $now"
         )
-        if not scalar(con, probe, {"now": now}):
-            stored = f"SELECT * FROM ({fresh}) WHERE false"
-    else:
-        stored = f"SELECT * FROM ({fresh}) WHERE false"
+        hash_matched = bool(scalar(con, probe, {"now": now}))
+    stored = (  # copies stored before of the batch's ids, when a hash says there may be one
+        "SELECT e.event_type, e.event_id, e._file, e._row FROM events e "
+        "SEMI JOIN fresh f ON f.event_type = e.event_type AND f.event_id = e.event_id "
+        "WHERE e._ingested_at <> $now"
+        if hash_matched
+        else f"SELECT * FROM ({fresh}) WHERE false"
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _copies AS
