@@ -30,6 +30,7 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 from vtforge.config import load_config
+from vtforge.warehouse.connection import quote_identifier
 from vtforge.warehouse.reader import open_reader
 
 if TYPE_CHECKING:
@@ -38,10 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["Analysis", "open"]
 
 BATCH_ROWS = 131_072
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 class Analysis:
@@ -75,7 +72,7 @@ class Analysis:
         """A lazy frame over ``name`` (see ``tables()``); it reads when collected, while this is open."""
         if name not in self.tables():
             raise KeyError(f"no table or view {name!r}; there are: {', '.join(self.tables()) or 'none'}")
-        ref = ".".join(_ident(part) for part in name.split(".", 1))
+        ref = ".".join(quote_identifier(part) for part in name.split(".", 1))
         return self._lazy(f"SELECT * FROM {ref}", explain=name)
 
     def sql(self, query: str, params: object = None) -> pl.DataFrame:
@@ -136,7 +133,7 @@ class Analysis:
             n_rows: int | None,
             batch_size: int | None,
         ) -> Iterator[pl.DataFrame]:
-            columns = ", ".join(map(_ident, with_columns)) if with_columns else "*"
+            columns = ", ".join(map(quote_identifier, with_columns)) if with_columns else "*"
             query = f"SELECT {columns} FROM ({select})"
             if n_rows is not None and predicate is None:
                 query += f" LIMIT {int(n_rows)}"

@@ -125,6 +125,11 @@ def _prune(folder: Path, keep: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def quote_identifier(name: str) -> str:
+    """``name`` as a SQL identifier (a database named after a file stem may hold any character)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> Any:
     """The one value of a query that always returns one row (a count, an aggregate)."""
     row = con.execute(sql, params).fetchone()

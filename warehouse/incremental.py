@@ -34,7 +34,7 @@ import duckdb
 
 from vtforge import constants as C
 from vtforge.warehouse.compaction import record_writes
-from vtforge.warehouse.connection import scalar
+from vtforge.warehouse.connection import quote_identifier, scalar
 from vtforge.warehouse.load import IngestedFile, columns_of, ingested_files, raw_select
 from vtforge.warehouse.models import MODELS_BY_NAME, Model, ModelError, replace_table, sql_text
 
@@ -95,8 +95,7 @@ class Builder:
         self.tx.execute(sql_text("_macros"))
         self.tx.execute("BEGIN")
         tx = self.tx
-        name: str = scalar(tx, "SELECT current_database()")  # the file's stem: any characters
-        self.db = '"' + name.replace('"', '""') + '"'
+        self.db = quote_identifier(scalar(tx, "SELECT current_database()"))
         self.seq: int = scalar(tx, f"SELECT coalesce(max(built_seq), 0) FROM {STATE_TABLE}")
         self.states = _states(tx)
         self.levers = _levers(con)
