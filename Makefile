@@ -14,7 +14,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/vtforge/native-target
 # the oldest DuckDB pyproject.toml allows, installed aside (never imported by vtforge): a test opens
 # the warehouse with it, proving forge.warehouse.storage_version keeps the file readable by 1.x
-OLDEST_DUCKDB := 1.1.3
+OLDEST_DUCKDB := 1.3.2
 export OLDEST_DUCKDB_DIR := $(HOME)/.cache/vtforge/duckdb-$(OLDEST_DUCKDB)
 
 .PHONY: demo test lint typecheck bench setup system venv native oldest-duckdb clean-data vtcode record-vtcode

@@ -256,7 +256,7 @@ class WarehouseConfig(_Table):
     duckdb_path: str = C.DUCKDB_FILE  # relative paths are inside data_dir
     freshness_max_age_hours: float = Field(C.RAW_FRESHNESS_HOURS, gt=0.0)
     freshness_target_s: float = Field(C.CURATED_FRESHNESS_TARGET_S, gt=0.0)
-    # a new warehouse file's DuckDB storage version ("v1.0.0": readable by DuckDB 1.x; "latest")
+    # a new warehouse file's DuckDB storage version ("v1.3.0": readable by DuckDB >= 1.3; "latest")
     storage_version: str = Field(C.WAREHOUSE_STORAGE_VERSION, pattern=r"^(latest|v\d+\.\d+\.\d+)$")
     # appends to a table between checkpoints that merge its small row groups (1: every checkpoint)
     compact_every: int = Field(C.WAREHOUSE_COMPACT_EVERY, ge=1)

@@ -13,9 +13,10 @@ ENV_PREFIX = "VTFORGE_"  # VTFORGE_<TABLE>__<KEY>=value overrides forge.<table>.
 ENV_DATA_DIR = "VTFORGE_DATA_DIR"  # shortcut for forge.warehouse.data_dir
 DATA_DIR = ".forge"
 DUCKDB_FILE = "warehouse.duckdb"
-# DuckDB's storage_compatibility_version of a new warehouse file: "v1.0.0" is read by every DuckDB
-# from 1.0 on (the CLI, JDBC, npm and Python 1.x clients); "latest" is DuckDB's own default
-WAREHOUSE_STORAGE_VERSION = "v1.0.0"
+# DuckDB's storage_compatibility_version of a new warehouse file: "v1.3.0" is read by every DuckDB
+# from 1.3 on (the CLI, JDBC, npm and Python clients) and is the first with DICT_FSST, which writes
+# strings about a third faster than "v1.0.0"'s encodings; "latest" is DuckDB's own default (2.x only)
+WAREHOUSE_STORAGE_VERSION = "v1.3.0"
 # appends to a warehouse table between checkpoints that merge its row groups (docs/WAREHOUSE.md)
 WAREHOUSE_COMPACT_EVERY = 16
 CURATED_FRESHNESS_TARGET_S = 60.0  # curated tables trail the newest landed event by at most this

@@ -61,7 +61,7 @@ def writer(
     (row groups are merged only for tables that are due: ``compaction``).
 
     ``storage_version`` (``forge.warehouse.storage_version``) is the DuckDB storage format of a file
-    this creates: ``v1.0.0`` is read by every DuckDB from 1.0 on, while DuckDB 2's own default
+    this creates: ``v1.3.0`` is read by every DuckDB from 1.3 on, while DuckDB 2's own default
     (``latest``) is refused by 1.x clients. An existing file keeps the format it was created with.
     """
     db_path = Path(db_path)

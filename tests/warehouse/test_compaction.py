@@ -95,19 +95,29 @@ def _append_unique(db: Path, start: int, rows: int, every: int) -> None:
         con.execute("COMMIT")
 
 
-@pytest.mark.parametrize("storage_version", ["v1.0.0", "latest"])
-def test_appends_are_written_without_fsst_until_their_merge_encodes_them_again(
-    tmp_path: Path, storage_version: str
+def test_appends_to_a_v1_0_file_are_written_without_fsst_until_their_merge_encodes_them_again(
+    tmp_path: Path,
 ) -> None:
+    db = tmp_path / "w.duckdb"
+    with writer(db, storage_version="v1.0.0") as con:
+        con.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
+    _append_unique(db, 0, 5000, every=2)
+    light = _string_encodings(db, "t")
+    assert light and not any("FSST" in methods for methods in light)
+
+    _append_unique(db, 5000, 5000, every=2)  # due: the merge encodes with every method
+    merged = _string_encodings(db, "t")
+    assert merged == [{"FSST"}]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT s) FROM t").fetchone() == (10000, 10000)
+
+
+@pytest.mark.parametrize("storage_version", ["v1.3.0", "latest"])
+def test_appends_to_a_newer_file_keep_their_dictionary_encoding(tmp_path: Path, storage_version: str) -> None:
+    """From v1.3.0 on strings are encoded as DICT_FSST, which the light checkpoint keeps: leaving it
+    out too would store the appended strings uncompressed."""
     db = tmp_path / "w.duckdb"
     with writer(db, storage_version=storage_version) as con:
         con.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
     _append_unique(db, 0, 5000, every=2)
-    light = _string_encodings(db, "t")
-    assert light and not any("FSST" in method for methods in light for method in methods)
-
-    _append_unique(db, 5000, 5000, every=2)  # due: the merge encodes with every method
-    merged = _string_encodings(db, "t")
-    assert len(merged) == 1 and any("FSST" in method for method in merged[0])  # FSST or DICT_FSST
-    with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("SELECT count(*), count(DISTINCT s) FROM t").fetchone() == (10000, 10000)
+    assert _string_encodings(db, "t") == [{"DICT_FSST"}]

@@ -1,4 +1,4 @@
-"""The warehouse file opens in the oldest DuckDB pyproject.toml allows (1.1), and says what each
+"""The warehouse file opens in the oldest DuckDB pyproject.toml allows (1.3), and says what each
 table and each column of the data-contract tables is (``COMMENT ON TABLE/COLUMN``)."""
 
 from __future__ import annotations
@@ -44,12 +44,12 @@ print(json.dumps({
 
 def read_with_oldest_duckdb(path: Path) -> subprocess.CompletedProcess[str]:
     folder = os.environ.get("OLDEST_DUCKDB_DIR", "")
-    require_service(bool(folder) and (Path(folder) / "duckdb").is_dir(), "DuckDB 1.1 (make test installs it)")
+    require_service(bool(folder) and (Path(folder) / "duckdb").is_dir(), "DuckDB 1.3 (make test installs it)")
     env = {**os.environ, "PYTHONPATH": folder}
     return subprocess.run([sys.executable, "-c", READ, str(path)], env=env, capture_output=True, text=True)
 
 
-def test_duckdb_1_1_reads_the_warehouse(workspace: Path) -> None:
+def test_duckdb_1_3_reads_the_warehouse(workspace: Path) -> None:
     make_workspace(workspace)
     config = config_here()
     emit(config, hand_stream())
@@ -57,7 +57,7 @@ def test_duckdb_1_1_reads_the_warehouse(workspace: Path) -> None:
     done = read_with_oldest_duckdb(config.duckdb_path)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
-    assert seen["version"].startswith("1.1.")
+    assert seen["version"].startswith("1.3.")
     assert (seen["events"], seen["rollouts"]) == (34, 10)
     assert seen["rows"]["raw_rollout"] == 10 and seen["rows"]["chat_transcripts"] == 10
     assert set(MODELS_BY_NAME) <= set(seen["rows"])
