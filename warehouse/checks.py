@@ -17,6 +17,7 @@ import duckdb
 from vtforge.schemas import default_catalog
 from vtforge.schemas.catalog import SchemaCatalog
 from vtforge.transport.landing import landing_files
+from vtforge.warehouse.connection import scalar
 from vtforge.warehouse.incremental import STATE_TABLE
 from vtforge.warehouse.load import pending_files
 from vtforge.warehouse.models import CURATED, MODELS
@@ -32,7 +33,7 @@ class CheckOutcome:
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
-    return con.execute(sql, params or []).fetchone()[0]
+    return scalar(con, sql, params or None)
 
 
 def unique_event_ids(con: duckdb.DuckDBPyConnection) -> CheckOutcome:

@@ -91,3 +91,50 @@ def checkpoint(con: duckdb.DuckDBPyConnection) -> list[str]:
         finally:
             con.execute("RESET disabled_compression_methods")
     return due
+
+
+def commit(con: duckdb.DuckDBPyConnection) -> bool:
+    """``COMMIT`` the caller's transaction and checkpoint in the same step, unless a table is due
+    for its merge (``checkpoint`` then merges it). DuckDB checkpoints at a commit whose changes
+    pass ``checkpoint_threshold`` and writes them straight into the file, not into the WAL first
+    and into the file again at the next checkpoint. Whether it does is DuckDB's call (not while
+    another transaction needs the old state); if not, the commit went to the WAL and the next
+    ``checkpoint`` writes it. Whether a checkpoint was attempted (no table was due)."""
+    if _due(con):
+        con.execute("COMMIT")
+        return False
+    restore = {
+        name: value
+        for name, value in con.execute(
+            "SELECT name, value FROM duckdb_settings() WHERE name IN ?", [list(_AT_COMMIT)]
+        ).fetchall()
+    }
+    for name, value in _AT_COMMIT.items():
+        if name in restore:  # the WAL-skipping threshold is DuckDB 2's
+            con.execute(f"SET {name} = '{value}'")
+    try:
+        con.execute("COMMIT")
+    finally:
+        for name, value in restore.items():
+            con.execute(f"SET {name} = '{value}'")
+    return True
+
+
+# the settings of a commit that checkpoints: any change passes the threshold, and even a small
+# one skips the WAL; the checkpoint writes with the light encoding (no table is due)
+_AT_COMMIT = {
+    "checkpoint_threshold": "0 B",
+    "auto_checkpoint_skip_wal_threshold": "0",
+    "disabled_compression_methods": LIGHT_ENCODING,
+}
+
+
+def _due(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The tables due for a merge (read in the caller's transaction)."""
+    if not con.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main' AND NOT temporary "
+        "AND database_name = current_database()",
+        [TABLE],
+    ).fetchall():
+        return []
+    return [row[0] for row in con.execute(f"SELECT table_name FROM {TABLE} WHERE merge_due").fetchall()]

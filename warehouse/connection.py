@@ -131,7 +131,9 @@ def quote_identifier(name: str) -> str:
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> Any:
-    """The one value of a query that always returns one row (a count, an aggregate)."""
-    row = con.execute(sql, params).fetchone()
-    assert row is not None, sql
-    return row[0]
+    """The one value of a query that always returns one row (a count, an aggregate). The result is
+    read to its end, which ends an autocommit query's transaction: a result left open holds it,
+    and DuckDB does not checkpoint at another connection's commit while it is open."""
+    rows = con.execute(sql, params).fetchall()
+    assert len(rows) == 1, sql
+    return rows[0][0]

@@ -33,7 +33,7 @@ from datetime import datetime
 import duckdb
 
 from vtforge import constants as C
-from vtforge.warehouse.compaction import record_writes
+from vtforge.warehouse.compaction import commit, record_writes
 from vtforge.warehouse.connection import quote_identifier, scalar
 from vtforge.warehouse.load import IngestedFile, columns_of, ingested_files, raw_select
 from vtforge.warehouse.models import MODELS_BY_NAME, Model, ModelError, replace_table, sql_text
@@ -41,7 +41,7 @@ from vtforge.warehouse.models import MODELS_BY_NAME, Model, ModelError, replace_
 STATE_TABLE = "_model_state"
 _STATE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
-    model VARCHAR PRIMARY KEY, mode VARCHAR, built_seq BIGINT, changed_seq BIGINT, reset_seq BIGINT,
+    model VARCHAR NOT NULL, mode VARCHAR, built_seq BIGINT, changed_seq BIGINT, reset_seq BIGINT,
     watermark TIMESTAMPTZ, inputs_hash VARCHAR, fingerprint VARCHAR, affected_slices BIGINT,
     built_at TIMESTAMPTZ)"""
 FULL = "full"
@@ -87,7 +87,7 @@ class Builder:
     def __init__(
         self, con: duckdb.DuckDBPyConnection, *, compact_every: int = C.WAREHOUSE_COMPACT_EVERY
     ) -> None:
-        con.execute(_STATE_DDL)
+        _ensure_state_table(con)
         self.compact_every = compact_every  # appends to a table between row-group merges (compaction)
         self.tx = con.cursor()  # its own temporary catalog, and the session's transaction
         for name, value, kind in con.execute("SELECT name, value, type FROM duckdb_variables()").fetchall():
@@ -130,15 +130,14 @@ class Builder:
         """Record every build's state and commit the session (once; leaving the block also does)."""
         if self._done:
             return
-        if self._pending:  # one statement: the latest row of each model
+        if self._pending:  # the latest row of each model
             latest = list({row[0]: row for row in self._pending}.values())
+            state = f"{self.db}.main.{STATE_TABLE}"
+            self.tx.execute(f"DELETE FROM {state} WHERE model IN ?", [[row[0] for row in latest]])
             values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, now())"] * len(latest))
-            self.tx.execute(
-                f"INSERT OR REPLACE INTO {self.db}.main.{STATE_TABLE} VALUES {values}",
-                [v for row in latest for v in row],
-            )
+            self.tx.execute(f"INSERT INTO {state} VALUES {values}", [v for row in latest for v in row])
         record_writes(self.tx, appended=self._appended, rebuilt=self._rebuilt, every=self.compact_every)
-        self.tx.execute("COMMIT")
+        commit(self.tx)
         self._done = True
 
     def materialize(self, name: str, *, full: bool = False) -> Built:
@@ -365,6 +364,18 @@ class Builder:
             [name, mode, seq, changed_seq, reset_seq, watermark, inputs_hash, fingerprint, affected]
         )
         self.states[name] = _State(seq, changed_seq, reset_seq, watermark, inputs_hash, fingerprint)
+
+
+def _ensure_state_table(con: duckdb.DuckDBPyConnection) -> None:
+    """``_model_state``; a warehouse from before keeps its rows but loses the primary key, whose
+    index made every session's commit one DuckDB does not checkpoint at (``compaction.commit``)."""
+    con.execute(_STATE_DDL)
+    keyed = (
+        "SELECT 1 FROM duckdb_constraints() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = ? AND constraint_type = 'PRIMARY KEY'"
+    )
+    if con.execute(keyed, [STATE_TABLE]).fetchall():
+        con.execute(f"CREATE OR REPLACE TABLE {STATE_TABLE} AS SELECT * FROM {STATE_TABLE}")
 
 
 def _inputs_moved(

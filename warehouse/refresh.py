@@ -35,8 +35,9 @@ def refresh(
     Models update incrementally (only the tasks new events touched); ``full`` rebuilds them all.
 
     ``timings`` (when given) receives the seconds each step took: ``load`` (landing → raw tables),
-    ``quarantine``, each model by name, ``commit`` (the models' one transaction), ``checkpoint``
-    (DuckDB writing the WAL into the file), ``exports`` — where a materialisation spends its time."""
+    ``quarantine``, each model by name, ``commit`` (the models' one transaction, and DuckDB's
+    checkpoint at it), ``checkpoint`` (what is left in the WAL: a session with a table due for its
+    merge), ``exports`` — where a materialisation spends its time."""
     rows: dict[str, int] = {}
     spent = timings if timings is not None else {}
 

@@ -187,3 +187,53 @@ def test_a_warehouse_file_name_that_is_not_an_identifier_builds_incrementally(tm
     second = refresh(config, exports=False)
     assert config.duckdb_path.name == "my-warehouse.duckdb"
     assert 0 < first["rollouts"] < second["rollouts"]
+
+
+def _wal_size(con: duckdb.DuckDBPyConnection) -> str:
+    return con.execute(
+        "SELECT wal_size FROM pragma_database_size() WHERE database_name = current_database()"
+    ).fetchall()[0][0]
+
+
+def test_a_session_commits_into_the_file_not_the_wal(tmp_path: Path) -> None:
+    """The session's commit checkpoints: its rows are written into the file once, not into the WAL
+    first. DuckDB does not when another transaction is open, e.g. a result of the writer's own
+    connection not read to its end, or when the commit deleted from an indexed table."""
+    config, late = _late_task(tmp_path, 3, 1, exports=False)
+    emit(config, late)
+    with writer(config.duckdb_path) as con:
+        prepare(con, config)
+        load_landing(con, config.landing_dir)
+        assert _wal_size(con) != "0 bytes"  # the load's commit went to the WAL
+        with Builder(con) as builder:
+            built = {m.name: builder.materialize(m.name) for m in MODELS}
+        assert built["rollouts"].mode == INCREMENTAL and built["telemetry_rewards"].mode == FULL
+        assert _wal_size(con) == "0 bytes"
+
+
+def test_a_model_state_from_before_loses_its_key_and_keeps_its_rows(tmp_path: Path) -> None:
+    """``_model_state`` had a primary key, whose index kept DuckDB from checkpointing at a commit."""
+    config, late = _late_task(tmp_path, 3, 1, exports=False)
+    with writer(config.duckdb_path) as con:  # the table as it was: the same columns, keyed on model
+        con.execute("ALTER TABLE _model_state RENAME TO unkeyed")
+        columns = con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() "
+            "WHERE table_name = 'unkeyed' ORDER BY column_index"
+        ).fetchall()
+        key = {"model": " PRIMARY KEY"}
+        ddl = ", ".join(f"{name} {kind}{key.get(name, '')}" for name, kind in columns)
+        con.execute(f"CREATE TABLE _model_state ({ddl})")
+        con.execute("INSERT INTO _model_state SELECT * FROM unkeyed")
+        con.execute("DROP TABLE unkeyed")
+        before = con.execute("SELECT count(*) FROM _model_state").fetchall()
+    emit(config, late)
+    second = refresh(config, exports=False)
+    with duckdb.connect(str(config.duckdb_path), read_only=True) as con:
+        keys = con.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE table_name = '_model_state' "
+            "AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall()
+        modes = dict(con.execute("SELECT model, mode FROM _model_state").fetchall())
+        count = con.execute("SELECT count(*) FROM _model_state").fetchall()
+    assert before[0][0] > 0 and keys == [(0,)] and count == before
+    assert modes["rollouts"] == INCREMENTAL and second["rollouts"] > 0
