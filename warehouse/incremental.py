@@ -370,11 +370,7 @@ def _ensure_state_table(con: duckdb.DuckDBPyConnection) -> None:
     """``_model_state``; a warehouse from before keeps its rows but loses the primary key, whose
     index made every session's commit one DuckDB does not checkpoint at (``compaction.commit``)."""
     con.execute(_STATE_DDL)
-    keyed = (
-        "SELECT 1 FROM duckdb_constraints() WHERE database_name = current_database() "
-        "AND schema_name = 'main' AND table_name = ? AND constraint_type = 'PRIMARY KEY'"
-    )
-    if con.execute(keyed, [STATE_TABLE]).fetchall():
+    if con.execute(f"SELECT 1 FROM pragma_table_info('main.{STATE_TABLE}') WHERE pk").fetchall():
         con.execute(f"CREATE OR REPLACE TABLE {STATE_TABLE} AS SELECT * FROM {STATE_TABLE}")
 
 
