@@ -75,10 +75,7 @@ LIGHT_ENCODING = "fsst"  # what a checkpoint with no table due leaves out (DICT_
 def checkpoint(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Checkpoint; merge row groups when a table is due (then its count starts again), else write
     the appended rows with the light encoding. The tables that were due."""
-    try:
-        due = [row[0] for row in con.execute(f"SELECT table_name FROM {TABLE} WHERE merge_due").fetchall()]
-    except duckdb.CatalogException:  # nothing was ever recorded
-        due = []
+    due = _due(con)
     if due:  # merging on before the update: its commit may checkpoint already (a large WAL)
         con.execute("RESET max_vacuum_tasks")
         con.execute(f"UPDATE {TABLE} SET appends = 0, merge_due = false, merged_at = now() WHERE merge_due")
@@ -93,16 +90,16 @@ def checkpoint(con: duckdb.DuckDBPyConnection) -> list[str]:
     return due
 
 
-def commit(con: duckdb.DuckDBPyConnection) -> bool:
+def commit(con: duckdb.DuckDBPyConnection) -> None:
     """``COMMIT`` the caller's transaction and checkpoint in the same step, unless a table is due
     for its merge (``checkpoint`` then merges it). DuckDB checkpoints at a commit whose changes
     pass ``checkpoint_threshold`` and writes them straight into the file, not into the WAL first
     and into the file again at the next checkpoint. Whether it does is DuckDB's call (not while
     another transaction needs the old state); if not, the commit went to the WAL and the next
-    ``checkpoint`` writes it. Whether a checkpoint was attempted (no table was due)."""
+    ``checkpoint`` writes it."""
     if _due(con):
         con.execute("COMMIT")
-        return False
+        return
     restore = {
         name: value
         for name, value in con.execute(
@@ -117,7 +114,6 @@ def commit(con: duckdb.DuckDBPyConnection) -> bool:
     finally:
         for name, value in restore.items():
             con.execute(f"SET {name} = '{value}'")
-    return True
 
 
 # the settings of a commit that checkpoints: any change passes the threshold, and even a small
@@ -130,7 +126,8 @@ _AT_COMMIT = {
 
 
 def _due(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The tables due for a merge (read in the caller's transaction)."""
+    """The tables due for a merge (none before anything was recorded); a lookup that fails would
+    abort the caller's transaction, so the table's existence is asked first."""
     if not con.execute(
         "SELECT 1 FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main' AND NOT temporary "
         "AND database_name = current_database()",

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from vtforge.warehouse.compaction import TABLE, record_writes
+from vtforge.warehouse.compaction import TABLE, checkpoint, commit, record_writes
 from vtforge.warehouse.connection import writer
 
 
@@ -121,3 +121,33 @@ def test_appends_to_a_newer_file_keep_their_dictionary_encoding(tmp_path: Path, 
         con.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
     _append_unique(db, 0, 5000, every=2)
     assert _string_encodings(db, "t") == [{"DICT_FSST"}]
+
+
+def _wal_size(con: duckdb.DuckDBPyConnection) -> str:
+    return con.execute(
+        "SELECT wal_size FROM pragma_database_size() WHERE database_name = current_database()"
+    ).fetchall()[0][0]
+
+
+def test_a_commit_checkpoints_unless_a_table_is_due_for_its_merge(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    built = _build(db, every=2)
+    with writer(db) as con:
+        con.execute("BEGIN")
+        con.execute("INSERT INTO t SELECT i, 'row ' || i FROM range(1000) r(i)")
+        record_writes(con, appended=["t"], every=2)
+        commit(con)
+        assert _wal_size(con) == "0 bytes"  # written into the file at the commit
+        threshold = con.execute("SELECT current_setting('checkpoint_threshold')").fetchall()
+        assert threshold != [("0 bytes",)]  # the commit's settings are its own
+
+        con.execute("BEGIN")
+        con.execute("INSERT INTO t SELECT i, 'row ' || i FROM range(1000) r(i)")
+        record_writes(con, appended=["t"], every=2)  # due
+        commit(con)
+        assert _wal_size(con) != "0 bytes"  # a plain commit: the checkpoint merges
+        assert checkpoint(con) == ["t"]
+    merged = _row_groups(db, "t")
+    assert merged[: len(built)] == built and merged[len(built) :] == [2000]  # both appends, one group
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM t").fetchall() == [(132000,)]
