@@ -16,6 +16,7 @@ also keeps writers out. So:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 from collections.abc import Iterator
@@ -137,3 +138,11 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> A
     rows = con.execute(sql, params).fetchall()
     assert len(rows) == 1, sql
     return rows[0][0]
+
+
+@functools.cache
+def scratch() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB per process for work on no database (parsing SQL, describing Arrow
+    schemas); callers take a ``cursor()`` of it, safe from any thread. A new process pays one
+    in-memory ``connect`` (~20 ms after the first) instead of one per use."""
+    return duckdb.connect()

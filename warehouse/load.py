@@ -36,7 +36,7 @@ from vtforge import constants as C
 from vtforge.schemas import default_catalog
 from vtforge.schemas.catalog import SchemaCatalog
 from vtforge.warehouse.compaction import record_writes
-from vtforge.warehouse.connection import scalar
+from vtforge.warehouse.connection import scalar, scratch
 
 ENVELOPE_COLUMNS = (
     "event_id",
@@ -130,14 +130,15 @@ def _add_id_hash(con: duckdb.DuckDBPyConnection) -> None:
 def raw_columns(event_type: str, catalog: SchemaCatalog | None = None) -> list[tuple[str, str]]:
     """The columns (name, DuckDB type) of ``raw_<event_type>``, from its current Arrow schema.
 
-    Every type of the catalog is described at the first miss, in one in-memory connection: a new
-    process (a Dagster run) would otherwise open one per type, ~20 ms each."""
+    Every type of the catalog is described at the first miss, in one cursor of the process's
+    scratch connection: a new process (a Dagster run) would otherwise open one per type, ~20 ms
+    each."""
     catalog = catalog or default_catalog()
     current = catalog.current(event_type)
     key = (event_type, current.version, current.fingerprint)
     if key not in _COLUMNS:
         promoted = ", ".join(f"envelope.{c} AS {c}" for c in PROMOTED)
-        with duckdb.connect() as con:
+        with scratch().cursor() as con:
             for name in dict.fromkeys([*catalog.event_types, event_type]):
                 schema = catalog.current(name)
                 con.register("empty", pa.Table.from_batches([], schema=schema.arrow_schema))

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from vtforge.warehouse.connection import scratch
+
 if TYPE_CHECKING:
     from vtforge.config import Config
 
@@ -71,11 +73,6 @@ def sql_text(name: str) -> str:
     return resources.files("vtforge.warehouse").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
 
 
-@functools.cache
-def _parser() -> duckdb.DuckDBPyConnection:
-    return duckdb.connect()  # the parser only: nothing is bound, no table needs to exist
-
-
 def table_references(sql: str) -> tuple[str, ...]:
     """Tables a ``SELECT`` reads: every base table in its parse tree that is not one of its CTEs."""
     return _references((sql,))[0]
@@ -89,7 +86,7 @@ def _model_references() -> dict[str, tuple[str, ...]]:
 
 @functools.cache
 def _references(sqls: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
-    with _parser().cursor() as cur:  # a cursor per call: safe from any thread
+    with scratch().cursor() as cur:  # parsed only: nothing is bound, no table needs to exist
         trees = [
             row[0]
             for row in cur.execute(
