@@ -90,6 +90,15 @@ def checkpoint(con: duckdb.DuckDBPyConnection) -> list[str]:
     return due
 
 
+# the settings of a commit that checkpoints: any change passes the threshold, and even a small
+# one skips the WAL; the checkpoint writes with the light encoding (no table is due)
+_AT_COMMIT = {
+    "checkpoint_threshold": "0 B",
+    "auto_checkpoint_skip_wal_threshold": "0",
+    "disabled_compression_methods": LIGHT_ENCODING,
+}
+
+
 def commit(con: duckdb.DuckDBPyConnection) -> None:
     """``COMMIT`` the caller's transaction and checkpoint in the same step, unless a table is due
     for its merge (``checkpoint`` then merges it). DuckDB checkpoints at a commit whose changes
@@ -114,15 +123,6 @@ def commit(con: duckdb.DuckDBPyConnection) -> None:
     finally:
         for name, value in restore.items():
             con.execute(f"SET {name} = '{value}'")
-
-
-# the settings of a commit that checkpoints: any change passes the threshold, and even a small
-# one skips the WAL; the checkpoint writes with the light encoding (no table is due)
-_AT_COMMIT = {
-    "checkpoint_threshold": "0 B",
-    "auto_checkpoint_skip_wal_threshold": "0",
-    "disabled_compression_methods": LIGHT_ENCODING,
-}
 
 
 def _due(con: duckdb.DuckDBPyConnection) -> list[str]:
