@@ -6,7 +6,8 @@ inserts the model's ``SELECT`` evaluated over those tasks alone. A build session
 :class:`Builder`: one refresh, or one Dagster asset) works on its own connection, in one
 transaction: it finds the affected tasks once, cuts each input's rows of those tasks once into a
 temporary ``_slice_<table>`` (a model's slice is the rows it just inserted) and reads them through
-temporary views that shadow the tables' names. The SQL files stay plain ``SELECT``s; the same SQL
+temporary views that shadow the tables' names. A session that knows its plan (a refresh: every
+model) has the raw views' slices cut beside it, on a second cursor (``raw_slices``). The SQL files stay plain ``SELECT``s; the same SQL
 builds the whole table and a slice of it.
 
 What a build needs to know is kept per model in ``_model_state``:
@@ -31,12 +32,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
+import pyarrow as pa
 
 from vtforge import constants as C
 from vtforge.warehouse.compaction import commit, record_writes
 from vtforge.warehouse.connection import quote_identifier, scalar
-from vtforge.warehouse.load import IngestedFile, columns_of, ingested_files, raw_select
+from vtforge.warehouse.load import IngestedFile, ingested_files
 from vtforge.warehouse.models import MODELS_BY_NAME, Model, ModelError, replace_table, sql_text
+from vtforge.warehouse.raw_slices import RawSlices, raw_slice_sql
 
 STATE_TABLE = "_model_state"
 _STATE_DDL = f"""
@@ -85,9 +88,14 @@ class Builder:
     shadow partitioned inputs; a table without partition is built with those views dropped."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, *, compact_every: int = C.WAREHOUSE_COMPACT_EVERY
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        compact_every: int = C.WAREHOUSE_COMPACT_EVERY,
+        plan: list[str] | None = None,
     ) -> None:
         _ensure_state_table(con)
+        self.plan = plan  # the models it will build, in order: their raw slices are cut beside it
         self.compact_every = compact_every  # appends to a table between row-group merges (compaction)
         self.tx = con.cursor()  # its own temporary catalog, and the session's transaction
         for name, value, kind in con.execute("SELECT name, value, type FROM duckdb_variables()").fetchall():
@@ -107,6 +115,8 @@ class Builder:
         self._sliced: set[str] = set()  # tables whose affected rows are cut (temp._slice_<name>)
         self._affected_count: int | None = None
         self._ingested: dict[str, IngestedFile] | None = None  # read at the first raw slice
+        self._raw: RawSlices | None = None  # raw slices cut beside the session (new rows only)
+        self._arrows: dict[str, pa.Table] = {}  # those the session scans (kept alive while it may)
         self._since: datetime | None = None  # the oldest watermark the affected tasks are taken after
         self._fresh = False  # no model can hold a row of an affected task yet (all new tasks)
         self._pending: list[list[object]] = []  # state rows, written once when the session commits
@@ -122,14 +132,17 @@ class Builder:
             if exc_type is None:
                 self.commit()
             elif not self._done:
+                self._stop_raw()
                 self.tx.execute("ROLLBACK")
         finally:
+            self._stop_raw()
             self.tx.close()
 
     def commit(self) -> None:
         """Record every build's state and commit the session (once; leaving the block also does)."""
         if self._done:
             return
+        self._stop_raw()
         if self._pending:  # the latest row of each model
             latest = list({row[0]: row for row in self._pending}.values())
             state = f"{self.db}.main.{STATE_TABLE}"
@@ -266,6 +279,16 @@ class Builder:
             self.tx.execute(f"CREATE TEMP TABLE _affected AS SELECT DISTINCT k FROM ({rows})", params)
             self._affected_count = scalar(self.tx, "SELECT count(*) FROM temp._affected")
             self._fresh = since is not None and self._all_new()
+            if self.plan and since is not None and self._affected_count:  # new rows: cut beside
+                self._raw = RawSlices(
+                    self.tx,
+                    self.db,
+                    _raw_inputs(self.plan, self.raws),
+                    affected_sql=rows,
+                    params=params,
+                    since=since,
+                    fresh=self._fresh,
+                )
         return int(self._affected_count or 0)
 
     def _all_new(self) -> bool:
@@ -287,8 +310,16 @@ class Builder:
         if table in self._shadowed:
             return
         if table not in self._sliced:
-            if table in self.raws:
-                rows, params = self._raw_slice(table)
+            if self._raw is not None and table in self._raw:  # cut beside the session
+                self._arrows[table] = self._raw.get(table)
+                self.tx.register(f"_slice_{table}", self._arrows[table])
+                rows, params = f'SELECT * FROM temp."_slice_{table}"', None
+            elif table in self.raws:
+                if self._ingested is None:
+                    self._ingested = ingested_files(self.tx)
+                rows, params = raw_slice_sql(
+                    self.tx, self.db, table, since=self._since, fresh=self._fresh, ingested=self._ingested
+                )
             else:
                 rows, params = (
                     (
@@ -297,41 +328,16 @@ class Builder:
                     ),
                     {},
                 )
-            self.tx.execute(f'CREATE TEMP TABLE "_slice_{table}" AS {rows}', params or None)
+            if table not in self._arrows:
+                self.tx.execute(f'CREATE TEMP TABLE "_slice_{table}" AS {rows}', params or None)
             self._sliced.add(table)
         self.tx.execute(f'CREATE OR REPLACE TEMP VIEW "{table}" AS SELECT * FROM temp."_slice_{table}"')
         self._shadowed.add(table)
 
-    def _raw_slice(self, view: str) -> tuple[str, dict[str, object]]:
-        """The affected tasks' rows of raw view ``view``, read from just the landing files that hold
-        them (``events`` says which, and which rows are kept): the new files alone when the
-        affected tasks have no older rows of this type, as when new events are new tasks' events."""
-        event_type = view.removeprefix("raw_")
-        events = f"{self.db}.main.events"
-        params: dict[str, object] = {"type": event_type}
-        where = "event_type = $type AND coalesce(task_id, '') IN (SELECT k FROM temp._affected)"
-        if self._since is not None:
-            params["since"] = self._since
-            older = f"SELECT 1 FROM {events} WHERE {where} AND _ingested_at <= $since LIMIT 1"
-            if self._fresh or not self.tx.execute(older, params).fetchall():
-                where = "event_type = $type AND _ingested_at > $since"
-            else:
-                del params["since"]
-        files = [
-            row[0]
-            for row in self.tx.execute(
-                f"SELECT DISTINCT _file FROM {events} WHERE {where} ORDER BY 1", params
-            ).fetchall()
-        ]
-        if self._ingested is None:
-            self._ingested = ingested_files(self.tx)
-        present, uniform = columns_of(self._ingested[f] for f in files if f in self._ingested)
-        select = raw_select(self.tx, event_type, files, present=present, uniform=uniform)
-        rows = (
-            f"SELECT r.* FROM ({select}) r SEMI JOIN (SELECT _file, _row FROM {events} WHERE {where}) e "
-            "ON e._file = r._file AND e._row = r._row"
-        )
-        return rows, params
+    def _stop_raw(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
 
     def _drop_slice(self, table: str) -> None:
         """Forget ``table``'s slice (it is being rebuilt) and the view over it."""
@@ -364,6 +370,13 @@ class Builder:
             [name, mode, seq, changed_seq, reset_seq, watermark, inputs_hash, fingerprint, affected]
         )
         self.states[name] = _State(seq, changed_seq, reset_seq, watermark, inputs_hash, fingerprint)
+
+
+def _raw_inputs(plan: list[str], raws: set[str]) -> list[str]:
+    """The raw views that the partitioned models of ``plan`` read, in the order they are built."""
+    models = (MODELS_BY_NAME[name] for name in plan)
+    wanted = (d for m in models if m.partition is not None for d in m.deps if d in raws)
+    return list(dict.fromkeys(wanted))
 
 
 def _ensure_state_table(con: duckdb.DuckDBPyConnection) -> None:

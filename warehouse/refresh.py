@@ -57,8 +57,9 @@ def refresh(
                 rows[f"raw_{stats.event_type}"] = stats.rows_new
         with step("quarantine"):
             rows["quarantine"] = build_quarantine(con, config.quarantine_dir)
-        with Builder(con, compact_every=compact_every) as builder:
-            for model in build_order():
+        models = build_order()
+        with Builder(con, compact_every=compact_every, plan=[m.name for m in models]) as builder:
+            for model in models:
                 with step(model.name):
                     built = builder.materialize(model.name, full=full)
                 if built.rows is not None:  # a view's rows are not counted

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +29,7 @@ from vtforge.fixtures.events import generate_events
 from vtforge.warehouse.connection import writer
 from vtforge.warehouse.incremental import FULL, INCREMENTAL, Builder
 from vtforge.warehouse.load import load_landing
-from vtforge.warehouse.models import MODELS, prepare
+from vtforge.warehouse.models import MODELS, ModelError, prepare
 from vtforge.warehouse.refresh import refresh
 
 
@@ -195,20 +196,64 @@ def _wal_size(con: duckdb.DuckDBPyConnection) -> str:
     ).fetchall()[0][0]
 
 
-def test_a_session_commits_into_the_file_not_the_wal(tmp_path: Path) -> None:
+@pytest.mark.parametrize("planned", [False, True], ids=["unplanned", "planned"])
+def test_a_session_commits_into_the_file_not_the_wal(tmp_path: Path, planned: bool) -> None:
     """The session's commit checkpoints: its rows are written into the file once, not into the WAL
     first. DuckDB does not when another transaction is open, e.g. a result of the writer's own
-    connection not read to its end, or when the commit deleted from an indexed table."""
+    connection not read to its end, the cursor cutting raw slices beside a planned session, or
+    when the commit deleted from an indexed table."""
     config, late = _late_task(tmp_path, 3, 1, exports=False)
     emit(config, late)
     with writer(config.duckdb_path) as con:
         prepare(con, config)
         load_landing(con, config.landing_dir)
         assert _wal_size(con) != "0 bytes"  # the load's commit went to the WAL
-        with Builder(con) as builder:
+        plan = [m.name for m in MODELS] if planned else None
+        with Builder(con, plan=plan) as builder:
             built = {m.name: builder.materialize(m.name) for m in MODELS}
         assert built["rollouts"].mode == INCREMENTAL and built["telemetry_rewards"].mode == FULL
         assert _wal_size(con) == "0 bytes"
+
+
+def _session_after_a_late_task(tmp_path: Path, *, planned: bool) -> dict[str, list[str]]:
+    """Every model after one session over a late task's events, planned (its raw slices cut on a
+    cursor beside it) or not (cut in its own transaction)."""
+    config, late = _late_task(tmp_path, 3, 4, exports=False)
+    emit(config, late)
+    with writer(config.duckdb_path) as con:
+        prepare(con, config)
+        load_landing(con, config.landing_dir)
+        plan = [m.name for m in MODELS] if planned else None
+        with Builder(con, plan=plan) as builder:
+            built = {m.name: builder.materialize(m.name) for m in MODELS}
+    assert built["rollouts"].mode == INCREMENTAL and built["executions"].mode == INCREMENTAL
+    return _snapshot(config.duckdb_path)
+
+
+def test_raw_slices_cut_beside_the_session_build_what_the_session_would(tmp_path: Path) -> None:
+    planned = _session_after_a_late_task(tmp_path / "planned", planned=True)
+    unplanned = _session_after_a_late_task(tmp_path / "unplanned", planned=False)
+    assert planned == unplanned and planned["executions"]
+
+
+def test_a_raw_slice_that_fails_beside_the_session_fails_the_model_and_rolls_back(tmp_path: Path) -> None:
+    """A landing file gone after its load: the cut raises in its thread; the model that reads the
+    slice fails with its name, and the session leaves the warehouse as it was."""
+    config, late = _late_task(tmp_path, 3, 5, exports=False)
+    emit(config, late)
+    with writer(config.duckdb_path) as con:
+        prepare(con, config)
+        load_landing(con, config.landing_dir)
+        before = con.execute("SELECT count(*) FROM rollouts").fetchall()
+        newest = con.execute(
+            "SELECT _file FROM events WHERE event_type = 'rollout' ORDER BY _ingested_at DESC LIMIT 1"
+        ).fetchall()[0][0]
+        Path(newest).unlink()
+        failing = pytest.raises(ModelError, match=r"model rollouts \(warehouse/sql/rollouts.sql\)")
+        with failing, Builder(con, plan=[m.name for m in MODELS]) as builder:
+            for model in MODELS:
+                builder.materialize(model.name)
+        assert con.execute("SELECT count(*) FROM rollouts").fetchall() == before
 
 
 def test_a_model_state_from_before_loses_its_key_and_keeps_its_rows(tmp_path: Path) -> None:
