@@ -7,8 +7,8 @@ inserts the model's ``SELECT`` evaluated over those tasks alone. A build session
 transaction: it finds the affected tasks once, cuts each input's rows of those tasks once into a
 temporary ``_slice_<table>`` (a model's slice is the rows it just inserted) and reads them through
 temporary views that shadow the tables' names. A session that knows its plan (a refresh: every
-model) has the raw views' slices cut beside it, on a second cursor (``raw_slices``). The SQL files stay plain ``SELECT``s; the same SQL
-builds the whole table and a slice of it.
+model) has the raw views' slices cut beside it, on a second cursor (``raw_slices``). The SQL files
+stay plain ``SELECT``s; the same SQL builds the whole table and a slice of it.
 
 What a build needs to know is kept per model in ``_model_state``:
 
