@@ -7,7 +7,8 @@ inserts the model's ``SELECT`` evaluated over those tasks alone. A build session
 transaction: it finds the affected tasks once, cuts each input's rows of those tasks once into a
 temporary ``_slice_<table>`` (a model's slice is the rows it just inserted) and reads them through
 temporary views that shadow the tables' names. A session that knows its plan (a refresh: every
-model) has the raw views' slices cut beside it, on a second cursor (``raw_slices``). The SQL files
+model) has the slices that need nothing it writes cut beside it, on a second cursor
+(``slice_lane``): those of the raw views, and of the models that read only those and each other. The SQL files
 stay plain ``SELECT``s; the same SQL builds the whole table and a slice of it.
 
 What a build needs to know is kept per model in ``_model_state``:
@@ -39,7 +40,7 @@ from vtforge.warehouse.compaction import commit, record_writes
 from vtforge.warehouse.connection import quote_identifier, scalar
 from vtforge.warehouse.load import IngestedFile, ingested_files
 from vtforge.warehouse.models import MODELS_BY_NAME, Model, ModelError, replace_table, sql_text
-from vtforge.warehouse.raw_slices import RawSlices, raw_slice_sql
+from vtforge.warehouse.slice_lane import SliceLane, raw_slice_sql
 
 STATE_TABLE = "_model_state"
 _STATE_DDL = f"""
@@ -95,7 +96,7 @@ class Builder:
         plan: list[str] | None = None,
     ) -> None:
         _ensure_state_table(con)
-        self.plan = plan  # the models it will build, in order: their raw slices are cut beside it
+        self.plan = plan  # the models it will build, in order: slices are cut beside it (lane)
         self.compact_every = compact_every  # appends to a table between row-group merges (compaction)
         self.tx = con.cursor()  # its own temporary catalog, and the session's transaction
         for name, value, kind in con.execute("SELECT name, value, type FROM duckdb_variables()").fetchall():
@@ -115,7 +116,7 @@ class Builder:
         self._sliced: set[str] = set()  # tables whose affected rows are cut (temp._slice_<name>)
         self._affected_count: int | None = None
         self._ingested: dict[str, IngestedFile] | None = None  # read at the first raw slice
-        self._raw: RawSlices | None = None  # raw slices cut beside the session (new rows only)
+        self._lane: SliceLane | None = None  # slices cut beside the session (new rows only)
         self._arrows: dict[str, pa.Table] = {}  # those the session scans (kept alive while it may)
         self._since: datetime | None = None  # the oldest watermark the affected tasks are taken after
         self._fresh = False  # no model can hold a row of an affected task yet (all new tasks)
@@ -132,17 +133,17 @@ class Builder:
             if exc_type is None:
                 self.commit()
             elif not self._done:
-                self._stop_raw()
+                self._stop_lane()
                 self.tx.execute("ROLLBACK")
         finally:
-            self._stop_raw()
+            self._stop_lane()
             self.tx.close()
 
     def commit(self) -> None:
         """Record every build's state and commit the session (once; leaving the block also does)."""
         if self._done:
             return
-        self._stop_raw()
+        self._stop_lane()
         if self._pending:  # the latest row of each model
             latest = list({row[0]: row for row in self._pending}.values())
             state = f"{self.db}.main.{STATE_TABLE}"
@@ -236,13 +237,16 @@ class Builder:
         db, tx = self.db, self.tx
         affected = self._affected()
         if affected:
-            for dep in model.deps:
-                upstream = MODELS_BY_NAME.get(dep)
-                if upstream is None or upstream.partition is not None:  # a table without partition: whole
-                    self._shadow(dep)
             self._drop_slice(model.name)
-            tx.execute(f'CREATE TEMP TABLE "_slice_{model.name}" AS {model.sql}')
-            self._sliced.add(model.name)  # its new rows are its slice for the models after it
+            if self._lane is not None and model.name in self._lane:  # cut beside the session
+                self._keep_slice(model.name, self._lane.get(model.name))
+            else:
+                for dep in model.deps:
+                    upstream = MODELS_BY_NAME.get(dep)
+                    if upstream is None or upstream.partition is not None:  # else read whole
+                        self._shadow(dep)
+                tx.execute(f'CREATE TEMP TABLE "_slice_{model.name}" AS {model.sql}')
+                self._sliced.add(model.name)  # its new rows are its slice for the models after it
             if not self._fresh:  # else no row of an affected task is stored yet
                 tx.execute(
                     f'DELETE FROM {db}.main."{model.name}" '
@@ -280,10 +284,10 @@ class Builder:
             self._affected_count = scalar(self.tx, "SELECT count(*) FROM temp._affected")
             self._fresh = since is not None and self._all_new()
             if self.plan and since is not None and self._affected_count:  # new rows: cut beside
-                self._raw = RawSlices(
+                self._lane = SliceLane(
                     self.tx,
                     self.db,
-                    _raw_inputs(self.plan, self.raws),
+                    self._lane_slices(self.plan),
                     affected_sql=rows,
                     params=params,
                     since=since,
@@ -310,43 +314,72 @@ class Builder:
         if table in self._shadowed:
             return
         if table not in self._sliced:
-            if self._raw is not None and table in self._raw:  # cut beside the session
-                self._arrows[table] = self._raw.get(table)
-                self.tx.register(f"_slice_{table}", self._arrows[table])
-                rows, params = f'SELECT * FROM temp."_slice_{table}"', None
-            elif table in self.raws:
-                if self._ingested is None:
-                    self._ingested = ingested_files(self.tx)
-                rows, params = raw_slice_sql(
-                    self.tx, self.db, table, since=self._since, fresh=self._fresh, ingested=self._ingested
-                )
+            if self._lane is not None and table in self._lane:  # cut beside the session
+                self._keep_slice(table, self._lane.get(table))
             else:
-                rows, params = (
-                    (
-                        f'SELECT * FROM {self.db}.main."{table}" '
-                        "WHERE coalesce(task_id, '') IN (SELECT k FROM temp._affected)"
-                    ),
-                    {},
-                )
-            if table not in self._arrows:
-                self.tx.execute(f'CREATE TEMP TABLE "_slice_{table}" AS {rows}', params or None)
-            self._sliced.add(table)
+                rows, params = self._slice_sql(table)
+                self.tx.execute(f'CREATE TEMP TABLE "_slice_{table}" AS {rows}', params)
+                self._sliced.add(table)
         self.tx.execute(f'CREATE OR REPLACE TEMP VIEW "{table}" AS SELECT * FROM temp."_slice_{table}"')
         self._shadowed.add(table)
 
-    def _stop_raw(self) -> None:
-        if self._raw is not None:
-            self._raw.close()
-            self._raw = None
+    def _slice_sql(self, table: str) -> tuple[str, dict[str, object] | None]:
+        """The affected tasks' rows of ``table`` (a raw view, or a table not rebuilt this session)."""
+        if table in self.raws:
+            if self._ingested is None:
+                self._ingested = ingested_files(self.tx)
+            return raw_slice_sql(
+                self.tx, self.db, table, since=self._since, fresh=self._fresh, ingested=self._ingested
+            )
+        affected = "coalesce(task_id, '') IN (SELECT k FROM temp._affected)"
+        return f'SELECT * FROM {self.db}.main."{table}" WHERE {affected}', None
+
+    def _lane_slices(self, plan: list[str]) -> list[str]:
+        """What the lane cuts for ``plan``, in order: the raw views that its partitioned models read,
+        and those models that read nothing else and are to be built by slices (as their states
+        say: a model rebuilt whole leaves its slice unread, and so do the models after it)."""
+        cut: list[str] = []
+        for name in plan:
+            model = MODELS_BY_NAME[name]
+            if model.partition is None or model.materialized != "table":
+                continue
+            cut.extend(d for d in model.deps if d in self.raws and d not in cut)
+            if all(d in cut for d in model.deps) and self._by_slices(model):
+                cut.append(name)
+        return cut
+
+    def _by_slices(self, model: Model) -> bool:
+        """Whether ``model`` is to be built by slices, as far as the states tell before its build."""
+        state = self.states.get(model.name)
+        if state is None or model.name not in self.tables:
+            return False
+        if state.inputs_hash != _inputs_hash(model, self.levers):
+            return False
+        deps = [d for d in model.deps if d in MODELS_BY_NAME]
+        return all(d in self.states and self.states[d].reset_seq <= state.built_seq for d in deps)
+
+    def _stop_lane(self) -> None:
+        if self._lane is not None:
+            self._lane.close()
+            self._lane = None
+
+    def _keep_slice(self, table: str, rows: pa.Table) -> None:
+        """``table``'s slice from rows in hand, scanned where they are (``temp._slice_<table>``)."""
+        self._arrows[table] = rows
+        self.tx.register(f"_slice_{table}", rows)
+        self._sliced.add(table)
 
     def _drop_slice(self, table: str) -> None:
         """Forget ``table``'s slice (it is being rebuilt) and the view over it."""
         if table in self._shadowed:
             self.tx.execute(f'DROP VIEW temp."{table}"')
             self._shadowed.discard(table)
-        if table in self._sliced:
+        if table in self._arrows:
+            self.tx.unregister(f"_slice_{table}")
+            del self._arrows[table]
+        elif table in self._sliced:
             self.tx.execute(f'DROP TABLE temp."_slice_{table}"')
-            self._sliced.discard(table)
+        self._sliced.discard(table)
 
     def _unshadow(self) -> None:
         """Drop the views over slices, so that the next statement reads whole tables."""
@@ -370,13 +403,6 @@ class Builder:
             [name, mode, seq, changed_seq, reset_seq, watermark, inputs_hash, fingerprint, affected]
         )
         self.states[name] = _State(seq, changed_seq, reset_seq, watermark, inputs_hash, fingerprint)
-
-
-def _raw_inputs(plan: list[str], raws: set[str]) -> list[str]:
-    """The raw views that the partitioned models of ``plan`` read, in the order they are built."""
-    models = (MODELS_BY_NAME[name] for name in plan)
-    wanted = (d for m in models if m.partition is not None for d in m.deps if d in raws)
-    return list(dict.fromkeys(wanted))
 
 
 def _ensure_state_table(con: duckdb.DuckDBPyConnection) -> None:

@@ -215,25 +215,38 @@ def test_a_session_commits_into_the_file_not_the_wal(tmp_path: Path, planned: bo
         assert _wal_size(con) == "0 bytes"
 
 
-def _session_after_a_late_task(tmp_path: Path, *, planned: bool) -> dict[str, list[str]]:
-    """Every model after one session over a late task's events, planned (its raw slices cut on a
-    cursor beside it) or not (cut in its own transaction)."""
+def _session_after_a_late_task(
+    tmp_path: Path, *, planned: bool, changed: str | None = None
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Every model's build mode and rows after one session over a late task's events, planned (the
+    slices that need nothing the session writes cut on cursors beside it) or not (every slice cut
+    in its own transaction). ``changed``: a model whose SQL is taken to have changed since its
+    last build, so the session rebuilds it whole."""
     config, late = _late_task(tmp_path, 3, 4, exports=False)
     emit(config, late)
     with writer(config.duckdb_path) as con:
         prepare(con, config)
         load_landing(con, config.landing_dir)
+        con.execute("UPDATE _model_state SET inputs_hash = 'changed' WHERE model = ?", [changed])
         plan = [m.name for m in MODELS] if planned else None
         with Builder(con, plan=plan) as builder:
-            built = {m.name: builder.materialize(m.name) for m in MODELS}
-    assert built["rollouts"].mode == INCREMENTAL and built["executions"].mode == INCREMENTAL
-    return _snapshot(config.duckdb_path)
+            built = {m.name: builder.materialize(m.name).mode for m in MODELS}
+    return built, _snapshot(config.duckdb_path)
 
 
-def test_raw_slices_cut_beside_the_session_build_what_the_session_would(tmp_path: Path) -> None:
-    planned = _session_after_a_late_task(tmp_path / "planned", planned=True)
-    unplanned = _session_after_a_late_task(tmp_path / "unplanned", planned=False)
-    assert planned == unplanned and planned["executions"]
+@pytest.mark.parametrize("changed", [None, "patches"])
+def test_slices_cut_beside_the_session_build_what_the_session_would(
+    tmp_path: Path, changed: str | None
+) -> None:
+    """Beside a session, whatever it decides: by slices, or (a changed model, and every model
+    after it) whole, which leaves the slices cut beside it unread."""
+    planned = _session_after_a_late_task(tmp_path / "planned", planned=True, changed=changed)
+    unplanned = _session_after_a_late_task(tmp_path / "unplanned", planned=False, changed=changed)
+    assert planned == unplanned and planned[1]["executions"]
+    modes = planned[0]
+    assert modes["rollouts"] == INCREMENTAL
+    assert modes["executions"] == (FULL if changed else INCREMENTAL)  # it reads patches
+    assert modes["patches"] == (FULL if changed else INCREMENTAL)
 
 
 def test_a_raw_slice_that_fails_beside_the_session_fails_the_model_and_rolls_back(tmp_path: Path) -> None:

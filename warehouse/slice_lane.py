@@ -1,0 +1,141 @@
+"""Slices cut on a second cursor while a build session runs: the session's other lane.
+
+A slice of a raw view reads only what the session does not write (landing files, and ``events``
+as the load committed it); a slice of a partitioned model whose inputs are all raw views and other
+such models reads only those slices. Neither needs the session's transaction, so a
+:class:`SliceLane` computes them in a thread, in the order the session builds them, and hands each
+over as an Arrow table that the session's cursor scans in place (``register``): the session is
+left to delete and insert, and to rebuild the tables without partition. A refresh otherwise uses
+about one of two cores (DuckDB's fixed cost per statement dominates small slices).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from vtforge.warehouse.load import IngestedFile, columns_of, ingested_files, raw_select
+from vtforge.warehouse.models import MODELS_BY_NAME, sql_text
+
+
+def raw_slice_sql(
+    con: duckdb.DuckDBPyConnection,
+    db: str,
+    view: str,
+    *,
+    since: datetime | None,
+    fresh: bool,
+    ingested: dict[str, IngestedFile],
+) -> tuple[str, dict[str, object]]:
+    """A ``SELECT`` of the affected tasks' (``temp._affected``) rows of raw view ``view``, read from
+    just the landing files that hold them (``events`` says which, and which rows are kept): the new
+    files alone when the affected tasks have no older rows of this type (``fresh``: none at all),
+    as when new events are new tasks' events."""
+    event_type = view.removeprefix("raw_")
+    events = f"{db}.main.events"
+    params: dict[str, object] = {"type": event_type}
+    where = "event_type = $type AND coalesce(task_id, '') IN (SELECT k FROM temp._affected)"
+    if since is not None:
+        params["since"] = since
+        older = f"SELECT 1 FROM {events} WHERE {where} AND _ingested_at <= $since LIMIT 1"
+        if fresh or not con.execute(older, params).fetchall():
+            where = "event_type = $type AND _ingested_at > $since"
+        else:
+            del params["since"]
+    holding = f"SELECT DISTINCT _file FROM {events} WHERE {where} ORDER BY 1"
+    files = [row[0] for row in con.execute(holding, params).fetchall()]
+    present, uniform = columns_of(ingested[f] for f in files if f in ingested)
+    select = raw_select(con, event_type, files, present=present, uniform=uniform)
+    rows = (
+        f"SELECT r.* FROM ({select}) r SEMI JOIN (SELECT _file, _row FROM {events} WHERE {where}) e "
+        "ON e._file = r._file AND e._row = r._row"
+    )
+    return rows, params
+
+
+class SliceLane:
+    """Cuts the slices of ``slices`` (raw views, and models that read only raw views and models
+    before them in the list) in the background, in that order: the raw views' on one cursor and
+    thread, the models' on another (a model waits for the raw slices it reads).
+
+    ``affected_sql`` (with ``params``) selects the session's affected task keys (column ``k``) from
+    committed tables, as the session itself did. :meth:`close` before the session commits: the
+    session's commit checkpoints only when no other transaction is open."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        db: str,
+        slices: list[str],
+        *,
+        affected_sql: str,
+        params: dict[str, object] | None,
+        since: datetime | None,
+        fresh: bool,
+    ) -> None:
+        self._db = db
+        self._since = since
+        self._fresh = fresh
+        self._ingested: dict[str, IngestedFile] = {}
+        self._shadows: dict[str, pa.Table] = {}  # what the model cursor reads in place of each table
+        levers = con.execute("SELECT name, value, type FROM duckdb_variables()").fetchall()
+        self._raw_cur, self._model_cur = con.cursor(), con.cursor()
+        self._raw_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtforge-raw-slices")
+        self._model_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtforge-model-slices")
+        # each pool has one worker, so what is submitted first runs first
+        self._raw_pool.submit(self._prepare_raw, affected_sql, params)
+        self._model_pool.submit(self._prepare_models, levers)
+        self._cuts: dict[str, Future[pa.Table]] = {}
+        for name in slices:
+            if name in MODELS_BY_NAME:
+                self._cuts[name] = self._model_pool.submit(self._cut_model, name)
+            else:
+                self._cuts[name] = self._raw_pool.submit(self._cut_raw, name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._cuts
+
+    def get(self, name: str) -> pa.Table:
+        """The slice of ``name`` (waits for it; re-raises the error that cutting it raised)."""
+        return self._cuts[name].result()
+
+    def close(self) -> None:
+        """Drop the cuts not begun, wait for those under way, and close the cursors."""
+        for pool in (self._model_pool, self._raw_pool):
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._raw_cur.close()
+        self._model_cur.close()
+
+    def _prepare_raw(self, affected_sql: str, params: object) -> None:
+        affected = f"CREATE TEMP TABLE _affected AS SELECT DISTINCT k FROM ({affected_sql})"
+        self._raw_cur.execute(affected, params)
+        self._ingested = ingested_files(self._raw_cur)
+
+    def _prepare_models(self, levers: list[tuple[str, object, str]]) -> None:
+        """The session's levers and macros, which the models' SQL reads."""
+        for name, value, kind in levers:
+            self._model_cur.execute(f"SET VARIABLE {name} = CAST(? AS {kind})", [value])
+        self._model_cur.execute(sql_text("_macros"))
+
+    def _cut_raw(self, name: str) -> pa.Table:
+        rows, params = raw_slice_sql(
+            self._raw_cur, self._db, name, since=self._since, fresh=self._fresh, ingested=self._ingested
+        )
+        return self._raw_cur.sql(rows, params=params).to_arrow_table()
+
+    def _cut_model(self, name: str) -> pa.Table:
+        """The model's SQL over its inputs' slices, each read in place of its table on this cursor
+        (a registered Arrow table is a temporary view, which shadows the table of its name)."""
+        for dep in MODELS_BY_NAME[name].deps:
+            if dep not in self._shadows:  # a raw view (the models before it are shadowed already)
+                self._shadow(dep, self.get(dep))
+        rows = self._model_cur.sql(MODELS_BY_NAME[name].sql).to_arrow_table()
+        self._shadow(name, rows)
+        return rows
+
+    def _shadow(self, name: str, rows: pa.Table) -> None:
+        self._shadows[name] = rows
+        self._model_cur.register(name, rows)
