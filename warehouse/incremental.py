@@ -336,17 +336,35 @@ class Builder:
 
     def _lane_slices(self, plan: list[str]) -> list[str]:
         """What the lane cuts for ``plan``, in order: the raw views that its partitioned models read,
-        and those models that read nothing else and are to be built by slices (as their states
-        say: a model rebuilt whole leaves its slice unread, and so do the models after it)."""
+        and those models that read nothing else but stored tables without partition and are to be
+        built by slices (as their states say: a model rebuilt whole leaves its slice unread, and so
+        do the models after it). The lane reads a table without partition as committed: if the
+        session changes it, every partitioned model reading it is rebuilt whole, not by slices."""
         cut: list[str] = []
         for name in plan:
             model = MODELS_BY_NAME[name]
             if model.partition is None or model.materialized != "table":
                 continue
             cut.extend(d for d in model.deps if d in self.raws and d not in cut)
-            if all(d in cut for d in model.deps) and self._by_slices(model):
+            if all(d in cut or self._whole_table(d) for d in model.deps) and self._by_slices(model):
                 cut.append(name)
         return cut
+
+    def _whole_table(self, name: str) -> bool:
+        """A stored model without partition (read whole, as committed, beside the session)."""
+        model = MODELS_BY_NAME.get(name)
+        return (
+            model is not None
+            and model.partition is None
+            and model.materialized == "table"
+            and (name in self.tables)
+        )
+
+    def ready(self, name: str) -> bool:
+        """Whether building ``name`` now waits for no slice cut beside the session."""
+        if self._lane is None:
+            return True
+        return all(self._lane.done(n) for n in (name, *MODELS_BY_NAME[name].deps) if n in self._lane)
 
     def _by_slices(self, model: Model) -> bool:
         """Whether ``model`` is to be built by slices, as far as the states tell before its build."""

@@ -16,7 +16,7 @@ from vtforge.warehouse.connection import writer
 from vtforge.warehouse.exports import export_datasets
 from vtforge.warehouse.incremental import Builder
 from vtforge.warehouse.load import load_landing
-from vtforge.warehouse.models import build_order, prepare
+from vtforge.warehouse.models import Model, build_order, prepare
 from vtforge.warehouse.quarantine_table import build_quarantine
 
 if TYPE_CHECKING:
@@ -57,9 +57,10 @@ def refresh(
                 rows[f"raw_{stats.event_type}"] = stats.rows_new
         with step("quarantine"):
             rows["quarantine"] = build_quarantine(con, config.quarantine_dir)
-        models = build_order()
-        with Builder(con, compact_every=compact_every, plan=[m.name for m in models]) as builder:
-            for model in models:
+        pending = build_order()
+        with Builder(con, compact_every=compact_every, plan=[m.name for m in pending]) as builder:
+            while pending:
+                model = _next(pending, builder)
                 with step(model.name):
                     built = builder.materialize(model.name, full=full)
                 if built.rows is not None:  # a view's rows are not counted
@@ -75,3 +76,15 @@ def refresh(
                 ).items():
                     rows[f"exports/{name}"] = count
     return rows
+
+
+def _next(pending: list[Model], builder: Builder) -> Model:
+    """Take the next model to build from ``pending`` (in build order): the first whose inputs are
+    built and whose slices cut beside the session are ready, else the first whose inputs are built
+    (it waits). So the session builds what needs no slice (a table without partition) while the
+    slices it waits for are being cut."""
+    names = {m.name for m in pending}
+    runnable = [m for m in pending if not names & set(m.deps)]
+    model = next((m for m in runnable if builder.ready(m.name)), runnable[0])
+    pending.remove(model)
+    return model

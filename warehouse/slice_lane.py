@@ -11,6 +11,7 @@ about one of two cores (DuckDB's fixed cost per statement dominates small slices
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
@@ -57,9 +58,10 @@ def raw_slice_sql(
 
 
 class SliceLane:
-    """Cuts the slices of ``slices`` (raw views, and models that read only raw views and models
-    before them in the list) in the background, in that order: the raw views' on one cursor and
-    thread, the models' on another (a model waits for the raw slices it reads).
+    """Cuts the slices of ``slices`` (raw views, and models that read only raw views, models
+    before them in the list and tables without partition) in the background, in that order: the
+    raw views' on one cursor and thread, the models' on another (a model waits for the raw slices
+    it reads).
 
     ``affected_sql`` (with ``params``) selects the session's affected task keys (column ``k``) from
     committed tables, as the session itself did. :meth:`close` before the session commits: the
@@ -72,7 +74,7 @@ class SliceLane:
         slices: list[str],
         *,
         affected_sql: str,
-        params: dict[str, object] | None,
+        params: Mapping[str, object] | None,
         since: datetime | None,
         fresh: bool,
     ) -> None:
@@ -97,6 +99,10 @@ class SliceLane:
 
     def __contains__(self, name: str) -> bool:
         return name in self._cuts
+
+    def done(self, name: str) -> bool:
+        """Whether the slice of ``name`` is cut (or failed cutting)."""
+        return self._cuts[name].done()
 
     def get(self, name: str) -> pa.Table:
         """The slice of ``name`` (waits for it; re-raises the error that cutting it raised)."""
@@ -128,9 +134,10 @@ class SliceLane:
 
     def _cut_model(self, name: str) -> pa.Table:
         """The model's SQL over its inputs' slices, each read in place of its table on this cursor
-        (a registered Arrow table is a temporary view, which shadows the table of its name)."""
+        (a registered Arrow table is a temporary view, which shadows the table of its name); a
+        table without partition is read whole, as committed."""
         for dep in MODELS_BY_NAME[name].deps:
-            if dep not in self._shadows:  # a raw view (the models before it are shadowed already)
+            if dep in self._cuts and dep not in self._shadows:  # a raw view: the models are already
                 self._shadow(dep, self.get(dep))
         rows = self._model_cur.sql(MODELS_BY_NAME[name].sql).to_arrow_table()
         self._shadow(name, rows)

@@ -15,7 +15,7 @@ import tempfile
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pytest
@@ -29,8 +29,8 @@ from vtforge.fixtures.events import generate_events
 from vtforge.warehouse.connection import writer
 from vtforge.warehouse.incremental import FULL, INCREMENTAL, Builder
 from vtforge.warehouse.load import load_landing
-from vtforge.warehouse.models import MODELS, ModelError, prepare
-from vtforge.warehouse.refresh import refresh
+from vtforge.warehouse.models import MODELS, MODELS_BY_NAME, ModelError, build_order, prepare
+from vtforge.warehouse.refresh import _next, refresh
 
 
 def _base_stream(hand_built: str) -> list[dict[str, Any]]:
@@ -295,3 +295,26 @@ def test_a_model_state_from_before_loses_its_key_and_keeps_its_rows(tmp_path: Pa
         count = con.execute("SELECT count(*) FROM _model_state").fetchall()
     assert before[0][0] > 0 and keys == [(0,)] and count == before
     assert modes["rollouts"] == INCREMENTAL and second["rollouts"] > 0
+
+
+class _Lane:
+    """What ``refresh._next`` asks of a session: which models would wait for a slice."""
+
+    def __init__(self, waiting: set[str]) -> None:
+        self.waiting = waiting
+
+    def ready(self, name: str) -> bool:
+        return name not in self.waiting
+
+
+def test_a_refresh_builds_what_needs_no_slice_while_the_slices_it_waits_for_are_cut() -> None:
+    pending = build_order()
+    lane = _Lane(waiting={"localizations", "patches"})
+    order = [_next(pending, cast("Builder", lane)).name for _ in range(len(MODELS))]
+    assert sorted(order) == sorted(m.name for m in MODELS)
+    for position, name in enumerate(order):  # every model after its inputs
+        assert set(MODELS_BY_NAME[name].deps) & set(order[position:]) == set(), name
+    build = [m.name for m in build_order()]
+    assert build.index("localizations") < build.index("skill_evaluations")
+    assert order.index("skill_evaluations") < order.index("localizations")  # ready: built first
+    assert order.index("localizations") < order.index("telemetry_localization")  # its input
