@@ -7,9 +7,9 @@ inserts the model's ``SELECT`` evaluated over those tasks alone. A build session
 transaction: it finds the affected tasks once, cuts each input's rows of those tasks once into a
 temporary ``_slice_<table>`` (a model's slice is the rows it just inserted) and reads them through
 temporary views that shadow the tables' names. A session that knows its plan (a refresh: every
-model) has the slices that need nothing it writes cut beside it, on a second cursor
-(``slice_lane``): those of the raw views, and of the models that read only those and each other. The SQL files
-stay plain ``SELECT``s; the same SQL builds the whole table and a slice of it.
+model) has the slices that need nothing it writes cut beside it, on cursors of their own
+(``slice_lane``): those of the raw views, and of the models that read only those and each other.
+The SQL files stay plain ``SELECT``s; the same SQL builds the whole table and a slice of it.
 
 What a build needs to know is kept per model in ``_model_state``:
 
@@ -353,12 +353,8 @@ class Builder:
     def _whole_table(self, name: str) -> bool:
         """A stored model without partition (read whole, as committed, beside the session)."""
         model = MODELS_BY_NAME.get(name)
-        return (
-            model is not None
-            and model.partition is None
-            and model.materialized == "table"
-            and (name in self.tables)
-        )
+        stored = model is not None and model.materialized == "table" and name in self.tables
+        return stored and model is not None and model.partition is None
 
     def ready(self, name: str) -> bool:
         """Whether building ``name`` now waits for no slice cut beside the session."""
