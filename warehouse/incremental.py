@@ -133,7 +133,6 @@ class Builder:
             if exc_type is None:
                 self.commit()
             elif not self._done:
-                self._stop_lane()
                 self.tx.execute("ROLLBACK")
         finally:
             self._stop_lane()

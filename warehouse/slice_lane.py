@@ -1,12 +1,13 @@
-"""Slices cut on a second cursor while a build session runs: the session's other lane.
+"""Slices cut on cursors of their own while a build session runs: the session's other lane.
 
 A slice of a raw view reads only what the session does not write (landing files, and ``events``
-as the load committed it); a slice of a partitioned model whose inputs are all raw views and other
-such models reads only those slices. Neither needs the session's transaction, so a
-:class:`SliceLane` computes them in a thread, in the order the session builds them, and hands each
-over as an Arrow table that the session's cursor scans in place (``register``): the session is
-left to delete and insert, and to rebuild the tables without partition. A refresh otherwise uses
-about one of two cores (DuckDB's fixed cost per statement dominates small slices).
+as the load committed it); a slice of a partitioned model whose inputs are raw views, other such
+models and committed tables without partition reads only those. None needs the session's
+transaction, so a :class:`SliceLane` computes them in two threads (raw views, models), in the
+order the session builds them, and hands each over as an Arrow table that the session's cursor
+scans in place (``register``): the session is left to delete and insert, and to rebuild the
+tables without partition. A refresh otherwise uses about one of two cores (DuckDB's fixed cost per
+statement dominates small slices).
 """
 
 from __future__ import annotations
