@@ -146,6 +146,8 @@ def test_run_many_keeps_order(box: Sandbox, prepared: PreparedRepo, toy: ToyRepo
     ]
     results = list(box.run_many(prepared, requests, workers=2))
     assert [r.label for r in results] == ["0", "1", "2", "3"]
+    outcomes = [(r.status, r.error, sorted(r.tests)) for r in results]  # shown if a run lost its test
+    assert all("tests/test_add.py::test_add" in r.tests for r in results), outcomes
     assert [r.tests["tests/test_add.py::test_add"].status for r in results] == ["FAILED", "PASSED"] * 2
 
 
