@@ -39,7 +39,15 @@ from vtforge import constants as C
 from vtforge.warehouse.compaction import commit, record_writes
 from vtforge.warehouse.connection import quote_identifier, scalar
 from vtforge.warehouse.load import IngestedFile, ingested_files
-from vtforge.warehouse.models import MODELS_BY_NAME, Model, ModelError, replace_table, sql_text
+from vtforge.warehouse.models import (
+    MODELS_BY_NAME,
+    Model,
+    ModelError,
+    carry,
+    levers_of,
+    replace_table,
+    sql_text,
+)
 from vtforge.warehouse.slice_lane import SliceLane, raw_slice_sql
 
 STATE_TABLE = "_model_state"
@@ -99,9 +107,7 @@ class Builder:
         self.plan = plan  # the models it will build, in order: slices are cut beside it (lane)
         self.compact_every = compact_every  # appends to a table between row-group merges (compaction)
         self.tx = con.cursor()  # its own temporary catalog, and the session's transaction
-        for name, value, kind in con.execute("SELECT name, value, type FROM duckdb_variables()").fetchall():
-            self.tx.execute(f"SET VARIABLE {name} = CAST(? AS {kind})", [value])  # the levers, typed
-        self.tx.execute(sql_text("_macros"))
+        carry(self.tx, levers_of(con))  # the levers, typed, and the macros
         self.tx.execute("BEGIN")
         tx = self.tx
         self.db = quote_identifier(scalar(tx, "SELECT current_database()"))
@@ -352,8 +358,9 @@ class Builder:
     def _whole_table(self, name: str) -> bool:
         """A stored model without partition (read whole, as committed, beside the session)."""
         model = MODELS_BY_NAME.get(name)
-        stored = model is not None and model.materialized == "table" and name in self.tables
-        return stored and model is not None and model.partition is None
+        if model is None or name not in self.tables:
+            return False
+        return model.partition is None and model.materialized == "table"
 
     def ready(self, name: str) -> bool:
         """Whether building ``name`` now waits for no slice cut beside the session."""

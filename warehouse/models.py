@@ -253,6 +253,22 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     con.execute(sql_text("_macros"))
 
 
+Levers = list[tuple[str, object, str]]  # (name, value, DuckDB type) of each lever variable
+
+
+def levers_of(con: duckdb.DuckDBPyConnection) -> Levers:
+    """The lever variables set on ``con`` (by ``prepare``), typed."""
+    return con.execute("SELECT name, value, type FROM duckdb_variables()").fetchall()
+
+
+def carry(cur: duckdb.DuckDBPyConnection, levers: Levers) -> None:
+    """Give another cursor what ``prepare`` gave its connection: variables and macros are per
+    cursor, and a model's SQL reads both."""
+    for name, value, kind in levers:
+        cur.execute(f"SET VARIABLE {name} = CAST(? AS {kind})", [value])
+    cur.execute(sql_text("_macros"))
+
+
 def build(con: duckdb.DuckDBPyConnection, name: str) -> int:
     """Rebuild one model's table atomically (its own transaction); returns its row count."""
     with transaction(con, name):

@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from vtforge.warehouse.load import IngestedFile, columns_of, ingested_files, raw_select
-from vtforge.warehouse.models import MODELS_BY_NAME, sql_text
+from vtforge.warehouse.models import MODELS_BY_NAME, carry, levers_of
 
 
 def raw_slice_sql(
@@ -84,13 +84,13 @@ class SliceLane:
         self._fresh = fresh
         self._ingested: dict[str, IngestedFile] = {}
         self._shadows: dict[str, pa.Table] = {}  # what the model cursor reads in place of each table
-        levers = con.execute("SELECT name, value, type FROM duckdb_variables()").fetchall()
+        levers = levers_of(con)
         self._raw_cur, self._model_cur = con.cursor(), con.cursor()
         self._raw_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtforge-raw-slices")
         self._model_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtforge-model-slices")
         # each pool has one worker, so what is submitted first runs first
         self._raw_pool.submit(self._prepare_raw, affected_sql, params)
-        self._model_pool.submit(self._prepare_models, levers)
+        self._model_pool.submit(carry, self._model_cur, levers)  # the levers and macros it reads
         self._cuts: dict[str, Future[pa.Table]] = {}
         for name in slices:
             if name in MODELS_BY_NAME:
@@ -120,12 +120,6 @@ class SliceLane:
         affected = f"CREATE TEMP TABLE _affected AS SELECT DISTINCT k FROM ({affected_sql})"
         self._raw_cur.execute(affected, params)
         self._ingested = ingested_files(self._raw_cur)
-
-    def _prepare_models(self, levers: list[tuple[str, object, str]]) -> None:
-        """The session's levers and macros, which the models' SQL reads."""
-        for name, value, kind in levers:
-            self._model_cur.execute(f"SET VARIABLE {name} = CAST(? AS {kind})", [value])
-        self._model_cur.execute(sql_text("_macros"))
 
     def _cut_raw(self, name: str) -> pa.Table:
         rows, params = raw_slice_sql(
