@@ -136,6 +136,11 @@ MODELS: tuple[Model, ...] = (
     _m("tasks", CURATED, "One row per task, with the files its gold patch touches."),
     _m("rollouts", CURATED, "One row per model sample (localizer, BugFixer, TestWriter, …)."),
     _m("training_steps", CURATED, "One row per optimiser step.", None),
+    _m(
+        "policy_versions_by_task",
+        CURATED,
+        "policy_versions' first sighting per task: the partial minimum a refresh rebuilds by task.",
+    ),
     _m("policy_versions", CURATED, "Policy versions in order of appearance.", None),
     _m("localizations", CURATED, "Predicted files per rollout."),
     _m("patches", CURATED, "One row per proposed patch."),
@@ -165,6 +170,11 @@ MODELS: tuple[Model, ...] = (
         "One BugFixer RL prompt per runnable task, with its localization and difficulty bucket.",
     ),
     _m(
+        "replay_candidates",
+        DATASETS,
+        "Each task's top-k successful BugFixer trajectories in the replay window (replay_buffer caps them).",
+    ),
+    _m(
         "replay_buffer",
         DATASETS,
         "Top-k successful BugFixer trajectories per task from the latest policy versions.",
@@ -174,6 +184,11 @@ MODELS: tuple[Model, ...] = (
         "false_positives",
         DATASETS,
         "Patches that pass generated tests but fail the task's own tests, with the counterexample.",
+    ),
+    _m(
+        "telemetry_localization_by_task",
+        TELEMETRY,
+        "telemetry_localization's sums per task and group: the partial sums a refresh rebuilds by task.",
     ),
     _m(
         "telemetry_localization",
@@ -193,10 +208,20 @@ MODELS: tuple[Model, ...] = (
         None,
     ),
     _m(
+        "telemetry_tests_by_task",
+        TELEMETRY,
+        "telemetry_tests' counts per task and group: the partial sums a refresh rebuilds by task.",
+    ),
+    _m(
         "telemetry_tests",
         TELEMETRY,
         "Generated-test quality, per-task fail-before-fix rate and flake rate per stage and version.",
         None,
+    ),
+    _m(
+        "telemetry_rewards_by_task",
+        TELEMETRY,
+        "telemetry_rewards' count, sum and variance per group (a task's rollouts of one role and version).",
     ),
     _m(
         "telemetry_rewards",

@@ -1,6 +1,7 @@
--- Policy versions in the order they first appeared; version_index 0 is the oldest.
+-- Policy versions in the order they first appeared; version_index 0 is the oldest. A version first
+-- appears in a rollout (policy_versions_by_task: the first sighting per task) or a training step.
 WITH seen AS (
-    SELECT policy_version, occurred_at FROM rollouts
+    SELECT policy_version, first_seen AS occurred_at FROM policy_versions_by_task
     UNION ALL
     SELECT policy_version, occurred_at FROM training_steps
 )

@@ -2,37 +2,24 @@
 -- replay_top_k_per_task per task (newest version first), at most replay_max_rows rows.
 -- staleness = how many policy versions behind the latest one the trajectory is. Tasks the reward
 -- cannot run on (rl_prompts_excluded) are left out: their groups could never be judged.
-WITH latest AS (
-    SELECT max(version_index) AS top FROM policy_versions
-),
-candidates AS (
-    SELECT r.task_id, r.rollout_id, r.policy_version, o.reward, r.occurred_at, v.version_index,
-           c.prompt, c.completion, c.prompt_messages
-    FROM rollouts r
-    JOIN rollout_outcomes o USING (rollout_id)
-    JOIN policy_versions v ON v.policy_version = r.policy_version
-    JOIN chat_transcripts c USING (rollout_id)
-    ANTI JOIN rl_prompts_excluded x ON x.task_id = r.task_id
-    WHERE r.role = 'bugfixer' AND o.success
-      AND v.version_index > (SELECT top FROM latest) - getvariable('replay_window_versions')
-),
-ranked AS (
-    SELECT *, row_number() OVER (
-        PARTITION BY task_id ORDER BY reward DESC, version_index DESC, occurred_at DESC, rollout_id) AS rank
-    FROM candidates
+-- The ranking per task is replay_candidates' (rebuilt for the tasks new events touch); this orders
+-- and caps those rows, and reads the chats of the kept ones only.
+WITH kept AS (
+    SELECT * FROM replay_candidates
+    ORDER BY staleness, rank, occurred_at DESC, rollout_id
+    LIMIT getvariable('replay_max_rows')
 )
 SELECT
-    task_id,
-    rollout_id,
-    policy_version,
-    prompt,
-    completion,
-    list_append(prompt_messages, {'role': 'assistant', 'content': completion}) AS messages,
-    reward,
-    rank::INTEGER AS rank,
-    ((SELECT top FROM latest) - version_index)::INTEGER AS staleness,
-    timezone('UTC', occurred_at) AS occurred_at  -- TIMESTAMP in UTC (the contract's type)
-FROM ranked
-WHERE rank <= getvariable('replay_top_k_per_task')
-ORDER BY staleness, rank, occurred_at DESC, rollout_id
-LIMIT getvariable('replay_max_rows')
+    k.task_id,
+    k.rollout_id,
+    k.policy_version,
+    c.prompt,
+    c.completion,
+    list_append(c.prompt_messages, {'role': 'assistant', 'content': c.completion}) AS messages,
+    k.reward,
+    k.rank,
+    k.staleness,
+    timezone('UTC', k.occurred_at) AS occurred_at  -- TIMESTAMP in UTC (the contract's type)
+FROM kept k
+JOIN chat_transcripts c USING (rollout_id)
+ORDER BY k.staleness, k.rank, k.occurred_at DESC, k.rollout_id

@@ -4,18 +4,29 @@
 -- recall_at_k = mean share of those files found in the first k predicted files; all_found_at_k =
 -- share of localizations that found all of them. Gold-method localizations are excluded, and so
 -- are localizations whose task has no such files (nothing to find).
+-- Summed from telemetry_localization_by_task (partial sums per task, rebuilt for the tasks new
+-- events touch), so a refresh never re-reads every localization.
+WITH summed AS (
+    SELECT
+        stage,
+        policy_version,
+        file_kind,
+        k,
+        sum(localizations)::BIGINT AS localizations,
+        sum(recall_sum) AS recall_sum,
+        sum(all_found)::BIGINT AS all_found
+    FROM telemetry_localization_by_task
+    GROUP BY ALL
+)
 SELECT
-    l.stage::VARCHAR AS stage,
-    l.policy_version,
+    s.stage,
+    s.policy_version,
     v.version_index,
-    l.file_kind,
-    k.k::INTEGER AS k,
-    count(*) AS localizations,
-    avg(len(list_intersect(list_distinct(l.files[1:k.k]), l.gold_files)) / len(l.gold_files)) AS recall_at_k,
-    avg(CASE WHEN list_has_all(l.files[1:k.k], l.gold_files) THEN 1.0 ELSE 0.0 END) AS all_found_at_k
-FROM localizations l
-CROSS JOIN (SELECT unnest(range(1, getvariable('max_localized_files') + 1)) AS k) k
-LEFT JOIN policy_versions v USING (policy_version)
-WHERE len(l.gold_files) > 0 AND l.method NOT IN ('gold', 'frozen')
-GROUP BY ALL
+    s.file_kind,
+    s.k,
+    s.localizations,
+    s.recall_sum / s.localizations AS recall_at_k,
+    s.all_found / s.localizations AS all_found_at_k
+FROM summed s
+LEFT JOIN policy_versions v ON v.policy_version = s.policy_version
 ORDER BY stage, version_index, policy_version, file_kind, k
