@@ -12,6 +12,7 @@ statement dominates small slices).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -21,6 +22,8 @@ import pyarrow as pa
 
 from vtforge.warehouse.load import IngestedFile, columns_of, ingested_files, raw_select
 from vtforge.warehouse.models import MODELS_BY_NAME, carry, levers_of
+
+MODEL_WORKERS = 2  # model slices cut at once: the chain of models is narrower than the plan
 
 
 def raw_slice_sql(
@@ -83,14 +86,20 @@ class SliceLane:
         self._since = since
         self._fresh = fresh
         self._ingested: dict[str, IngestedFile] = {}
-        self._shadows: dict[str, pa.Table] = {}  # what the model cursor reads in place of each table
-        levers = levers_of(con)
-        self._raw_cur, self._model_cur = con.cursor(), con.cursor()
+        self._levers = levers_of(con)
+        self._raw_cur = con.cursor()
+        # one cursor per model worker, opened here (a cursor is opened from the session's thread)
+        self._model_cursors = [con.cursor() for _ in range(MODEL_WORKERS)]
+        self._free = list(self._model_cursors)
+        self._local = threading.local()  # a worker's cursor, and the slices registered on it
+        self._lock = threading.Lock()
         self._raw_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtforge-raw-slices")
-        self._model_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtforge-model-slices")
-        # each pool has one worker, so what is submitted first runs first
+        self._model_pool = ThreadPoolExecutor(
+            max_workers=MODEL_WORKERS, thread_name_prefix="vtforge-model-slices"
+        )
+        # the pools take work first in, first out: the raw cursor prepares before its first cut, and
+        # a model waits only for slices submitted before it (already being cut, or cut)
         self._raw_pool.submit(self._prepare_raw, affected_sql, params)
-        self._model_pool.submit(carry, self._model_cur, levers)  # the levers and macros it reads
         self._cuts: dict[str, Future[pa.Table]] = {}
         for name in slices:
             if name in MODELS_BY_NAME:
@@ -114,7 +123,8 @@ class SliceLane:
         for pool in (self._model_pool, self._raw_pool):
             pool.shutdown(wait=True, cancel_futures=True)
         self._raw_cur.close()
-        self._model_cur.close()
+        for cursor in self._model_cursors:
+            cursor.close()
 
     def _prepare_raw(self, affected_sql: str, params: object) -> None:
         affected = f"CREATE TEMP TABLE _affected AS SELECT DISTINCT k FROM ({affected_sql})"
@@ -128,16 +138,22 @@ class SliceLane:
         return self._raw_cur.sql(rows, params=params).to_arrow_table()
 
     def _cut_model(self, name: str) -> pa.Table:
-        """The model's SQL over its inputs' slices, each read in place of its table on this cursor
-        (a registered Arrow table is a temporary view, which shadows the table of its name); a
-        table without partition is read whole, as committed."""
+        """The model's SQL over its inputs' slices, each read in place of its table on this
+        worker's cursor (a registered Arrow table is a temporary view, which shadows the table of
+        its name); a table without partition is read whole, as committed."""
+        cursor, shown = self._model_cursor()
         for dep in MODELS_BY_NAME[name].deps:
-            if dep in self._cuts and dep not in self._shadows:  # a raw view: the models are already
-                self._shadow(dep, self.get(dep))
-        rows = self._model_cur.sql(MODELS_BY_NAME[name].sql).to_arrow_table()
-        self._shadow(name, rows)
-        return rows
+            if dep in self._cuts and dep not in shown:
+                cursor.register(dep, self.get(dep))
+                shown.add(dep)
+        return cursor.sql(MODELS_BY_NAME[name].sql).to_arrow_table()
 
-    def _shadow(self, name: str, rows: pa.Table) -> None:
-        self._shadows[name] = rows
-        self._model_cur.register(name, rows)
+    def _model_cursor(self) -> tuple[duckdb.DuckDBPyConnection, set[str]]:
+        """This worker thread's cursor (given the levers and macros the SQL reads at its first
+        cut) and the slices registered on it."""
+        if not hasattr(self._local, "cursor"):
+            with self._lock:
+                cursor = self._free.pop()
+            carry(cursor, self._levers)
+            self._local.cursor, self._local.shown = cursor, set()
+        return self._local.cursor, self._local.shown
