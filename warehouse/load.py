@@ -268,12 +268,20 @@ class IngestedFile:
     event_type: str
     columns: tuple[str, ...]
     schema_hash: str | None  # NULL for files ingested before the hash was recorded
+    ingested_at: datetime | None = None
+    whole: bool = False  # every row of it is kept (none was dropped as a duplicate)
 
 
 def ingested_files(con: duckdb.DuckDBPyConnection) -> dict[str, IngestedFile]:
     """Every ingested file by path: one small read, shared by every view and slice of a session."""
-    rows = con.execute("SELECT path, event_type, columns, schema_hash FROM _ingested_files").fetchall()
-    return {path: IngestedFile(path, kind, tuple(cols or ()), digest) for path, kind, cols, digest in rows}
+    rows = con.execute(
+        "SELECT path, event_type, columns, schema_hash, ingested_at, rows_new = rows_read "
+        "FROM _ingested_files"
+    ).fetchall()
+    return {
+        path: IngestedFile(path, kind, tuple(cols or ()), digest, at, bool(whole))
+        for path, kind, cols, digest, at, whole in rows
+    }
 
 
 def columns_of(files: Iterable[IngestedFile]) -> tuple[set[str], bool]:

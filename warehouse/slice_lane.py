@@ -38,7 +38,8 @@ def raw_slice_sql(
     """A ``SELECT`` of the affected tasks' (``temp._affected``) rows of raw view ``view``, read from
     just the landing files that hold them (``events`` says which, and which rows are kept): the new
     files alone when the affected tasks have no older rows of this type (``fresh``: none at all),
-    as when new events are new tasks' events."""
+    as when new events are new tasks' events; and then, when those files kept every row (no copy
+    was dropped as a duplicate), each file whole, without looking up its rows in ``events``."""
     event_type = view.removeprefix("raw_")
     events = f"{db}.main.events"
     params: dict[str, object] = {"type": event_type}
@@ -47,6 +48,14 @@ def raw_slice_sql(
         params["since"] = since
         older = f"SELECT 1 FROM {events} WHERE {where} AND _ingested_at <= $since LIMIT 1"
         if fresh or not con.execute(older, params).fetchall():
+            new = sorted(
+                (f for f in ingested.values() if f.event_type == event_type and _after(f, since)),
+                key=lambda f: f.path,
+            )
+            if all(f.whole for f in new):  # every row of the new files is a new row of the view
+                present, uniform = columns_of(new)
+                paths = [f.path for f in new]
+                return raw_select(con, event_type, paths, present=present, uniform=uniform), {}
             where = "event_type = $type AND _ingested_at > $since"
         else:
             del params["since"]
@@ -59,6 +68,10 @@ def raw_slice_sql(
         "ON e._file = r._file AND e._row = r._row"
     )
     return rows, params
+
+
+def _after(file: IngestedFile, since: datetime) -> bool:
+    return file.ingested_at is not None and file.ingested_at > since
 
 
 class SliceLane:

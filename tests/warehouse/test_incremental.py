@@ -190,6 +190,26 @@ def test_a_warehouse_file_name_that_is_not_an_identifier_builds_incrementally(tm
     assert 0 < first["rollouts"] < second["rollouts"]
 
 
+@pytest.mark.parametrize("copied", [False, True], ids=["files-whole", "a-copy-dropped"])
+def test_a_new_task_with_an_event_delivered_twice_in_its_batch_builds_as_full(
+    tmp_path: Path, copied: bool
+) -> None:
+    """A batch of a new task's events is read from its landing files whole, unless the load dropped
+    a copy from one of them (the same patch proposal twice): then the kept rows are looked up, and
+    the copy counts nowhere (``telemetry_patches_by_task`` counts proposals as they come)."""
+    config, late = _late_task(tmp_path, 3, 2, exports=False)
+    proposal = next(e for e in late if e["envelope"]["event_type"] == "patch_proposed")
+    emit(config, [*late, copy.deepcopy(proposal)] if copied else late)
+    refresh(config, exports=False)
+    with duckdb.connect(str(config.duckdb_path), read_only=True) as con:
+        states = dict(con.execute("SELECT model, mode FROM _model_state").fetchall())
+        dropped = con.execute("SELECT count(*) FROM _duplicate_events").fetchall()[0][0]
+    assert states["telemetry_patches_by_task"] == INCREMENTAL and dropped == int(copied)
+    incremental = _snapshot(config.duckdb_path)
+    refresh(config, exports=False, full=True)
+    assert incremental == _snapshot(config.duckdb_path)
+
+
 def _wal_size(con: duckdb.DuckDBPyConnection) -> str:
     return con.execute(
         "SELECT wal_size FROM pragma_database_size() WHERE database_name = current_database()"
