@@ -413,7 +413,8 @@ def _ingest_batch(
     (stored before, else the first by file and row). Duplicates are rare by design, so this costs
     one narrow lookup of the batch's ids; the payloads stay in the files, and only a duplicate's is
     read (hashed next to the kept copy's). The batch's ids are probed by their hash first (one
-    integer column); only when one matches are the stored ids themselves read."""
+    integer column); only when one matches are the stored ids themselves read, and only when one
+    matches or two of the batch's share a hash are copies looked for at all."""
     now = datetime.now(UTC)
     paths = [f[1] for f in files]
     stored_before = scalar(con, "SELECT count(*) FROM events") > 0
@@ -426,6 +427,7 @@ def _ingest_batch(
     )
     fresh = "SELECT event_type, event_id, _file, _row FROM events WHERE _ingested_at = $now"
     hash_matched = False
+    copies = True  # whether any id may have come twice (in the batch, or stored before)
     if stored_before:  # the batch's ids, counted: the joins hash them, not the stored ids
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _fresh AS SELECT *, {id_hash()} AS h FROM ({fresh})", {"now": now}
@@ -436,35 +438,44 @@ def _ingest_batch(
             "WHERE e._ingested_at <> $now"
         )
         hash_matched = bool(scalar(con, probe, {"now": now}))
-    stored = (  # copies stored before of the batch's ids, when a hash says there may be one
-        "SELECT e.event_type, e.event_id, e._file, e._row FROM events e "
-        "SEMI JOIN fresh f ON f.event_type = e.event_type AND f.event_id = e.event_id "
-        "WHERE e._ingested_at <> $now"
-        if hash_matched
-        else f"SELECT * FROM ({fresh}) WHERE false"
-    )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _copies AS
-        WITH fresh AS ({fresh}),
-        stored AS ({stored}),
-        twice AS (
-            SELECT event_type, event_id FROM fresh GROUP BY ALL HAVING count(*) > 1
-            UNION
-            SELECT event_type, event_id FROM stored
-        ),
-        held AS (SELECT *, true AS new FROM fresh UNION ALL SELECT *, false AS new FROM stored)
-        SELECT *, row_number() OVER (PARTITION BY event_type, event_id ORDER BY new, _file, _row) AS rank
-        FROM held SEMI JOIN twice USING (event_type, event_id)
-        """,
-        {"now": now} if "$now" in fresh + stored else None,
-    )
+        # no id came twice in the batch (distinct hashes; a collision only takes the long way)
+        once = scalar(con, "SELECT count(*) = count(DISTINCT h) FROM temp._fresh")
+        if once and not hash_matched:  # nothing to drop: no copies to rank
+            copies = False
+    if copies:
+        stored = (  # copies stored before of the batch's ids, when a hash says there may be one
+            "SELECT e.event_type, e.event_id, e._file, e._row FROM events e "
+            "SEMI JOIN fresh f ON f.event_type = e.event_type AND f.event_id = e.event_id "
+            "WHERE e._ingested_at <> $now"
+            if hash_matched
+            else f"SELECT * FROM ({fresh}) WHERE false"
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _copies AS
+            WITH fresh AS ({fresh}),
+            stored AS ({stored}),
+            twice AS (
+                SELECT event_type, event_id FROM fresh GROUP BY ALL HAVING count(*) > 1
+                UNION
+                SELECT event_type, event_id FROM stored
+            ),
+            held AS (SELECT *, true AS new FROM fresh UNION ALL SELECT *, false AS new FROM stored)
+            SELECT *, row_number() OVER (PARTITION BY event_type, event_id ORDER BY new, _file, _row) AS rank
+            FROM held SEMI JOIN twice USING (event_type, event_id)
+            """,
+            {"now": now} if "$now" in fresh + stored else None,
+        )
     read = dict(
         con.execute(
             "SELECT _file, count(*) FROM events WHERE _ingested_at = $now GROUP BY 1", {"now": now}
         ).fetchall()
     )
-    dropped = dict(con.execute("SELECT _file, count(*) FROM _copies WHERE rank > 1 GROUP BY ALL").fetchall())
+    dropped = (
+        dict(con.execute("SELECT _file, count(*) FROM _copies WHERE rank > 1 GROUP BY ALL").fetchall())
+        if copies
+        else {}
+    )
     if dropped:
         twice = con.execute("SELECT DISTINCT event_type FROM _copies WHERE rank > 1 ORDER BY 1").fetchall()
         for (event_type,) in twice:
@@ -490,7 +501,7 @@ def _ingest_batch(
             "hashes": [schemas[p][1] for p in paths],
         },
     )
-    con.execute("DROP TABLE _copies")
+    con.execute("DROP TABLE IF EXISTS temp._copies")
     con.execute("DROP TABLE IF EXISTS temp._fresh")
     for event_type, path, *_ in files:
         count = totals.setdefault(event_type, [0, 0, 0])
