@@ -3,11 +3,11 @@
 A slice of a raw view reads only what the session does not write (landing files, and ``events``
 as the load committed it); a slice of a partitioned model whose inputs are raw views, other such
 models and committed tables without partition reads only those. None needs the session's
-transaction, so a :class:`SliceLane` computes them in two threads (raw views, models), in the
-order the session builds them, and hands each over as an Arrow table that the session's cursor
-scans in place (``register``): the session is left to delete and insert, and to rebuild the
-tables without partition. A refresh otherwise uses about one of two cores (DuckDB's fixed cost per
-statement dominates small slices).
+transaction, so a :class:`SliceLane` computes them in threads of its own (one for the raw views,
+``MODEL_WORKERS`` for the models), in the order the session builds them, and hands each over as
+an Arrow table that the session's cursor scans in place (``register``): the session is left to
+delete and insert, and to rebuild the tables without partition. A refresh otherwise uses about
+one of two cores (DuckDB's fixed cost per statement dominates small slices).
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ def _after(file: IngestedFile, since: datetime) -> bool:
 class SliceLane:
     """Cuts the slices of ``slices`` (raw views, and models that read only raw views, models
     before them in the list and tables without partition) in the background, in that order: the
-    raw views' on one cursor and thread, the models' on another (a model waits for the raw slices
-    it reads).
+    raw views' on one cursor and thread, the models' by ``MODEL_WORKERS`` threads with a cursor each
+    (a model waits for the slices it reads).
 
     ``affected_sql`` (with ``params``) selects the session's affected task keys (column ``k``) from
     committed tables, as the session itself did. :meth:`close` before the session commits: the
